@@ -1,0 +1,190 @@
+//! `Buffer` against the usual alternatives, each on the same input in the same run:
+//! std `BufRead::read_until` on a `Cursor`, `bytes::BytesMut` + `memchr`, and a bare
+//! `memchr_iter` count (the scanning limit). Run: `cargo bench -p concurrence-core --bench buffer`.
+
+use std::hint::black_box;
+use std::io::{BufRead, Cursor};
+
+use bytes::{Buf, BufMut, BytesMut};
+use concurrence_core::Buffer;
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+
+const INPUT: usize = 64 << 20;
+const LINE: usize = 40;
+const SMALL: usize = 1 << 20;
+
+/// 64 MiB of 40-byte lines: 39 bytes of text and an LF.
+fn lines_input() -> Vec<u8> {
+    let mut data = Vec::with_capacity(INPUT);
+    let mut k = 0u32;
+    while data.len() + LINE <= INPUT {
+        let start = data.len();
+        data.extend_from_slice(format!("{k:08} ").as_bytes());
+        while data.len() < start + LINE - 1 {
+            data.push(b"abcdefghijklmnopqrstuvwxyz"[data.len() % 26]);
+        }
+        data.push(b'\n');
+        k += 1;
+    }
+    data
+}
+
+fn filled_buffer(data: &[u8]) -> Buffer {
+    let mut buf = Buffer::new(data.len());
+    buf.write_bytes(data).expect("capacity equals the data");
+    buf.flip();
+    buf
+}
+
+fn scanning(c: &mut Criterion) {
+    let data = lines_input();
+    let mut group = c.benchmark_group("scan_64MiB_40B_lines");
+    group.sample_size(10);
+    group.throughput(Throughput::Bytes(data.len() as u64));
+
+    let mut buf = filled_buffer(&data);
+    group.bench_function("Buffer::read_line", |b| {
+        b.iter(|| {
+            buf.rewind();
+            let mut total = 0;
+            while let Ok(line) = buf.read_line(false) {
+                total += black_box(line).len();
+            }
+            total
+        })
+    });
+    group.bench_function("Buffer::read_bytes_until", |b| {
+        b.iter(|| {
+            buf.rewind();
+            let mut total = 0;
+            while let Ok(line) = buf.read_bytes_until(b'\n') {
+                total += black_box(line).len();
+            }
+            total
+        })
+    });
+    group.bench_function("std::BufRead::read_until", |b| {
+        let mut line = Vec::with_capacity(128);
+        b.iter(|| {
+            let mut cursor = Cursor::new(&data[..]);
+            let mut total = 0;
+            loop {
+                line.clear();
+                match cursor.read_until(b'\n', &mut line) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => total += black_box(&line).len() + n,
+                }
+            }
+            total
+        })
+    });
+    let template = BytesMut::from(&data[..]);
+    group.bench_function("BytesMut+memchr::split_to", |b| {
+        b.iter_batched(
+            || template.clone(),
+            |mut bytes| {
+                let mut total = 0;
+                while let Some(i) = memchr::memchr(b'\n', &bytes) {
+                    let line = bytes.split_to(i + 1);
+                    total += black_box(line).len();
+                }
+                total
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    group.bench_function("memchr_iter_count", |b| {
+        b.iter(|| memchr::memchr_iter(b'\n', black_box(&data)).count())
+    });
+    group.finish();
+}
+
+fn writing(c: &mut Criterion) {
+    let piece = [7u8; 16];
+    let mut group = c.benchmark_group("write_1MiB_in_16B_pieces");
+    group.throughput(Throughput::Bytes(SMALL as u64));
+    let mut buf = Buffer::new(SMALL);
+    group.bench_function("Buffer::write_bytes", |b| {
+        b.iter(|| {
+            buf.clear();
+            while buf.write_bytes(black_box(&piece)).is_ok() {}
+            buf.position()
+        })
+    });
+    let mut bytes = BytesMut::with_capacity(SMALL);
+    group.bench_function("BytesMut::put_slice", |b| {
+        b.iter(|| {
+            bytes.clear();
+            while bytes.len() + piece.len() <= SMALL {
+                bytes.put_slice(black_box(&piece));
+            }
+            bytes.len()
+        })
+    });
+    let mut vec = Vec::with_capacity(SMALL);
+    group.bench_function("Vec::extend_from_slice", |b| {
+        b.iter(|| {
+            vec.clear();
+            while vec.len() + piece.len() <= SMALL {
+                vec.extend_from_slice(black_box(&piece));
+            }
+            vec.len()
+        })
+    });
+    group.finish();
+}
+
+fn single_bytes(c: &mut Criterion) {
+    let mut group = c.benchmark_group("single_byte_1MiB");
+    group.throughput(Throughput::Bytes(SMALL as u64));
+    let mut buf = Buffer::new(SMALL);
+    group.bench_function("Buffer::write_byte", |b| {
+        b.iter(|| {
+            buf.clear();
+            let mut k = 0u8;
+            while buf.write_byte(black_box(k)).is_ok() {
+                k = k.wrapping_add(1);
+            }
+            buf.position()
+        })
+    });
+    let mut bytes = BytesMut::with_capacity(SMALL);
+    group.bench_function("BytesMut::put_u8", |b| {
+        b.iter(|| {
+            bytes.clear();
+            let mut k = 0u8;
+            while bytes.len() < SMALL {
+                bytes.put_u8(black_box(k));
+                k = k.wrapping_add(1);
+            }
+            bytes.len()
+        })
+    });
+    let data = vec![5u8; SMALL];
+    let mut full = filled_buffer(&data);
+    group.bench_function("Buffer::read_byte", |b| {
+        b.iter(|| {
+            full.rewind();
+            let mut sum = 0u32;
+            while let Ok(byte) = full.read_byte() {
+                sum = sum.wrapping_add(u32::from(black_box(byte)));
+            }
+            sum
+        })
+    });
+    let frozen = bytes::Bytes::from(data.clone());
+    group.bench_function("Bytes::get_u8", |b| {
+        b.iter(|| {
+            let mut src = frozen.clone();
+            let mut sum = 0u32;
+            while src.has_remaining() {
+                sum = sum.wrapping_add(u32::from(black_box(src.get_u8())));
+            }
+            sum
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, scanning, writing, single_bytes);
+criterion_main!(benches);
