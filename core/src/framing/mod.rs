@@ -1,0 +1,19 @@
+//! Framing: the two halves of the seed's `BufferedStream` as sans-IO state machines.
+//!
+//! [`StreamReader`] is fed bytes and answers framed reads; [`StreamWriter`] buffers writes and
+//! hands out bytes to send. Both are bounded by named settings ([`ReaderConfig`],
+//! [`WriterConfig`]).
+
+mod config;
+mod error;
+mod reader;
+mod writer;
+
+pub use config::{DEFAULT_BUFFER_SIZE, ReaderConfig, WriterConfig};
+pub use error::FramingError;
+pub use reader::StreamReader;
+pub(crate) use reader::{Found, FrameKind};
+pub use writer::StreamWriter;
+
+#[cfg(test)]
+mod tests;
