@@ -1,0 +1,160 @@
+//! `Script`: a scripted peer, as a `Session`, for driving a session under test in a [`Pair`].
+//!
+//! It sends bytes, waits virtual time, and closes, in the order given, while recording
+//! everything it receives: the transcript a test asserts on.
+//!
+//! [`Pair`]: crate::Pair
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use crate::{Next, Session, SessionError, StreamReader, StreamWriter, Timestamp};
+
+/// One step of a [`Script`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ScriptStep {
+    /// Send these bytes.
+    Send(Vec<u8>),
+    /// Let this much virtual time pass before the next step.
+    Wait(Duration),
+    /// Wait until the received bytes end with this (e.g. a prompt or `b"\r\n"`).
+    AwaitSuffix(Vec<u8>),
+    /// Close the connection (after sending what is pending).
+    Close,
+}
+
+/// A peer that follows a fixed list of steps and records what it receives.
+#[derive(Debug, Clone, Default)]
+pub struct Script {
+    steps: VecDeque<ScriptStep>,
+    received: Vec<u8>,
+    wake_at: Option<Timestamp>,
+    peer_closed: bool,
+}
+
+impl Script {
+    /// An empty script: it only records.
+    #[must_use]
+    pub fn new() -> Self {
+        Script::default()
+    }
+
+    /// Adds a step that sends `bytes`.
+    #[must_use]
+    pub fn send(mut self, bytes: impl AsRef<[u8]>) -> Self {
+        self.steps
+            .push_back(ScriptStep::Send(bytes.as_ref().to_vec()));
+        self
+    }
+
+    /// Adds a step that waits `duration` of virtual time.
+    #[must_use]
+    pub fn wait(mut self, duration: Duration) -> Self {
+        self.steps.push_back(ScriptStep::Wait(duration));
+        self
+    }
+
+    /// Adds a step that waits until what was received ends with `suffix`.
+    #[must_use]
+    pub fn await_suffix(mut self, suffix: impl AsRef<[u8]>) -> Self {
+        self.steps
+            .push_back(ScriptStep::AwaitSuffix(suffix.as_ref().to_vec()));
+        self
+    }
+
+    /// Adds a step that closes the connection.
+    #[must_use]
+    pub fn close(mut self) -> Self {
+        self.steps.push_back(ScriptStep::Close);
+        self
+    }
+
+    /// Everything received so far.
+    #[must_use]
+    pub fn received(&self) -> &[u8] {
+        &self.received
+    }
+
+    /// True when every step has run.
+    #[must_use]
+    pub fn is_done(&self) -> bool {
+        self.steps.is_empty()
+    }
+
+    /// True once the other side closed its sending side.
+    #[must_use]
+    pub fn saw_peer_close(&self) -> bool {
+        self.peer_closed
+    }
+
+    /// Runs steps until one has to wait.
+    fn advance(&mut self, now: Timestamp, writer: &mut StreamWriter) -> Result<Next, SessionError> {
+        if self.wake_at.is_some_and(|t| t > now) {
+            return Ok(Next::Continue);
+        }
+        self.wake_at = None;
+        while let Some(step) = self.steps.pop_front() {
+            match step {
+                ScriptStep::Send(bytes) => writer.write_bytes(&bytes)?,
+                ScriptStep::Wait(duration) => {
+                    self.wake_at = Some(now + duration);
+                    return Ok(Next::Continue);
+                }
+                ScriptStep::AwaitSuffix(suffix) => {
+                    if !self.received.ends_with(&suffix) {
+                        self.steps.push_front(ScriptStep::AwaitSuffix(suffix));
+                        return Ok(Next::Continue);
+                    }
+                }
+                ScriptStep::Close => return Ok(Next::Close),
+            }
+        }
+        Ok(Next::Continue)
+    }
+}
+
+impl Session for Script {
+    fn handle_start(
+        &mut self,
+        now: Timestamp,
+        writer: &mut StreamWriter,
+    ) -> Result<Next, SessionError> {
+        self.advance(now, writer)
+    }
+
+    fn handle_input(
+        &mut self,
+        now: Timestamp,
+        reader: &mut StreamReader,
+        writer: &mut StreamWriter,
+    ) -> Result<Next, SessionError> {
+        self.received.extend_from_slice(reader.read_available());
+        self.advance(now, writer)
+    }
+
+    fn handle_timeout(
+        &mut self,
+        now: Timestamp,
+        writer: &mut StreamWriter,
+    ) -> Result<Next, SessionError> {
+        self.advance(now, writer)
+    }
+
+    fn handle_eof(
+        &mut self,
+        now: Timestamp,
+        writer: &mut StreamWriter,
+    ) -> Result<Next, SessionError> {
+        self.peer_closed = true;
+        // Finish the script (its sends still go out on the half-closed connection), then close.
+        match self.advance(now, writer)? {
+            Next::Close => Ok(Next::Close),
+            Next::Continue if self.wake_at.is_some() => Ok(Next::Continue),
+            Next::Continue => Ok(Next::Close),
+        }
+    }
+
+    fn poll_timeout(&self) -> Option<Timestamp> {
+        self.wake_at
+    }
+}

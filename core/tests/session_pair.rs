@@ -1,0 +1,256 @@
+//! The `Session` contract end to end on the in-memory driver: `Connection` + `Pair` + `Script`.
+//! Framing under every split, timeouts on virtual time, back-pressure, end of stream, errors.
+
+use std::time::Duration;
+
+use concurrence_core::{
+    Connection, FramingError, Next, Pair, PairError, ReaderConfig, Script, Session, SessionError,
+    Settled, StreamReader, StreamWriter, Timestamp, WriterConfig,
+};
+
+/// Echoes lines as they came; closes on "QUIT"; closes after `idle` without input.
+#[derive(Default)]
+struct LineEcho {
+    idle: Option<Duration>,
+    deadline: Option<Timestamp>,
+    eof_tail: Option<Vec<u8>>,
+    max_pending_seen: usize,
+    inputs: usize,
+}
+
+impl Session for LineEcho {
+    fn handle_start(
+        &mut self,
+        now: Timestamp,
+        writer: &mut StreamWriter,
+    ) -> Result<Next, SessionError> {
+        writer.write_bytes(b"hello\r\n")?;
+        self.deadline = self.idle.map(|d| now + d);
+        Ok(Next::Continue)
+    }
+
+    fn handle_input(
+        &mut self,
+        now: Timestamp,
+        reader: &mut StreamReader,
+        writer: &mut StreamWriter,
+    ) -> Result<Next, SessionError> {
+        self.inputs += 1;
+        self.deadline = self.idle.map(|d| now + d);
+        while !writer.is_backpressured() {
+            match reader.read_line(true) {
+                Ok(Some(b"QUIT\r\n" | b"QUIT\n")) => return Ok(Next::Close),
+                Ok(Some(line)) => writer.write_bytes(line)?,
+                Ok(None) => break,
+                Err(FramingError::UnexpectedEof { .. }) => {
+                    self.eof_tail = Some(reader.read_available().to_vec());
+                    break;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        self.max_pending_seen = self.max_pending_seen.max(writer.pending_len());
+        Ok(Next::Continue)
+    }
+
+    fn handle_timeout(
+        &mut self,
+        _now: Timestamp,
+        writer: &mut StreamWriter,
+    ) -> Result<Next, SessionError> {
+        writer.write_bytes(b"idle, bye\r\n")?;
+        Ok(Next::Close)
+    }
+
+    fn poll_timeout(&self) -> Option<Timestamp> {
+        self.deadline
+    }
+}
+
+#[test]
+fn echo_transcript_is_the_same_for_every_chunk_size() {
+    let input = b"one\r\ntwo\nthree\r\nQUIT\r\n";
+    for chunk in [1, 2, 3, 7, usize::MAX] {
+        let script = Script::new().send(input).await_suffix("three\r\n");
+        let mut pair = Pair::new(LineEcho::default(), script).with_chunk_size(chunk);
+        assert_eq!(pair.run().unwrap(), Settled::Closed, "chunk {chunk}");
+        assert_eq!(
+            pair.b().session().received(),
+            b"hello\r\none\r\ntwo\nthree\r\n",
+            "chunk {chunk}"
+        );
+        assert!(pair.b().session().saw_peer_close());
+    }
+}
+
+#[test]
+fn idle_timeout_fires_on_virtual_time() {
+    let echo = LineEcho {
+        idle: Some(Duration::from_secs(5)),
+        ..LineEcho::default()
+    };
+    let script = Script::new().wait(Duration::from_secs(3)).send("ping\n");
+    let mut pair = Pair::new(echo, script);
+    assert_eq!(pair.run().unwrap(), Settled::Closed);
+    // Input at t=3s pushed the deadline to t=8s.
+    assert_eq!(pair.now(), Timestamp::from_millis(8000));
+    assert_eq!(
+        pair.b().session().received(),
+        b"hello\r\nping\nidle, bye\r\n"
+    );
+}
+
+#[test]
+fn run_for_stops_at_the_time_bound() {
+    let echo = LineEcho {
+        idle: Some(Duration::from_secs(60)),
+        ..LineEcho::default()
+    };
+    let mut pair = Pair::new(echo, Script::new());
+    assert_eq!(
+        pair.run_for(Duration::from_secs(10)).unwrap(),
+        Settled::TimeUp
+    );
+    assert_eq!(pair.now(), Timestamp::from_millis(10_000));
+    assert!(!pair.a().is_closed());
+    assert_eq!(pair.run().unwrap(), Settled::Closed);
+    assert_eq!(pair.now(), Timestamp::from_millis(60_000));
+}
+
+#[test]
+fn end_of_stream_mid_line_reaches_the_session_with_its_tail() {
+    let script = Script::new()
+        .await_suffix("hello\r\n")
+        .send("full\npart")
+        .close();
+    let mut pair = Pair::new(LineEcho::default(), script);
+    assert_eq!(pair.run().unwrap(), Settled::Closed);
+    assert_eq!(pair.a().session().eof_tail.as_deref(), Some(&b"part"[..]));
+    // The script closed both directions, so the echo of "full" was never read.
+    assert_eq!(pair.b().session().received(), b"hello\r\n");
+    assert!(pair.a().is_closed());
+}
+
+#[test]
+fn backpressure_stops_input_until_the_writer_drains() {
+    // 40 requests arrive at once; each reply is 1000 bytes; high water is 4000 bytes.
+    let writer = WriterConfig::default().with_high_water(4000);
+    let mut conn = Connection::new(LineEcho::default(), ReaderConfig::default(), writer);
+    let now = Timestamp::ZERO;
+    conn.handle_start(now);
+    let line = [vec![b'x'; 999], b"\n".to_vec()].concat();
+    let requests: Vec<u8> = line.iter().copied().cycle().take(line.len() * 40).collect();
+    let taken = conn.feed(now, &requests);
+    assert!(taken < requests.len(), "input refused while back-pressured");
+    assert!(!conn.wants_read());
+    assert!(conn.recv_buffer().is_empty());
+    let pending = conn.poll_transmit().len();
+    assert!(
+        pending < 4000 + 1000 + 7,
+        "pending {pending} stays near the high-water mark"
+    );
+    // The peer reads everything, slowly; the rest of the input goes in as room appears.
+    let mut received = Vec::new();
+    let mut fed = taken;
+    for _ in 0..10_000 {
+        let out = conn.poll_transmit();
+        let n = out.len().min(1500);
+        received.extend_from_slice(&out[..n]);
+        conn.handle_sent(now, n);
+        fed += conn.feed(now, &requests[fed..]);
+        assert!(conn.writer().pending_len() < 4000 + 1000 + 7);
+        if fed == requests.len() && !conn.wants_write() {
+            break;
+        }
+    }
+    assert_eq!(fed, requests.len());
+    assert_eq!(&received[..7], b"hello\r\n");
+    assert_eq!(
+        &received[7..],
+        &requests[..],
+        "every request answered, in order"
+    );
+    assert!(conn.session().max_pending_seen < 4000 + 1000 + 7);
+}
+
+#[test]
+fn a_pair_with_a_slow_path_keeps_memory_flat() {
+    let writer = WriterConfig::default().with_high_water(2048);
+    let request = [vec![b'y'; 511], b"\n".to_vec()].concat();
+    let mut script = Script::new();
+    for _ in 0..200 {
+        script = script.send(&request);
+    }
+    // The script writes all 200 requests up front and must keep reading meanwhile: give its
+    // side a high-water mark above what it sends.
+    let roomy = WriterConfig::default().with_high_water(1 << 20);
+    let mut pair = Pair::from_connections(
+        Connection::new(LineEcho::default(), ReaderConfig::default(), writer),
+        Connection::new(script, ReaderConfig::default(), roomy),
+    )
+    .with_chunk_size(100);
+    pair.run().unwrap();
+    assert_eq!(pair.b().session().received().len(), 7 + 200 * 512);
+    assert!(pair.a().session().max_pending_seen < 2048 + 512 + 7);
+}
+
+#[test]
+fn a_session_error_closes_at_once_and_is_reported() {
+    let reader = ReaderConfig::default().with_max_line(8);
+    let script = Script::new().send("this line is too long\n");
+    let mut pair = Pair::with_configs(LineEcho::default(), script, reader, WriterConfig::default());
+    assert_eq!(pair.run().unwrap(), Settled::Closed);
+    let (a, b) = pair.take_errors();
+    assert!(matches!(
+        a,
+        Some(SessionError::Framing(FramingError::LineTooLong {
+            limit: 8
+        }))
+    ));
+    assert!(b.is_none());
+}
+
+/// A session whose deadline never moves: a driver that does not re-read it would spin.
+struct StaleDeadline;
+
+impl Session for StaleDeadline {
+    fn handle_input(
+        &mut self,
+        _: Timestamp,
+        _: &mut StreamReader,
+        _: &mut StreamWriter,
+    ) -> Result<Next, SessionError> {
+        Ok(Next::Continue)
+    }
+    fn poll_timeout(&self) -> Option<Timestamp> {
+        Some(Timestamp::ZERO)
+    }
+}
+
+#[test]
+fn a_livelock_hits_the_step_cap_instead_of_hanging() {
+    let mut pair = Pair::new(StaleDeadline, Script::new()).with_max_steps(1000);
+    let err = pair.run().unwrap_err();
+    assert!(matches!(err, PairError::StepLimit { steps: 1000, .. }));
+    assert!(err.to_string().contains("with_max_steps"));
+}
+
+#[test]
+fn connection_ignores_calls_in_the_wrong_phase() {
+    let mut conn = Connection::with_defaults(LineEcho::default());
+    let now = Timestamp::from_millis(10);
+    assert!(!conn.wants_read(), "not started");
+    assert_eq!(conn.feed(now, b"x\n"), 0);
+    conn.handle_start(now);
+    conn.handle_start(now); // once only
+    assert_eq!(conn.poll_transmit(), b"hello\r\n");
+    assert_eq!(conn.feed(now, b"QUIT\n"), 5);
+    assert!(conn.is_closing());
+    assert!(!conn.is_closed(), "flushing the greeting first");
+    conn.handle_sent(now, 7);
+    assert!(conn.is_closed());
+    assert_eq!(conn.feed(now, b"more\n"), 0);
+    conn.handle_timeout(Timestamp::ZERO); // time going backwards is ignored
+    assert_eq!(conn.poll_timeout(), None);
+    assert_eq!(conn.into_session().inputs, 1);
+}
