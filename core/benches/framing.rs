@@ -1,0 +1,77 @@
+//! `StreamReader::read_line` against tokio-util's `LinesCodec` and `AnyDelimiterCodec`, all
+//! decoding the same 16 MiB of 40-byte lines delivered in 16 KiB chunks, as a socket would.
+//! Run: `cargo bench -p concurrence-core --bench framing`.
+
+use std::hint::black_box;
+
+use bytes::BytesMut;
+use concurrence_core::{ReaderConfig, StreamReader};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use tokio_util::codec::{AnyDelimiterCodec, Decoder, LinesCodec};
+
+const INPUT: usize = 16 << 20;
+const CHUNK: usize = 16 << 10;
+
+fn input() -> Vec<u8> {
+    let line = b"set key:000000 0 0 5 some-payload-here\r\n";
+    assert_eq!(line.len(), 40);
+    line.iter().copied().cycle().take(INPUT).collect()
+}
+
+fn framing(c: &mut Criterion) {
+    let data = input();
+    let mut group = c.benchmark_group("lines_16MiB_in_16KiB_chunks");
+    group.sample_size(20);
+    group.throughput(Throughput::Bytes(data.len() as u64));
+
+    group.bench_function("StreamReader::read_line", |b| {
+        b.iter(|| {
+            let mut reader = StreamReader::new(ReaderConfig::default());
+            let mut total = 0;
+            for chunk in data.chunks(CHUNK) {
+                let mut rest = chunk;
+                while !rest.is_empty() {
+                    let n = reader.feed(rest);
+                    rest = &rest[n..];
+                    while let Ok(Some(line)) = reader.read_line(false) {
+                        total += black_box(line).len();
+                    }
+                }
+            }
+            total
+        })
+    });
+    group.bench_function("tokio_util::LinesCodec", |b| {
+        b.iter(|| {
+            let mut codec = LinesCodec::new_with_max_length(64 * 1024);
+            let mut buf = BytesMut::with_capacity(8192);
+            let mut total = 0;
+            for chunk in data.chunks(CHUNK) {
+                buf.extend_from_slice(chunk);
+                while let Ok(Some(line)) = codec.decode(&mut buf) {
+                    total += black_box(line).len();
+                }
+            }
+            total
+        })
+    });
+    group.bench_function("tokio_util::AnyDelimiterCodec", |b| {
+        b.iter(|| {
+            let mut codec =
+                AnyDelimiterCodec::new_with_max_length(b"\n".to_vec(), b"\n".to_vec(), 64 * 1024);
+            let mut buf = BytesMut::with_capacity(8192);
+            let mut total = 0;
+            for chunk in data.chunks(CHUNK) {
+                buf.extend_from_slice(chunk);
+                while let Ok(Some(line)) = codec.decode(&mut buf) {
+                    total += black_box(line).len();
+                }
+            }
+            total
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, framing);
+criterion_main!(benches);
