@@ -48,6 +48,7 @@ pub struct Buffer {
 /// What `read_*` results carry: the bytes, borrowed when possible.
 pub type BufferBytes<'a> = Cow<'a, [u8]>;
 
+#[cold]
 fn overflow(op: &'static str, needed: usize, remaining: usize) -> BufferError {
     BufferError::Overflow {
         op,
@@ -56,6 +57,7 @@ fn overflow(op: &'static str, needed: usize, remaining: usize) -> BufferError {
     }
 }
 
+#[cold]
 fn underflow(op: &'static str, needed: usize, remaining: usize) -> BufferError {
     BufferError::Underflow {
         op,
@@ -64,6 +66,7 @@ fn underflow(op: &'static str, needed: usize, remaining: usize) -> BufferError {
     }
 }
 
+#[cold]
 fn invalid(op: &'static str, reason: String) -> BufferError {
     BufferError::InvalidArgument { op, reason }
 }
@@ -258,9 +261,10 @@ impl Buffer {
         if self.position >= self.limit {
             return Err(underflow("read_byte", 1, 0));
         }
-        let byte = match &self.storage {
-            Storage::Owned(bytes) => bytes[self.position],
-            shared => shared.view()[self.position],
+        // Owned bytes: one bounds check; shared bytes (owned is empty): take the lock.
+        let byte = match self.storage.owned.get(self.position) {
+            Some(&byte) => byte,
+            None => self.storage.view()[self.position],
         };
         self.position += 1;
         Ok(byte)
@@ -379,9 +383,9 @@ impl Buffer {
         if self.position >= self.limit {
             return Err(overflow("write_byte", 1, 0));
         }
-        match &mut self.storage {
-            Storage::Owned(bytes) => bytes[self.position] = byte,
-            shared => shared.view_mut()[self.position] = byte,
+        match self.storage.owned.get_mut(self.position) {
+            Some(slot) => *slot = byte,
+            None => self.storage.view_mut()[self.position] = byte,
         }
         self.position += 1;
         Ok(())
@@ -624,7 +628,7 @@ impl fmt::Debug for Buffer {
             .field("capacity", &self.capacity)
             .field("position", &self.position)
             .field("limit", &self.limit)
-            .field("shared", &matches!(self.storage, Storage::Shared(_)))
+            .field("shared", &self.storage.is_shared())
             .finish()
     }
 }

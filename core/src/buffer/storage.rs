@@ -1,21 +1,20 @@
 //! Where a `Buffer`'s bytes live.
 //!
-//! A buffer owns its bytes outright (`Owned`, the common path: plain slice access) until the
-//! first `duplicate()`, which moves them, without copying, behind an `Arc<Mutex<..>>` shared by
-//! every duplicate (`Shared`). No `unsafe`: sharing mutable bytes costs a lock, paid only by
+//! A buffer owns its bytes outright (the common path: plain slice access) until the first
+//! `duplicate()`, which moves them, without copying, behind an `Arc<Mutex<..>>` shared by every
+//! duplicate. No `unsafe`: sharing mutable bytes costs a lock, paid only by
 //! buffers that were duplicated.
 
 use std::borrow::Cow;
 use std::ops::{Deref, DerefMut, Range};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-/// The bytes behind a buffer.
+/// The bytes behind a buffer: `owned` holds them until the first duplicate moves them into
+/// `shared` (leaving `owned` empty), so a hot path can try `owned` with one bounds check.
 #[derive(Debug)]
-pub(crate) enum Storage {
-    /// Bytes owned by exactly one buffer.
-    Owned(Box<[u8]>),
-    /// Bytes shared by a buffer and its duplicates.
-    Shared(Arc<Mutex<Box<[u8]>>>),
+pub(crate) struct Storage {
+    pub(crate) owned: Box<[u8]>,
+    shared: Option<Arc<Mutex<Box<[u8]>>>>,
 }
 
 /// Read access to the bytes, valid while it lives.
@@ -39,51 +38,65 @@ fn lock(bytes: &Mutex<Box<[u8]>>) -> MutexGuard<'_, Box<[u8]>> {
 impl Storage {
     /// Zero-filled, owned storage of `capacity` bytes.
     pub(crate) fn zeroed(capacity: usize) -> Self {
-        Storage::Owned(vec![0; capacity].into_boxed_slice())
+        Storage {
+            owned: vec![0; capacity].into_boxed_slice(),
+            shared: None,
+        }
+    }
+
+    /// True once the bytes are shared with a duplicate.
+    pub(crate) fn is_shared(&self) -> bool {
+        self.shared.is_some()
     }
 
     /// Read access.
     #[inline]
     pub(crate) fn view(&self) -> View<'_> {
-        match self {
-            Storage::Owned(bytes) => View::Owned(bytes),
-            Storage::Shared(bytes) => View::Shared(lock(bytes)),
+        match &self.shared {
+            None => View::Owned(&self.owned),
+            Some(bytes) => View::Shared(lock(bytes)),
         }
     }
 
     /// Write access.
     #[inline]
     pub(crate) fn view_mut(&mut self) -> ViewMut<'_> {
-        match self {
-            Storage::Owned(bytes) => ViewMut::Owned(bytes),
-            Storage::Shared(bytes) => ViewMut::Shared(lock(bytes)),
+        match &self.shared {
+            None => ViewMut::Owned(&mut self.owned),
+            Some(bytes) => ViewMut::Shared(lock(bytes)),
         }
     }
 
     /// Switches to shared storage (moving, not copying, the bytes) and returns a second handle.
     pub(crate) fn share(&mut self) -> Storage {
-        let shared = match self {
-            Storage::Shared(bytes) => Arc::clone(bytes),
-            Storage::Owned(bytes) => {
-                let shared = Arc::new(Mutex::new(std::mem::take(bytes)));
-                *self = Storage::Shared(Arc::clone(&shared));
-                shared
+        let shared = match &self.shared {
+            Some(bytes) => Arc::clone(bytes),
+            None => {
+                let bytes = Arc::new(Mutex::new(std::mem::take(&mut self.owned)));
+                self.shared = Some(Arc::clone(&bytes));
+                bytes
             }
         };
-        Storage::Shared(shared)
+        Storage {
+            owned: Box::default(),
+            shared: Some(shared),
+        }
     }
 
     /// True when both handles reach the same bytes (a buffer and one of its duplicates).
     pub(crate) fn same_bytes(&self, other: &Storage) -> bool {
-        match (self, other) {
-            (Storage::Shared(a), Storage::Shared(b)) => Arc::ptr_eq(a, b),
+        match (&self.shared, &other.shared) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
             _ => false,
         }
     }
 
     /// A deep copy: new, owned bytes with the same contents.
     pub(crate) fn deep_copy(&self) -> Storage {
-        Storage::Owned(Box::from(&*self.view()))
+        Storage {
+            owned: Box::from(&*self.view()),
+            shared: None,
+        }
     }
 }
 
