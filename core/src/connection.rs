@@ -64,8 +64,6 @@ pub struct Connection<S> {
     writer: StreamWriter,
     phase: Phase,
     eof: Eof,
-    /// Input may be waiting that the session did not consume because of back-pressure.
-    input_waiting: bool,
     error: Option<SessionError>,
     now: Timestamp,
 }
@@ -79,7 +77,6 @@ impl<S: Session> Connection<S> {
             writer: StreamWriter::new(writer),
             phase: Phase::New,
             eof: Eof::NotSeen,
-            input_waiting: false,
             error: None,
             now: Timestamp::ZERO,
         }
@@ -160,7 +157,8 @@ impl<S: Session> Connection<S> {
             return;
         }
         if self.phase == Phase::Open && was_backpressured && !self.writer.is_backpressured() {
-            if self.input_waiting && !self.reader.is_empty() {
+            // Room to write again: the session may have input waiting, or more to produce.
+            if self.eof != Eof::Pending {
                 self.run_input(now);
             }
             if self.eof == Eof::Pending && self.phase == Phase::Open {
@@ -279,13 +277,12 @@ impl<S: Session> Connection<S> {
             return;
         }
         if self.writer.is_backpressured() {
-            self.input_waiting = true;
+            // Called again once the writer drains (see handle_sent).
             return;
         }
         let verdict = self
             .session
             .handle_input(now, &mut self.reader, &mut self.writer);
-        self.input_waiting = self.writer.is_backpressured() && !self.reader.is_empty();
         self.apply(verdict);
     }
 

@@ -44,10 +44,12 @@ pub enum SessionError {
 ///
 /// 1. [`handle_start`](Session::handle_start) once, when the connection is established.
 /// 2. [`handle_input`](Session::handle_input) after new bytes were added to the reader, and
-///    again when the writer drains below its high-water mark after back-pressure, since input
-///    may be waiting that the session left unread. The session consumes every complete frame
-///    it is willing to handle and writes its replies; it should stop consuming while
-///    `writer.is_backpressured()`. Leaving a partial frame in the reader is normal.
+///    again whenever the writer drains below its high-water mark after back-pressure (input
+///    may be waiting that the session left unread, or the session may have more to produce:
+///    a session that streams a large reply writes until `is_backpressured()` and continues
+///    on the next call). The session consumes every complete frame it is willing to handle
+///    and writes its replies; it should stop consuming while `writer.is_backpressured()`.
+///    Leaving a partial frame in the reader is normal; so is a call with nothing new to read.
 /// 3. [`handle_timeout`](Session::handle_timeout) once `now >= poll_timeout()`.
 /// 4. At end of stream: the reader is closed, `handle_input` is called once more (partial
 ///    frames now fail with `UnexpectedEof`, and the tail is readable), then
