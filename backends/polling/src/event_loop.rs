@@ -1,0 +1,356 @@
+//! One event loop: a `polling::Poller`, a listener, and the connections it accepted, each a
+//! core `Connection` driving a `Session`. This file only moves bytes and waits.
+//!
+//! Interest is level-triggered and tracked per connection: after every call the loop compares
+//! what the connection wants (`wants_read` / `wants_write`) with what is armed and calls
+//! `modify` only when that changed. That is how back-pressure reaches the kernel (a connection
+//! over its high-water mark stops being watched for input), and it saves the `epoll_ctl` that
+//! oneshot mode costs on every event. Never arming what is not wanted keeps level mode from
+//! spinning. Timers live in an ordered set keyed by deadline and re-read from the connection
+//! after every call.
+
+use std::collections::BTreeSet;
+use std::io::{self, Read};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use concurrence_core::{Address, Connection, Session, Timestamp};
+use polling::{Event, PollMode, Poller};
+
+use crate::clock;
+use crate::error::SocketError;
+use crate::server::Shared;
+use crate::server_config::ServerConfig;
+use crate::socket::{address_of, send, set_nodelay};
+
+/// The listener's key (`usize::MAX` is reserved by `polling`).
+const LISTENER: usize = usize::MAX - 1;
+
+struct Slot<S> {
+    socket: socket2::Socket,
+    peer: Address,
+    conn: Connection<S>,
+    /// The deadline this slot has in `timers`, if any.
+    timer: Option<Timestamp>,
+    /// What the poller watches for now: (readable, writable).
+    armed: (bool, bool),
+    last_active: Timestamp,
+}
+
+pub(crate) struct EventLoop<S, F> {
+    poller: Arc<Poller>,
+    listener: Option<socket2::Socket>,
+    address: Address,
+    slots: Vec<Option<Slot<S>>>,
+    free: Vec<usize>,
+    timers: BTreeSet<(Timestamp, usize)>,
+    config: ServerConfig,
+    shared: Arc<Shared>,
+    factory: Arc<F>,
+    draining_until: Option<Timestamp>,
+}
+
+impl<S, F> EventLoop<S, F>
+where
+    S: Session,
+    F: Fn(&Address) -> S,
+{
+    pub(crate) fn new(
+        poller: Arc<Poller>,
+        listener: socket2::Socket,
+        address: Address,
+        config: ServerConfig,
+        shared: Arc<Shared>,
+        factory: Arc<F>,
+    ) -> Self {
+        EventLoop {
+            poller,
+            listener: Some(listener),
+            address,
+            slots: Vec::new(),
+            free: Vec::new(),
+            timers: BTreeSet::new(),
+            config,
+            shared,
+            factory,
+            draining_until: None,
+        }
+    }
+
+    /// Serves until shutdown, then until the connections finish or the grace period ends.
+    pub(crate) fn run(mut self) -> Result<(), SocketError> {
+        let address = self.address.clone();
+        let io_err = move |op: &'static str, e: io::Error| SocketError::io(op, &address, e);
+        if let Some(listener) = &self.listener {
+            self.poller
+                .add_with_mode(listener, Event::readable(LISTENER), PollMode::Level)
+                .map_err(|e| io_err("register listener", e))?;
+        }
+        let mut events = Vec::new();
+        loop {
+            let now = clock::now();
+            if self.shared.stop.load(Ordering::SeqCst) && self.draining_until.is_none() {
+                self.stop_accepting();
+                self.draining_until = Some(now + self.config.shutdown_grace);
+            }
+            if let Some(until) = self.draining_until {
+                if self.live() == 0 {
+                    return Ok(());
+                }
+                if now >= until {
+                    self.close_all();
+                    return Ok(());
+                }
+            }
+            let wake = self
+                .timers
+                .first()
+                .map(|(t, _)| *t)
+                .into_iter()
+                .chain(self.draining_until)
+                .min();
+            let timeout = wake.map(|t| t.saturating_duration_since(now));
+            events.clear();
+            match self.poller.wait(&mut events, timeout) {
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(io_err("wait", e)),
+            }
+            let now = clock::now();
+            for event in &events {
+                if event.key == LISTENER {
+                    self.accept(now);
+                } else {
+                    self.drive(event.key, now);
+                }
+            }
+            self.fire_timers(clock::now());
+        }
+    }
+
+    fn live(&self) -> usize {
+        self.slots.len() - self.free.len()
+    }
+
+    fn stop_accepting(&mut self) {
+        if let Some(listener) = self.listener.take() {
+            let _ = self.poller.delete(&listener);
+        }
+    }
+
+    fn close_all(&mut self) {
+        for key in 0..self.slots.len() {
+            if self.slots[key].is_some() {
+                tracing::debug!(address = %self.address, "closing a connection at the end of the shutdown grace period");
+                self.remove(key);
+            }
+        }
+    }
+
+    fn accept(&mut self, now: Timestamp) {
+        for _ in 0..self.config.accept_budget.max(1) {
+            let Some(listener) = &self.listener else {
+                return;
+            };
+            let (socket, peer) = match listener.accept() {
+                Ok(accepted) => accepted,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => {
+                    // EMFILE and friends: try again on the next readiness event.
+                    tracing::warn!(address = %self.address, error = %e, "accept failed");
+                    break;
+                }
+            };
+            let peer = address_of(&peer, &self.address);
+            let live = self.shared.live.fetch_add(1, Ordering::SeqCst);
+            if live >= self.config.max_connections {
+                self.shared.live.fetch_sub(1, Ordering::SeqCst);
+                tracing::warn!(%peer, limit = self.config.max_connections, "max_connections reached: closing the new connection");
+                drop(socket);
+                continue;
+            }
+            if let Err(e) = self.admit(socket, peer, now) {
+                self.shared.live.fetch_sub(1, Ordering::SeqCst);
+                tracing::warn!(error = %e, "could not set up an accepted connection");
+            }
+        }
+    }
+
+    fn admit(
+        &mut self,
+        socket: socket2::Socket,
+        peer: Address,
+        now: Timestamp,
+    ) -> Result<(), SocketError> {
+        socket
+            .set_nonblocking(true)
+            .map_err(|e| SocketError::io("accept", &peer, e))?;
+        set_nodelay(&socket, &peer)?;
+        let key = self.free.pop().unwrap_or(self.slots.len());
+        self.poller
+            .add_with_mode(&socket, Event::none(key), PollMode::Level)
+            .map_err(|e| SocketError::io("register connection", &peer, e))?;
+        let session = (self.factory)(&peer);
+        let mut conn = Connection::new(session, self.config.reader, self.config.writer);
+        conn.handle_start(now);
+        let slot = Slot {
+            socket,
+            peer,
+            conn,
+            timer: None,
+            armed: (false, false),
+            last_active: now,
+        };
+        if key == self.slots.len() {
+            self.slots.push(Some(slot));
+        } else {
+            self.slots[key] = Some(slot);
+        }
+        self.drive(key, now);
+        Ok(())
+    }
+
+    /// Moves bytes for one connection, then re-arms its interest and timer.
+    fn drive(&mut self, key: usize, now: Timestamp) {
+        let Some(Some(slot)) = self.slots.get_mut(key) else {
+            return;
+        };
+        let mut budget = self.config.read_budget.max(1);
+        loop {
+            // Read while the connection wants input, up to the per-turn budget.
+            while budget > 0 && slot.conn.wants_read() {
+                let room = slot.conn.recv_buffer();
+                let cap = room.len().min(budget);
+                match (&slot.socket).read(&mut room[..cap]) {
+                    Ok(0) => {
+                        slot.conn.handle_peer_closed(now);
+                        break;
+                    }
+                    Ok(n) => {
+                        slot.last_active = now;
+                        budget -= n;
+                        slot.conn.handle_received(now, n);
+                        if n < cap {
+                            // Short read: the socket is (very likely) drained. Level mode
+                            // reports it again if more arrived; skip the EAGAIN syscall.
+                            break;
+                        }
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) => {
+                        tracing::debug!(peer = %slot.peer, error = %e, "read failed; closing");
+                        slot.conn.abort();
+                        break;
+                    }
+                }
+            }
+            // Send what is pending until the socket would block.
+            let mut sent_any = false;
+            while slot.conn.wants_write() {
+                match send(&slot.socket, slot.conn.poll_transmit()) {
+                    Ok(n) => {
+                        slot.last_active = now;
+                        sent_any = true;
+                        slot.conn.handle_sent(now, n);
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) => {
+                        tracing::debug!(peer = %slot.peer, error = %e, "write failed; closing");
+                        slot.conn.abort();
+                        break;
+                    }
+                }
+            }
+            // Draining may have lifted back-pressure: read again while budget remains.
+            if !(sent_any && budget > 0 && slot.conn.wants_read()) {
+                break;
+            }
+        }
+        if let Some(error) = slot.conn.take_error() {
+            tracing::info!(peer = %slot.peer, %error, "session ended with an error");
+        }
+        if slot.conn.is_closed() {
+            self.remove(key);
+            return;
+        }
+        let wanted = (slot.conn.wants_read(), slot.conn.wants_write());
+        if wanted != slot.armed {
+            let interest = Event {
+                key,
+                readable: wanted.0,
+                writable: wanted.1,
+            };
+            if let Err(e) = self
+                .poller
+                .modify_with_mode(&slot.socket, interest, PollMode::Level)
+            {
+                tracing::warn!(peer = %slot.peer, error = %e, "changing interest failed; closing");
+                self.remove(key);
+                return;
+            }
+            slot.armed = wanted;
+        }
+        self.rearm_timer(key);
+    }
+
+    /// Puts the slot's earliest deadline (session timeout or idle timeout) into `timers`.
+    fn rearm_timer(&mut self, key: usize) {
+        let Some(Some(slot)) = self.slots.get_mut(key) else {
+            return;
+        };
+        let idle = self.config.idle_timeout.map(|d| slot.last_active + d);
+        let wanted = match (slot.conn.poll_timeout(), idle) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        if wanted != slot.timer {
+            if let Some(old) = slot.timer {
+                self.timers.remove(&(old, key));
+            }
+            if let Some(new) = wanted {
+                self.timers.insert((new, key));
+            }
+            slot.timer = wanted;
+        }
+    }
+
+    fn fire_timers(&mut self, now: Timestamp) {
+        while let Some(&(deadline, key)) = self.timers.first() {
+            if deadline > now {
+                break;
+            }
+            self.timers.remove(&(deadline, key));
+            let Some(Some(slot)) = self.slots.get_mut(key) else {
+                continue;
+            };
+            slot.timer = None;
+            if self
+                .config
+                .idle_timeout
+                .is_some_and(|idle| slot.last_active + idle <= now)
+            {
+                tracing::debug!(peer = %slot.peer, "idle timeout; closing");
+                self.remove(key);
+                continue;
+            }
+            slot.conn.handle_timeout(now);
+            self.drive(key, now);
+        }
+    }
+
+    fn remove(&mut self, key: usize) {
+        let Some(slot) = self.slots.get_mut(key).and_then(Option::take) else {
+            return;
+        };
+        if let Some(t) = slot.timer {
+            self.timers.remove(&(t, key));
+        }
+        let _ = self.poller.delete(&slot.socket);
+        drop(slot);
+        self.free.push(key);
+        self.shared.live.fetch_sub(1, Ordering::SeqCst);
+    }
+}

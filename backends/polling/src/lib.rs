@@ -1,0 +1,27 @@
+//! concurrence's `polling` backend: moves bytes and waits, nothing else.
+//!
+//! - [`serve`] / [`SocketServer`]: event loops on the `polling` crate that accept connections
+//!   and drive the core's [`Session`](concurrence_core::Session)s through
+//!   [`Connection`](concurrence_core::Connection), with back-pressure, timers, idle timeouts,
+//!   a connection cap, `SO_REUSEPORT` loops and graceful shutdown. No futures on this path.
+//! - [`Socket`]: the seed's blocking socket (connect, bind, listen, accept, read and write a
+//!   `Buffer`, pass descriptors), every call with its own timeout, over TCP or Unix.
+//!
+//! All framing, state and deadlines come from `concurrence-core`. Unix only (as the seed).
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod clock;
+mod error;
+mod event_loop;
+mod fd_passing;
+mod server;
+mod server_config;
+mod socket;
+mod wait;
+
+pub use error::SocketError;
+pub use server::{ServerHandle, SocketServer, serve};
+pub use server_config::ServerConfig;
+pub use socket::{DEFAULT_BACKLOG, Socket};

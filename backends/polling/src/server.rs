@@ -1,0 +1,323 @@
+//! Serving sessions: `serve` and the seed's `SocketServer` start event loops on threads and
+//! hand back a `ServerHandle` to find the address, shut down and join.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+
+use concurrence_core::{Address, Session};
+use polling::Poller;
+
+use crate::error::SocketError;
+use crate::event_loop::EventLoop;
+use crate::server_config::ServerConfig;
+use crate::socket::{address_of, new_raw};
+
+/// State the loops and the handle share.
+#[derive(Debug, Default)]
+pub(crate) struct Shared {
+    pub(crate) stop: AtomicBool,
+    pub(crate) live: AtomicUsize,
+    pollers: Mutex<Vec<Arc<Poller>>>,
+}
+
+impl Shared {
+    fn wake_all(&self) {
+        for poller in self
+            .pollers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+        {
+            let _ = poller.notify();
+        }
+    }
+}
+
+/// A running server: where it listens, and how to stop it.
+///
+/// Dropping the handle shuts the server down and waits for its loops.
+#[derive(Debug)]
+pub struct ServerHandle {
+    address: Address,
+    shared: Arc<Shared>,
+    threads: Vec<JoinHandle<Result<(), SocketError>>>,
+    unix_path_to_remove: Option<std::path::PathBuf>,
+}
+
+impl ServerHandle {
+    /// The address the server listens on (with the real port when port 0 was asked for).
+    #[must_use]
+    pub fn local_addr(&self) -> &Address {
+        &self.address
+    }
+
+    /// Connections open right now, over all loops.
+    #[must_use]
+    pub fn connections(&self) -> usize {
+        self.shared.live.load(Ordering::SeqCst)
+    }
+
+    /// Stops accepting; live connections get `shutdown_grace` to finish, then are closed.
+    /// Returns at once; [`join`](ServerHandle::join) waits.
+    pub fn shutdown(&self) {
+        self.shared.stop.store(true, Ordering::SeqCst);
+        self.shared.wake_all();
+    }
+
+    /// Waits for every loop to end (after [`shutdown`](ServerHandle::shutdown)).
+    ///
+    /// # Errors
+    /// The first error a loop ended with.
+    pub fn join(mut self) -> Result<(), SocketError> {
+        self.join_threads()
+    }
+
+    fn join_threads(&mut self) -> Result<(), SocketError> {
+        let mut first = Ok(());
+        for thread in self.threads.drain(..) {
+            let result = thread.join().unwrap_or_else(|_| {
+                Err(SocketError::io(
+                    "event loop",
+                    "server",
+                    std::io::Error::other("an event loop panicked"),
+                ))
+            });
+            if first.is_ok() {
+                first = result;
+            }
+        }
+        if let Some(path) = self.unix_path_to_remove.take() {
+            let _ = std::fs::remove_file(path);
+        }
+        first
+    }
+}
+
+impl Drop for ServerHandle {
+    fn drop(&mut self) {
+        if !self.threads.is_empty() {
+            self.shutdown();
+            let _ = self.join_threads();
+        }
+    }
+}
+
+/// Binds `address` and serves one `Session` per connection (from `factory`, given the peer's
+/// address) on `config.threads` event loops.
+///
+/// ```no_run
+/// use concurrence_core::{Next, Session, SessionError, StreamReader, StreamWriter, Timestamp};
+/// use concurrence_polling::{ServerConfig, serve};
+///
+/// struct Echo;
+/// impl Session for Echo {
+///     fn handle_input(&mut self, _: Timestamp, r: &mut StreamReader, w: &mut StreamWriter)
+///         -> Result<Next, SessionError> {
+///         w.write_bytes(r.read_available())?;
+///         Ok(Next::Continue)
+///     }
+/// }
+///
+/// let server = serve(&"127.0.0.1:0".parse()?, ServerConfig::default(), |_peer| Echo)?;
+/// println!("listening on {}", server.local_addr());
+/// server.shutdown();
+/// server.join()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # Errors
+/// The address could not be bound or listened on.
+pub fn serve<S, F>(
+    address: &Address,
+    config: ServerConfig,
+    factory: F,
+) -> Result<ServerHandle, SocketError>
+where
+    S: Session + 'static,
+    F: Fn(&Address) -> S + Send + Sync + 'static,
+{
+    let mut server = SocketServer::with_config(address.clone(), config, factory);
+    server.listen(config.backlog)?;
+    server.start()
+}
+
+/// The seed's `SocketServer`: an endpoint and a session factory; `bind`, `listen`, `serve`,
+/// `close`.
+pub struct SocketServer<F> {
+    endpoint: Address,
+    config: ServerConfig,
+    factory: Arc<F>,
+    listeners: Vec<socket2::Socket>,
+    listening: bool,
+    handle: Option<ServerHandle>,
+}
+
+impl<F> std::fmt::Debug for SocketServer<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SocketServer")
+            .field("endpoint", &self.endpoint)
+            .field("config", &self.config)
+            .field("listening", &self.listening)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S, F> SocketServer<F>
+where
+    S: Session + 'static,
+    F: Fn(&Address) -> S + Send + Sync + 'static,
+{
+    /// A server for `endpoint` with default settings; `factory` makes one session per
+    /// connection.
+    pub fn new(endpoint: Address, factory: F) -> Self {
+        SocketServer::with_config(endpoint, ServerConfig::default(), factory)
+    }
+
+    /// A server with explicit settings.
+    pub fn with_config(endpoint: Address, config: ServerConfig, factory: F) -> Self {
+        SocketServer {
+            endpoint,
+            config,
+            factory: Arc::new(factory),
+            listeners: Vec::new(),
+            listening: false,
+            handle: None,
+        }
+    }
+
+    /// Creates the listening sockets if needed and binds them (`SO_REUSEADDR` always;
+    /// `SO_REUSEPORT` with more than one TCP loop).
+    ///
+    /// # Errors
+    /// The address is in use or not available.
+    pub fn bind(&mut self) -> Result<(), SocketError> {
+        if !self.listeners.is_empty() {
+            return Ok(());
+        }
+        let threads = self.config.threads.max(1);
+        let mut address = self.endpoint.clone();
+        let tcp = matches!(address, Address::Tcp(_));
+        let loops = if tcp { threads } else { 1 };
+        for _ in 0..loops {
+            let socket = new_raw(&address, "bind")?;
+            let fail = |e| SocketError::io("bind", &address, e);
+            socket.set_reuse_address(true).map_err(fail)?;
+            if tcp && threads > 1 {
+                socket.set_reuse_port(true).map_err(fail)?;
+            }
+            let target = match &address {
+                Address::Tcp(addr) => socket2::SockAddr::from(*addr),
+                Address::Unix(path) => socket2::SockAddr::unix(path).map_err(fail)?,
+            };
+            socket.bind(&target).map_err(fail)?;
+            // Port 0: the first bind picked a port; the other loops share it.
+            let local = socket.local_addr().map_err(fail)?;
+            address = address_of(&local, &address);
+            self.listeners.push(socket);
+        }
+        self.endpoint = address;
+        Ok(())
+    }
+
+    /// Binds if needed, then listens with `backlog` (the seed's default is 255).
+    ///
+    /// # Errors
+    /// As [`bind`](SocketServer::bind), or the OS refused to listen.
+    pub fn listen(&mut self, backlog: i32) -> Result<(), SocketError> {
+        self.bind()?;
+        if !self.listening {
+            for listener in &self.listeners {
+                listener
+                    .listen(backlog)
+                    .map_err(|e| SocketError::io("listen", &self.endpoint, e))?;
+            }
+            self.listening = true;
+        }
+        Ok(())
+    }
+
+    /// The address the server is bound to (the real port once bound).
+    #[must_use]
+    pub fn local_addr(&self) -> &Address {
+        &self.endpoint
+    }
+
+    /// Listens if needed, then starts the event loops on their threads and returns at once
+    /// (the seed's "starts a new task accepting"). The server runs until
+    /// [`close`](Self::close); [`handle`](Self::handle) gives its address and live count.
+    ///
+    /// # Errors
+    /// As [`listen`](SocketServer::listen), or a poller or thread could not be created.
+    pub fn serve(&mut self) -> Result<(), SocketError> {
+        if self.handle.is_none() {
+            self.handle = Some(self.start()?);
+        }
+        Ok(())
+    }
+
+    /// The running server, after [`serve`](Self::serve).
+    #[must_use]
+    pub fn handle(&self) -> Option<&ServerHandle> {
+        self.handle.as_ref()
+    }
+
+    fn start(&mut self) -> Result<ServerHandle, SocketError> {
+        self.listen(self.config.backlog)?;
+        let shared = Arc::new(Shared::default());
+        let mut listeners = std::mem::take(&mut self.listeners);
+        let threads = self.config.threads.max(1);
+        // Unix servers: every loop shares the one listener.
+        while listeners.len() < threads {
+            let copy = listeners[0]
+                .try_clone()
+                .map_err(|e| SocketError::io("clone listener", &self.endpoint, e))?;
+            listeners.push(copy);
+        }
+        let mut handles = Vec::new();
+        for (index, listener) in listeners.into_iter().enumerate() {
+            let poller = Arc::new(
+                Poller::new().map_err(|e| SocketError::io("create poller", &self.endpoint, e))?,
+            );
+            shared
+                .pollers
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(Arc::clone(&poller));
+            let (endpoint, config) = (self.endpoint.clone(), self.config);
+            let (shared, factory) = (Arc::clone(&shared), Arc::clone(&self.factory));
+            // The loop (and so every session) is built on its own thread: sessions need not
+            // be `Send`.
+            let thread = std::thread::Builder::new()
+                .name(format!("concurrence-loop-{index}"))
+                .spawn(move || {
+                    EventLoop::new(poller, listener, endpoint, config, shared, factory).run()
+                })
+                .map_err(|e| SocketError::io("spawn event loop", &self.endpoint, e))?;
+            handles.push(thread);
+        }
+        let handle = ServerHandle {
+            address: self.endpoint.clone(),
+            shared,
+            threads: handles,
+            unix_path_to_remove: self.endpoint.as_unix().map(std::path::Path::to_path_buf),
+        };
+        Ok(handle)
+    }
+
+    /// Stops accepting, lets live connections finish within the grace period, closes them,
+    /// and waits for the loops.
+    ///
+    /// # Errors
+    /// The first error a loop ended with.
+    pub fn close(&mut self) -> Result<(), SocketError> {
+        self.listeners.clear();
+        match self.handle.take() {
+            Some(handle) => {
+                handle.shutdown();
+                handle.join()
+            }
+            None => Ok(()),
+        }
+    }
+}

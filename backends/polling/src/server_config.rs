@@ -1,0 +1,100 @@
+//! The named, documented settings of a polling server.
+
+use std::time::Duration;
+
+use concurrence_core::{ReaderConfig, WriterConfig};
+
+use crate::socket::DEFAULT_BACKLOG;
+
+/// Settings for [`serve`](crate::serve) and [`SocketServer`](crate::SocketServer).
+///
+/// Fields are public: start from `ServerConfig::default()` and set what you need, or chain the
+/// `with_*` methods.
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub struct ServerConfig {
+    /// Event loops, each on its own thread. TCP loops each own a listener bound to the same
+    /// port with `SO_REUSEPORT` (the kernel spreads connections); Unix loops share one
+    /// listener. Default 1.
+    pub threads: usize,
+    /// The `listen` backlog. Default 255, as in the seed.
+    pub backlog: i32,
+    /// Connections open at once, over all loops. A connection past it is accepted and closed
+    /// at once (the client sees end of stream). Default 10,000.
+    pub max_connections: usize,
+    /// Close a connection after this long without a byte read or written. Default: none.
+    pub idle_timeout: Option<Duration>,
+    /// After `shutdown()`, how long live connections may take to finish before they are
+    /// closed. Default 5 s.
+    pub shutdown_grace: Duration,
+    /// Bytes read from one connection per loop turn, so that one busy peer cannot starve the
+    /// others. Default 64 KiB.
+    pub read_budget: usize,
+    /// Connections accepted per loop turn. Default 64.
+    pub accept_budget: usize,
+    /// Each connection's reader bounds.
+    pub reader: ReaderConfig,
+    /// Each connection's writer bounds (the high-water mark is the back-pressure threshold).
+    pub writer: WriterConfig,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            threads: 1,
+            backlog: DEFAULT_BACKLOG,
+            max_connections: 10_000,
+            idle_timeout: None,
+            shutdown_grace: Duration::from_secs(5),
+            read_budget: 64 * 1024,
+            accept_budget: 64,
+            reader: ReaderConfig::default(),
+            writer: WriterConfig::default(),
+        }
+    }
+}
+
+impl ServerConfig {
+    /// This configuration with `threads` event loops (at least 1).
+    #[must_use]
+    pub fn with_threads(mut self, threads: usize) -> Self {
+        self.threads = threads.max(1);
+        self
+    }
+
+    /// This configuration with `max_connections` set.
+    #[must_use]
+    pub fn with_max_connections(mut self, max_connections: usize) -> Self {
+        self.max_connections = max_connections;
+        self
+    }
+
+    /// This configuration with an idle timeout.
+    #[must_use]
+    pub fn with_idle_timeout(mut self, idle_timeout: Option<Duration>) -> Self {
+        self.idle_timeout = idle_timeout;
+        self
+    }
+
+    /// This configuration with `shutdown_grace` set.
+    #[must_use]
+    pub fn with_shutdown_grace(mut self, grace: Duration) -> Self {
+        self.shutdown_grace = grace;
+        self
+    }
+
+    /// This configuration with `backlog` set.
+    #[must_use]
+    pub fn with_backlog(mut self, backlog: i32) -> Self {
+        self.backlog = backlog;
+        self
+    }
+
+    /// This configuration with the connections' reader and writer bounds set.
+    #[must_use]
+    pub fn with_buffers(mut self, reader: ReaderConfig, writer: WriterConfig) -> Self {
+        self.reader = reader;
+        self.writer = writer;
+        self
+    }
+}

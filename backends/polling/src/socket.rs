@@ -1,0 +1,522 @@
+//! The seed's `Socket`, blocking: connect, bind, listen, accept, read and write a `Buffer`,
+//! each with a timeout, over TCP or Unix sockets. State and deadlines come from the core's
+//! `SocketStateMachine`; this file only makes the system calls.
+
+use std::io::{self, Read, Write};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::time::Duration;
+
+use concurrence_core::{Address, Buffer, SocketEvent, SocketState, SocketStateMachine};
+use socket2::{Domain, SockAddr, Type};
+
+use crate::error::SocketError;
+use crate::wait::{Readiness, wait_ready};
+use crate::{clock, fd_passing};
+
+/// The seed's default `listen` backlog.
+pub const DEFAULT_BACKLOG: i32 = 255;
+
+/// A TCP or Unix stream socket with the seed's blocking API.
+///
+/// The descriptor is non-blocking underneath; every blocking call waits with `poll(2)` until
+/// its own deadline (`None` waits forever, the seed's `-1`). A read, write or accept that
+/// times out returns [`SocketError::TimedOut`] and leaves the socket usable. `TCP_NODELAY` is
+/// on for TCP connections, as in the seed.
+///
+/// `Socket` also implements `std::io::Read + Write` (with the timeouts set by
+/// [`set_timeouts`](Socket::set_timeouts)), so the core's `BufferedStream` runs over it:
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use concurrence_core::BufferedStream;
+/// use concurrence_polling::Socket;
+///
+/// let socket = Socket::connect(&"127.0.0.1:11211".parse()?, Some(Duration::from_secs(1)))?;
+/// let mut stream = BufferedStream::new(socket);
+/// stream.write_bytes(b"version\r\n")?;
+/// stream.flush()?;
+/// println!("{:?}", stream.read_line()?);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct Socket {
+    inner: Option<socket2::Socket>,
+    address: Address,
+    state: SocketStateMachine,
+    read_timeout: Option<Duration>,
+    write_timeout: Option<Duration>,
+    bound: bool,
+}
+
+fn domain_of(address: &Address) -> Domain {
+    match address {
+        Address::Tcp(addr) => Domain::for_address(*addr),
+        Address::Unix(_) => Domain::UNIX,
+    }
+}
+
+fn sock_addr(address: &Address) -> io::Result<SockAddr> {
+    match address {
+        Address::Tcp(addr) => Ok(SockAddr::from(*addr)),
+        Address::Unix(path) => SockAddr::unix(path),
+    }
+}
+
+/// The `Address` a `SockAddr` names; `fallback` for an unnamed Unix peer.
+pub(crate) fn address_of(addr: &SockAddr, fallback: &Address) -> Address {
+    if let Some(inet) = addr.as_socket() {
+        Address::Tcp(inet)
+    } else if let Some(path) = addr.as_pathname() {
+        Address::Unix(path.to_path_buf())
+    } else {
+        fallback.clone()
+    }
+}
+
+/// A new non-blocking, close-on-exec stream socket for `address`'s family.
+pub(crate) fn new_raw(address: &Address, op: &'static str) -> Result<socket2::Socket, SocketError> {
+    let socket = socket2::Socket::new(domain_of(address), Type::STREAM, None)
+        .map_err(|e| SocketError::io(op, address, e))?;
+    socket
+        .set_nonblocking(true)
+        .map_err(|e| SocketError::io(op, address, e))?;
+    Ok(socket)
+}
+
+/// Turns on `TCP_NODELAY` for TCP sockets (a no-op for Unix ones).
+pub(crate) fn set_nodelay(socket: &socket2::Socket, address: &Address) -> Result<(), SocketError> {
+    if matches!(address, Address::Tcp(_)) {
+        socket
+            .set_tcp_nodelay(true)
+            .map_err(|e| SocketError::io("set TCP_NODELAY", address, e))?;
+    }
+    Ok(())
+}
+
+impl Socket {
+    /// A new, unconnected socket for `address` (TCP for `ip:port`, Unix for a path), in
+    /// state `Init`: ready for [`bind`](Socket::bind) and [`listen`](Socket::listen).
+    ///
+    /// # Errors
+    /// The OS refused to create the socket.
+    pub fn from_address(address: &Address) -> Result<Socket, SocketError> {
+        Ok(Socket::wrap(
+            new_raw(address, "create socket")?,
+            address.clone(),
+            SocketState::Init,
+        ))
+    }
+
+    /// Creates a socket and connects it to `address`, waiting at most `timeout`.
+    ///
+    /// # Errors
+    /// [`SocketError::TimedOut`] when the connect did not finish in time (the socket is
+    /// closed); [`SocketError::Io`] with `ConnectionRefused` when nobody listens.
+    pub fn connect(address: &Address, timeout: Option<Duration>) -> Result<Socket, SocketError> {
+        let mut socket = Socket::from_address(address)?;
+        socket.connect_to(timeout)?;
+        Ok(socket)
+    }
+
+    pub(crate) fn wrap(inner: socket2::Socket, address: Address, state: SocketState) -> Socket {
+        Socket {
+            inner: Some(inner),
+            address,
+            state: SocketStateMachine::in_state(state),
+            read_timeout: None,
+            write_timeout: None,
+            bound: state != SocketState::Init,
+        }
+    }
+
+    fn raw(&self, op: &'static str) -> Result<&socket2::Socket, SocketError> {
+        self.inner.as_ref().ok_or(SocketError::State(
+            concurrence_core::SocketStateError::InvalidState {
+                op,
+                state: SocketState::Closed,
+            },
+        ))
+    }
+
+    fn connect_to(&mut self, timeout: Option<Duration>) -> Result<(), SocketError> {
+        let deadline = self
+            .state
+            .begin(SocketEvent::ConnectStarted, clock::now(), timeout)?;
+        let target =
+            sock_addr(&self.address).map_err(|e| SocketError::io("connect", &self.address, e))?;
+        let raw = self.raw("connect")?;
+        let unix = matches!(self.address, Address::Unix(_));
+        let outcome = loop {
+            match raw.connect(&target) {
+                Ok(()) => break Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                // A Unix connect with a full backlog is not "in progress": retry until the
+                // deadline, pausing briefly between attempts.
+                Err(e) if unix && e.kind() == io::ErrorKind::WouldBlock => {
+                    if deadline.is_some_and(|d| d <= clock::now()) {
+                        break Err(None);
+                    }
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                Err(e)
+                    if e.raw_os_error() == Some(rustix::io::Errno::INPROGRESS.raw_os_error()) =>
+                {
+                    match wait_ready(raw, Readiness::Writable, deadline) {
+                        Ok(false) => break Err(None),
+                        Ok(true) => match raw.take_error() {
+                            Ok(None) => break Ok(()),
+                            Ok(Some(e)) | Err(e) => break Err(Some(e)),
+                        },
+                        Err(e) => break Err(Some(e)),
+                    }
+                }
+                Err(e) => break Err(Some(e)),
+            }
+        };
+        match outcome {
+            Ok(()) => {
+                set_nodelay(raw, &self.address)?;
+                self.state.apply(SocketEvent::ConnectCompleted)?;
+                Ok(())
+            }
+            Err(error) => {
+                let timed_out = error.is_none();
+                self.state.apply(if timed_out {
+                    SocketEvent::Timeout
+                } else {
+                    SocketEvent::ConnectFailed
+                })?;
+                self.inner = None;
+                Err(match error {
+                    None => SocketError::TimedOut {
+                        op: "connect",
+                        address: self.address.to_string(),
+                        timeout: timeout.unwrap_or_default(),
+                    },
+                    Some(source) => SocketError::io("connect", &self.address, source),
+                })
+            }
+        }
+    }
+
+    /// Sets `SO_REUSEADDR` (servers set it by default).
+    ///
+    /// # Errors
+    /// The OS refused, or the socket is closed.
+    pub fn set_reuse_address(&mut self, reuse: bool) -> Result<(), SocketError> {
+        self.raw("set_reuse_address")?
+            .set_reuse_address(reuse)
+            .map_err(|e| SocketError::io("set_reuse_address", &self.address, e))
+    }
+
+    /// Binds to the socket's address.
+    ///
+    /// # Errors
+    /// The address is in use or not available, or the socket is closed.
+    pub fn bind(&mut self) -> Result<(), SocketError> {
+        let target =
+            sock_addr(&self.address).map_err(|e| SocketError::io("bind", &self.address, e))?;
+        self.raw("bind")?
+            .bind(&target)
+            .map_err(|e| SocketError::io("bind", &self.address, e))?;
+        self.bound = true;
+        // Port 0 picks a port: remember which.
+        if let Ok(local) = self.local_address() {
+            self.address = local;
+        }
+        Ok(())
+    }
+
+    /// Starts listening with `backlog` pending connections (the seed's default is
+    /// [`DEFAULT_BACKLOG`]). Binds first if [`bind`](Socket::bind) was not called.
+    ///
+    /// # Errors
+    /// Wrong state (not `Init`), or the OS refused.
+    pub fn listen(&mut self, backlog: i32) -> Result<(), SocketError> {
+        concurrence_core::transition(self.state.state(), SocketEvent::Listen)?;
+        if !self.bound {
+            self.bind()?;
+        }
+        self.raw("listen")?
+            .listen(backlog)
+            .map_err(|e| SocketError::io("listen", &self.address, e))?;
+        self.state.begin(SocketEvent::Listen, clock::now(), None)?;
+        Ok(())
+    }
+
+    /// Waits for a connection and returns it, connected (no timeout).
+    ///
+    /// # Errors
+    /// Wrong state (not listening), or the OS refused.
+    pub fn accept(&mut self) -> Result<Socket, SocketError> {
+        self.accept_timeout(None)
+    }
+
+    /// Waits at most `timeout` for a connection.
+    ///
+    /// # Errors
+    /// [`SocketError::TimedOut`] (the listener stays usable), wrong state, or the OS refused.
+    pub fn accept_timeout(&mut self, timeout: Option<Duration>) -> Result<Socket, SocketError> {
+        let deadline = self
+            .state
+            .begin(SocketEvent::Accept, clock::now(), timeout)?;
+        let raw = self.raw("accept")?;
+        loop {
+            match raw.accept() {
+                Ok((socket, peer)) => {
+                    let peer = address_of(&peer, &self.address);
+                    socket
+                        .set_nonblocking(true)
+                        .map_err(|e| SocketError::io("accept", &peer, e))?;
+                    set_nodelay(&socket, &peer)?;
+                    return Ok(Socket::wrap(socket, peer, SocketState::Connected));
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if !wait_ready(raw, Readiness::Readable, deadline)
+                        .map_err(|e| SocketError::io("accept", &self.address, e))?
+                    {
+                        self.state.apply(SocketEvent::Timeout)?;
+                        return Err(self.timed_out("accept", timeout));
+                    }
+                }
+                Err(e) => return Err(SocketError::io("accept", &self.address, e)),
+            }
+        }
+    }
+
+    /// Waits until readable, then reads as many bytes as fit between the buffer's position
+    /// and limit; the position moves by the count returned. `0` means end of stream: the
+    /// socket moves to `Closing` (writes still allowed, further reads are a state error).
+    ///
+    /// # Errors
+    /// [`SocketError::TimedOut`] (the socket stays usable), a full buffer
+    /// ([`SocketError::Buffer`]), wrong state, or the OS refused (e.g. `ConnectionReset`).
+    pub fn read(
+        &mut self,
+        buffer: &mut Buffer,
+        timeout: Option<Duration>,
+    ) -> Result<usize, SocketError> {
+        if buffer.remaining() == 0 {
+            return Err(concurrence_core::BufferError::Overflow {
+                op: "Socket::read",
+                needed: 1,
+                remaining: 0,
+            }
+            .into());
+        }
+        let n = self.read_with(timeout, |mut raw| buffer.fill_with(|room| raw.read(room)))?;
+        if n == 0 {
+            self.state.apply(SocketEvent::PeerClosed)?;
+        }
+        Ok(n)
+    }
+
+    /// Waits until writable, then writes as many bytes as the socket takes from the buffer's
+    /// position up to its limit; the position moves by the count returned.
+    ///
+    /// # Errors
+    /// [`SocketError::TimedOut`] (the socket stays usable), wrong state, or the OS refused
+    /// (e.g. `BrokenPipe` once the peer is gone).
+    pub fn write(
+        &mut self,
+        buffer: &mut Buffer,
+        timeout: Option<Duration>,
+    ) -> Result<usize, SocketError> {
+        self.write_with(timeout, |raw| buffer.drain_with(|bytes| send(raw, bytes)))
+    }
+
+    /// Passes `other`'s descriptor over this Unix socket (`SCM_RIGHTS`). `other` stays open
+    /// here too; close it once the receiver has it.
+    ///
+    /// # Errors
+    /// Not a connected Unix socket, a timeout, or the OS refused.
+    pub fn write_socket(
+        &mut self,
+        other: &Socket,
+        timeout: Option<Duration>,
+    ) -> Result<(), SocketError> {
+        let fd = other.raw("write_socket")?.as_fd();
+        self.write_with(timeout, |raw| fd_passing::send_fd(raw, fd))
+            .map(drop)
+    }
+
+    /// Receives a descriptor sent with [`write_socket`](Socket::write_socket) and returns it
+    /// as a `Socket` (connected, or listening if it was a listener).
+    ///
+    /// # Errors
+    /// A timeout, end of stream or a message without a descriptor, or the OS refused.
+    pub fn read_socket(&mut self, timeout: Option<Duration>) -> Result<Socket, SocketError> {
+        let fallback = self.address.clone();
+        let received = self.read_with(timeout, fd_passing::recv_fd)?;
+        let Some(fd) = received else {
+            return Err(SocketError::NoDescriptor {
+                address: self.address.to_string(),
+            });
+        };
+        Socket::from_received(fd, &fallback)
+    }
+
+    fn from_received(fd: OwnedFd, fallback: &Address) -> Result<Socket, SocketError> {
+        let listening = rustix::net::sockopt::socket_acceptconn(&fd)
+            .map_err(|e| SocketError::io("read_socket", fallback, e.into()))?;
+        let socket = socket2::Socket::from(fd);
+        socket
+            .set_nonblocking(true)
+            .map_err(|e| SocketError::io("read_socket", fallback, e))?;
+        let address = if listening {
+            socket.local_addr().map(|a| address_of(&a, fallback))
+        } else {
+            socket.peer_addr().map(|a| address_of(&a, fallback))
+        }
+        .unwrap_or_else(|_| fallback.clone());
+        let state = if listening {
+            SocketState::Listening
+        } else {
+            SocketState::Connected
+        };
+        Ok(Socket::wrap(socket, address, state))
+    }
+
+    /// Closes the socket (idempotent). Pending kernel output is still delivered.
+    ///
+    /// # Errors
+    /// Never in practice; kept for the seed's signature.
+    pub fn close(&mut self) -> Result<(), SocketError> {
+        self.state.apply(SocketEvent::Close)?;
+        if self.state.state() == SocketState::Closing {
+            self.state.apply(SocketEvent::CloseCompleted)?;
+        }
+        self.inner = None;
+        Ok(())
+    }
+
+    /// The socket's state.
+    #[must_use]
+    pub fn state(&self) -> SocketState {
+        self.state.state()
+    }
+
+    /// The address: the peer for a connection, the bound address for a listener.
+    #[must_use]
+    pub fn address(&self) -> &Address {
+        &self.address
+    }
+
+    /// The local address, as the OS reports it.
+    ///
+    /// # Errors
+    /// The socket is closed or the OS refused.
+    pub fn local_address(&self) -> Result<Address, SocketError> {
+        let local = self
+            .raw("local_address")?
+            .local_addr()
+            .map_err(|e| SocketError::io("local_address", &self.address, e))?;
+        Ok(address_of(&local, &self.address))
+    }
+
+    /// Timeouts used by the `std::io::Read` / `Write` implementations (default: none).
+    pub fn set_timeouts(&mut self, read: Option<Duration>, write: Option<Duration>) {
+        self.read_timeout = read;
+        self.write_timeout = write;
+    }
+
+    fn timed_out(&self, op: &'static str, timeout: Option<Duration>) -> SocketError {
+        SocketError::TimedOut {
+            op,
+            address: self.address.to_string(),
+            timeout: timeout.unwrap_or_default(),
+        }
+    }
+
+    /// Runs `attempt` until it does not would-block, waiting for readability in between.
+    fn read_with<T>(
+        &mut self,
+        timeout: Option<Duration>,
+        mut attempt: impl FnMut(&socket2::Socket) -> io::Result<T>,
+    ) -> Result<T, SocketError> {
+        let deadline = self.state.begin(SocketEvent::Read, clock::now(), timeout)?;
+        let raw = self.raw("read")?;
+        loop {
+            match attempt(raw) {
+                Ok(value) => return Ok(value),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if !wait_ready(raw, Readiness::Readable, deadline)
+                        .map_err(|e| SocketError::io("read", &self.address, e))?
+                    {
+                        self.state.apply(SocketEvent::Timeout)?;
+                        return Err(self.timed_out("read", timeout));
+                    }
+                }
+                Err(e) => return Err(SocketError::io("read", &self.address, e)),
+            }
+        }
+    }
+
+    /// Runs `attempt` until it does not would-block, waiting for writability in between.
+    fn write_with<T>(
+        &mut self,
+        timeout: Option<Duration>,
+        mut attempt: impl FnMut(&socket2::Socket) -> io::Result<T>,
+    ) -> Result<T, SocketError> {
+        let deadline = self
+            .state
+            .begin(SocketEvent::Write, clock::now(), timeout)?;
+        let raw = self.raw("write")?;
+        loop {
+            match attempt(raw) {
+                Ok(value) => return Ok(value),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if !wait_ready(raw, Readiness::Writable, deadline)
+                        .map_err(|e| SocketError::io("write", &self.address, e))?
+                    {
+                        self.state.apply(SocketEvent::Timeout)?;
+                        return Err(self.timed_out("write", timeout));
+                    }
+                }
+                Err(e) => return Err(SocketError::io("write", &self.address, e)),
+            }
+        }
+    }
+}
+
+/// `send` without `SIGPIPE`: a vanished peer is an `EPIPE` error, not a dead process.
+pub(crate) fn send(socket: &socket2::Socket, bytes: &[u8]) -> io::Result<usize> {
+    rustix::net::send(socket, bytes, rustix::net::SendFlags::NOSIGNAL).map_err(io::Error::from)
+}
+
+impl Read for Socket {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        let timeout = self.read_timeout;
+        let n = self.read_with(timeout, |mut raw| raw.read(buf))?;
+        if n == 0 {
+            self.state
+                .apply(SocketEvent::PeerClosed)
+                .map_err(SocketError::from)?;
+        }
+        Ok(n)
+    }
+}
+
+impl Write for Socket {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let timeout = self.write_timeout;
+        Ok(self.write_with(timeout, |raw| send(raw, buf))?)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl AsRawFd for Socket {
+    /// The raw descriptor, or -1 once closed.
+    fn as_raw_fd(&self) -> RawFd {
+        self.inner.as_ref().map_or(-1, AsRawFd::as_raw_fd)
+    }
+}

@@ -1,0 +1,292 @@
+//! The event-loop server on real loopback sockets: echo over TCP and Unix, large transfers
+//! with a slow reader (memory stays flat), resets, 1,000 clients on two loops, shutdown,
+//! idle timeout and the connection cap.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpStream};
+use std::os::unix::net::UnixStream;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use common::*;
+use concurrence_core::{Address, BufferedStream, WriterConfig};
+use concurrence_polling::{ServerConfig, Socket, serve};
+
+fn tcp_client(server: &concurrence_polling::ServerHandle) -> TcpStream {
+    let stream = TcpStream::connect(server.local_addr().as_tcp().unwrap()).unwrap();
+    stream.set_read_timeout(SOON).unwrap();
+    stream
+}
+
+#[test]
+fn line_echo_over_tcp_with_the_blocking_socket_client() {
+    let server = serve_tcp(ServerConfig::default(), |_| LineEcho);
+    let socket = Socket::connect(server.local_addr(), SOON).unwrap();
+    let mut stream = BufferedStream::new(socket);
+    stream.write_bytes(b"hello\r\nworld\n").unwrap();
+    stream.flush().unwrap();
+    assert_eq!(stream.readline().unwrap(), b"hello\r\n");
+    assert_eq!(stream.readline().unwrap(), b"world\n");
+    stream.write_bytes(b"QUIT\r\n").unwrap();
+    stream.flush().unwrap();
+    assert_eq!(
+        stream.read_line().unwrap(),
+        None,
+        "server closed after QUIT"
+    );
+    server.shutdown();
+    server.join().unwrap();
+}
+
+#[test]
+fn line_echo_over_unix() {
+    let path = unix_path("echo");
+    let server = serve(
+        &Address::Unix(path.clone()),
+        ServerConfig::default(),
+        |_| LineEcho,
+    )
+    .unwrap();
+    let mut client = UnixStream::connect(&path).unwrap();
+    client.set_read_timeout(SOON).unwrap();
+    client.write_all(b"over unix\n").unwrap();
+    let mut reply = [0u8; 10];
+    client.read_exact(&mut reply).unwrap();
+    assert_eq!(&reply, b"over unix\n");
+    drop(client);
+    drop(server); // shuts down, joins, removes the socket file
+    assert!(!path.exists());
+}
+
+/// Sends `total` bytes while a second thread reads them back slowly; checks every byte.
+fn echo_transfer(total: usize, slow: bool) {
+    let max_pending = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::clone(&max_pending);
+    let writer = WriterConfig::default().with_high_water(64 * 1024);
+    let config = ServerConfig::default().with_buffers(Default::default(), writer);
+    let server = serve_tcp(config, move |_| ByteEcho {
+        max_pending: Arc::clone(&seen),
+    });
+    let mut client = tcp_client(&server);
+    let mut reader = client.try_clone().unwrap();
+    let check = std::thread::spawn(move || {
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut got = 0;
+        while got < total {
+            let n = reader.read(&mut buf).unwrap();
+            assert!(n > 0, "early end of stream at {got}");
+            for (k, &b) in buf[..n].iter().enumerate() {
+                assert_eq!(b, pattern(got + k), "byte {}", got + k);
+            }
+            got += n;
+            if slow {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+    });
+    let mut chunk = vec![0u8; 256 * 1024];
+    let mut sent = 0;
+    while sent < total {
+        let n = chunk.len().min(total - sent);
+        for (k, b) in chunk[..n].iter_mut().enumerate() {
+            *b = pattern(sent + k);
+        }
+        client.write_all(&chunk[..n]).unwrap();
+        sent += n;
+    }
+    check.join().unwrap();
+    // Back-pressure held the server's per-connection output near the high-water mark.
+    let most = max_pending.load(Ordering::SeqCst);
+    assert!(
+        most < 64 * 1024 + 16 * 1024,
+        "server kept {most} bytes pending"
+    );
+}
+
+#[test]
+fn one_mib_echo_with_a_slow_reader() {
+    echo_transfer(1 << 20, true);
+}
+
+#[test]
+fn sixty_four_mib_echo() {
+    echo_transfer(64 << 20, false);
+}
+
+#[test]
+fn sixty_four_mib_from_server_to_a_slow_client() {
+    let max_pending = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::clone(&max_pending);
+    let total = 64 << 20;
+    let server = serve_tcp(ServerConfig::default(), move |_| Producer {
+        total,
+        sent: 0,
+        max_pending: Arc::clone(&seen),
+    });
+    let mut client = tcp_client(&server);
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut got = 0;
+    let mut pauses = 0;
+    loop {
+        let n = client.read(&mut buf).unwrap();
+        if n == 0 {
+            break;
+        }
+        assert!(
+            buf[..n]
+                .iter()
+                .enumerate()
+                .all(|(k, &b)| b == pattern(got + k))
+        );
+        got += n;
+        if pauses < 20 {
+            pauses += 1;
+            std::thread::sleep(Duration::from_millis(5)); // slow at first: the server must wait
+        }
+    }
+    assert_eq!(got, total, "every byte, then end of stream");
+    let most = max_pending.load(Ordering::SeqCst);
+    assert!(
+        most < 64 * 1024 + 16 * 1024,
+        "server kept {most} bytes pending"
+    );
+}
+
+#[test]
+fn a_reset_peer_is_dropped_and_the_server_keeps_serving() {
+    let server = serve_tcp(ServerConfig::default(), |_| LineEcho);
+    let client = tcp_client(&server);
+    let raw = socket2::Socket::from(client);
+    raw.set_linger(Some(Duration::ZERO)).unwrap();
+    (&raw).write_all(&vec![b'x'; 100_000]).unwrap();
+    drop(raw); // RST with unread data both ways
+    eventually("the reset connection is gone", || server.connections() == 0);
+    let mut next = tcp_client(&server);
+    next.write_all(b"still here\n").unwrap();
+    let mut reply = [0u8; 11];
+    next.read_exact(&mut reply).unwrap();
+    assert_eq!(&reply, b"still here\n");
+}
+
+#[test]
+fn two_loops_serve_a_thousand_concurrent_clients() {
+    let server = serve_tcp(ServerConfig::default().with_threads(2), |_| LineEcho);
+    let addr = server.local_addr().as_tcp().unwrap();
+    let workers: Vec<_> = (0..4)
+        .map(|w| {
+            std::thread::spawn(move || {
+                let mut clients: Vec<TcpStream> = (0..250)
+                    .map(|_| {
+                        let c = TcpStream::connect(addr).unwrap();
+                        c.set_read_timeout(SOON).unwrap();
+                        c
+                    })
+                    .collect();
+                for (i, c) in clients.iter_mut().enumerate() {
+                    writeln!(c, "client {w}-{i:03}").unwrap();
+                }
+                for (i, c) in clients.iter_mut().enumerate() {
+                    let want = format!("client {w}-{i:03}\n");
+                    let mut got = vec![0u8; want.len()];
+                    c.read_exact(&mut got).unwrap();
+                    assert_eq!(got, want.as_bytes());
+                }
+                clients.len()
+            })
+        })
+        .collect();
+    let served: usize = workers.into_iter().map(|w| w.join().unwrap()).sum();
+    assert_eq!(served, 1000);
+    assert!(server.connections() <= 1000);
+}
+
+#[test]
+fn shutdown_lets_live_connections_finish_then_closes_them() {
+    let grace = Duration::from_millis(300);
+    let server = serve_tcp(ServerConfig::default().with_shutdown_grace(grace), |_| {
+        LineEcho
+    });
+    let mut finishing = tcp_client(&server);
+    let mut lingering = tcp_client(&server);
+    eventually("both connected", || server.connections() == 2);
+    server.shutdown();
+    // New connections are refused once the listener is gone.
+    eventually("listener closed", || {
+        TcpStream::connect(server.local_addr().as_tcp().unwrap()).is_err()
+    });
+    // A live connection still works during the grace period and may finish by itself.
+    finishing.write_all(b"last words\nQUIT\n").unwrap();
+    let mut reply = Vec::new();
+    finishing.read_to_end(&mut reply).unwrap();
+    assert_eq!(reply, b"last words\n");
+    // The other is closed when the grace period ends.
+    let started = Instant::now();
+    let mut rest = Vec::new();
+    assert_eq!(lingering.read_to_end(&mut rest).unwrap(), 0);
+    assert!(started.elapsed() < Duration::from_secs(3));
+    server.join().unwrap();
+}
+
+#[test]
+fn idle_connections_are_closed() {
+    let config = ServerConfig::default().with_idle_timeout(Some(Duration::from_millis(150)));
+    let server = serve_tcp(config, |_| LineEcho);
+    let mut active = tcp_client(&server);
+    let mut idle = tcp_client(&server);
+    let started = Instant::now();
+    for _ in 0..4 {
+        std::thread::sleep(Duration::from_millis(60));
+        active.write_all(b"ping\n").unwrap();
+        let mut reply = [0u8; 5];
+        active.read_exact(&mut reply).unwrap();
+    }
+    let mut rest = Vec::new();
+    assert_eq!(
+        idle.read_to_end(&mut rest).unwrap(),
+        0,
+        "idle peer sees end of stream"
+    );
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(150),
+        "closed after {waited:?}"
+    );
+    // The active one outlived the idle timeout because it kept talking.
+    active.write_all(b"still\n").unwrap();
+    let mut reply = [0u8; 6];
+    active.read_exact(&mut reply).unwrap();
+}
+
+#[test]
+fn connections_past_the_cap_are_closed_cleanly() {
+    let server = serve_tcp(ServerConfig::default().with_max_connections(2), |_| {
+        LineEcho
+    });
+    let mut first = tcp_client(&server);
+    let _second = tcp_client(&server);
+    eventually("two connected", || server.connections() == 2);
+    let mut third = tcp_client(&server);
+    let mut rest = Vec::new();
+    assert_eq!(
+        third.read_to_end(&mut rest).unwrap(),
+        0,
+        "refused with end of stream"
+    );
+    assert_eq!(
+        server.connections(),
+        2,
+        "the refused one is not counted or leaked"
+    );
+    first.write_all(b"ok\n").unwrap();
+    let mut reply = [0u8; 3];
+    first.read_exact(&mut reply).unwrap();
+    first.shutdown(Shutdown::Both).unwrap();
+    eventually("a slot frees up", || server.connections() == 1);
+    let mut fourth = tcp_client(&server);
+    fourth.write_all(b"in\n").unwrap();
+    fourth.read_exact(&mut reply).unwrap();
+    assert_eq!(&reply, b"in\n");
+}
