@@ -290,6 +290,7 @@ impl Buffer {
     ///
     /// # Errors
     /// [`BufferError::Underflow`] if `byte` does not occur before the limit; nothing moves.
+    #[inline]
     pub fn read_bytes_until(&mut self, byte: u8) -> Result<BufferBytes<'_>, BufferError> {
         let start = self.position;
         let view = self.storage.view();
