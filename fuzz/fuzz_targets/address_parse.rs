@@ -7,7 +7,9 @@ use concurrence_core::Address;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
     match text.parse::<Address>() {
         Ok(address) => {
             let printed = address.to_string();

@@ -10,9 +10,15 @@ use libfuzzer_sys::fuzz_target;
 
 fn read_op(u: &mut Unstructured<'_>) -> Result<ReadOp> {
     Ok(match u.int_in_range(0u8..=5)? {
-        0 => ReadOp::Line { include_separator: u.arbitrary()? },
-        1 => ReadOp::Until { delimiter: u.arbitrary()? },
-        2 => ReadOp::Bytes { n: usize::from(u.int_in_range(1u16..=600)?) },
+        0 => ReadOp::Line {
+            include_separator: u.arbitrary()?,
+        },
+        1 => ReadOp::Until {
+            delimiter: u.arbitrary()?,
+        },
+        2 => ReadOp::Bytes {
+            n: usize::from(u.int_in_range(1u16..=600)?),
+        },
         3 => ReadOp::Byte,
         4 => ReadOp::Short,
         _ => ReadOp::Int,
@@ -34,7 +40,10 @@ fn run(u: &mut Unstructured<'_>) -> Result<()> {
     let whole = replay(input, &[], config, &program);
     let split = replay(input, &chunks, config, &program);
     let bytewise = replay(input, &[1], config, &program);
-    assert!(!whole.stuck && !split.stuck && !bytewise.stuck, "reader stopped taking input: {config:?} {program:?}");
+    assert!(
+        !whole.stuck && !split.stuck && !bytewise.stuck,
+        "reader stopped taking input: {config:?} {program:?}"
+    );
     assert_eq!(split, whole, "chunks {chunks:?} changed the frames");
     assert_eq!(bytewise, whole, "byte-by-byte feeding changed the frames");
     Ok(())
