@@ -1,0 +1,26 @@
+//! concurrence's `smol` / `async-io` backend: the seed's socket API as `async fn`s, usable under
+//! any executor (smol, `futures_lite::future::block_on`, tokio: async-io keeps its own reactor).
+//!
+//! - [`Socket`]: connect, listen, accept, read and write a `Buffer`, pass descriptors, each with
+//!   a timeout; implements `futures_io::AsyncRead + AsyncWrite` for the core's
+//!   `AsyncBufferedStream`.
+//! - [`SocketServer`]: one task per connection, running an async handler (`serve`) or a core
+//!   `Session` (`serve_session`), on smol's global executor or any [`Spawn`].
+//!
+//! Framing, state and deadlines come from `concurrence-core`; this crate moves bytes and waits.
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod clock;
+mod error;
+mod fd_passing;
+mod server;
+mod session_driver;
+mod socket;
+mod spawn;
+
+pub use error::SocketError;
+pub use server::{CloseHandle, ServerConfig, SocketServer};
+pub use socket::Socket;
+pub use spawn::{SmolGlobal, Spawn, Task};

@@ -1,0 +1,257 @@
+//! The seed's `SocketServer`, async: accept connections and run one task per connection, either
+//! an async handler (`serve`) or a core `Session` (`serve_session`), on the executor of your
+//! choice. A handler that fails or panics is logged and the server keeps serving.
+
+use std::fmt::Display;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::Duration;
+
+use concurrence_core::{Address, Connection, ReaderConfig, Session, WriterConfig};
+use futures_lite::FutureExt;
+
+use crate::error::SocketError;
+use crate::session_driver::drive;
+use crate::socket::Socket;
+use crate::spawn::{SmolGlobal, Spawn};
+
+/// Settings for a [`SocketServer`].
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub struct ServerConfig {
+    /// The `listen` backlog. Default 255, as in the seed.
+    pub backlog: i32,
+    /// For `serve_session`: close a connection after this long without a byte moved.
+    /// Default: none.
+    pub idle_timeout: Option<Duration>,
+    /// For `serve_session`: each connection's reader bounds.
+    pub reader: ReaderConfig,
+    /// For `serve_session`: each connection's writer bounds (high-water mark = back-pressure).
+    pub writer: WriterConfig,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            backlog: 255,
+            idle_timeout: None,
+            reader: ReaderConfig::default(),
+            writer: WriterConfig::default(),
+        }
+    }
+}
+
+/// Stops a running server's accept loop from anywhere (clone it freely).
+#[derive(Debug, Clone)]
+pub struct CloseHandle {
+    stop: async_channel::Sender<()>,
+}
+
+impl CloseHandle {
+    /// Stops accepting. Connections already handed to tasks run on.
+    pub fn close(&self) {
+        self.stop.close();
+    }
+}
+
+/// The seed's `SocketServer`: an endpoint and a handler; `bind`/`listen`, `serve`, `close`.
+///
+/// ```no_run
+/// use concurrence_smol::{Socket, SocketServer};
+///
+/// smol::block_on(async {
+///     let mut server = SocketServer::new("127.0.0.1:7000".parse()?);
+///     server.listen(255)?;
+///     server
+///         .serve(|mut socket: Socket| async move {
+///             let mut buffer = concurrence_core::Buffer::new(1024);
+///             let n = socket.read(&mut buffer, None).await?;
+///             buffer.flip();
+///             socket.write(&mut buffer, None).await?;
+///             Ok::<_, concurrence_smol::SocketError>(n)
+///         })
+///         .await?;
+///     Ok::<(), Box<dyn std::error::Error>>(())
+/// })
+/// # .unwrap();
+/// ```
+pub struct SocketServer {
+    endpoint: Address,
+    config: ServerConfig,
+    spawner: Arc<dyn Spawn>,
+    listener: Option<Socket>,
+    stop: (async_channel::Sender<()>, async_channel::Receiver<()>),
+}
+
+impl std::fmt::Debug for SocketServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SocketServer")
+            .field("endpoint", &self.endpoint)
+            .field("config", &self.config)
+            .field("listening", &self.listener.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl SocketServer {
+    /// A server for `endpoint` on smol's global executor with default settings.
+    #[must_use]
+    pub fn new(endpoint: Address) -> Self {
+        SocketServer::with_config(endpoint, ServerConfig::default())
+    }
+
+    /// A server with explicit settings.
+    #[must_use]
+    pub fn with_config(endpoint: Address, config: ServerConfig) -> Self {
+        SocketServer {
+            endpoint,
+            config,
+            spawner: Arc::new(SmolGlobal),
+            listener: None,
+            stop: async_channel::bounded(1),
+        }
+    }
+
+    /// Runs connection tasks on `spawner` instead of smol's global executor.
+    #[must_use]
+    pub fn with_spawner(mut self, spawner: impl Spawn) -> Self {
+        self.spawner = Arc::new(spawner);
+        self
+    }
+
+    /// Binds and listens (the seed's `bind` and `listen` in one, as the OS does them).
+    ///
+    /// # Errors
+    /// The address is in use or not available.
+    pub fn listen(&mut self, backlog: i32) -> Result<(), SocketError> {
+        if self.listener.is_none() {
+            let listener = Socket::listen(&self.endpoint, backlog)?;
+            self.endpoint = listener.address().clone();
+            self.listener = Some(listener);
+        }
+        Ok(())
+    }
+
+    /// The seed's `bind`: the same as `listen` with the configured backlog.
+    ///
+    /// # Errors
+    /// As [`listen`](Self::listen).
+    pub fn bind(&mut self) -> Result<(), SocketError> {
+        self.listen(self.config.backlog)
+    }
+
+    /// The bound address (the real port once listening).
+    #[must_use]
+    pub fn local_addr(&self) -> &Address {
+        &self.endpoint
+    }
+
+    /// A handle that stops [`serve`](Self::serve) from elsewhere.
+    #[must_use]
+    pub fn close_handle(&self) -> CloseHandle {
+        CloseHandle {
+            stop: self.stop.0.clone(),
+        }
+    }
+
+    /// Stops accepting (as [`CloseHandle::close`]).
+    pub fn close(&self) {
+        self.stop.0.close();
+    }
+
+    /// Accepts until closed, running `handler(socket)` as one task per connection. The
+    /// socket is closed when the handler's future ends, unless the handler kept it (moved it
+    /// elsewhere). A handler that returns `Err` or panics is logged; the server keeps serving.
+    ///
+    /// # Errors
+    /// The listener could not be created, or accepting failed for good.
+    pub async fn serve<H, Fut, T, E>(&mut self, mut handler: H) -> Result<(), SocketError>
+    where
+        H: FnMut(Socket) -> Fut,
+        Fut: Future<Output = Result<T, E>> + Send + 'static,
+        E: Display,
+    {
+        self.accept_loop(|socket| {
+            let peer = socket.address().clone();
+            let task = handler(socket);
+            Box::pin(async move {
+                if let Err(error) = task.await {
+                    tracing::warn!(%peer, %error, "connection handler failed");
+                }
+            })
+        })
+        .await
+    }
+
+    /// Accepts until closed, driving one `Session` from `factory` per connection with the
+    /// core's `Connection` (back-pressure, deadlines, close after flush): the same sessions
+    /// the polling backend serves.
+    ///
+    /// # Errors
+    /// The listener could not be created, or accepting failed for good.
+    pub async fn serve_session<S, F>(&mut self, factory: F) -> Result<(), SocketError>
+    where
+        S: Session + Send + 'static,
+        F: Fn(&Address) -> S,
+    {
+        let (reader, writer, idle) = (
+            self.config.reader,
+            self.config.writer,
+            self.config.idle_timeout,
+        );
+        self.accept_loop(|socket| {
+            let conn = Connection::new(factory(socket.address()), reader, writer);
+            Box::pin(drive(socket, conn, idle))
+        })
+        .await
+    }
+
+    async fn accept_loop(
+        &mut self,
+        mut task_for: impl FnMut(Socket) -> crate::spawn::Task,
+    ) -> Result<(), SocketError> {
+        self.listen(self.config.backlog)?;
+        let stop = self.stop.1.clone();
+        let Some(listener) = self.listener.as_mut() else {
+            return Ok(());
+        };
+        loop {
+            let accepted =
+                futures_lite::future::or(async { Some(listener.accept(None).await) }, async {
+                    let _ = stop.recv().await;
+                    None
+                })
+                .await;
+            match accepted {
+                None => break,
+                Some(Ok(socket)) => {
+                    let peer = socket.address().clone();
+                    let task = task_for(socket);
+                    // A panicking connection task is logged and contained: the server and the
+                    // executor's other tasks go on.
+                    self.spawner.spawn(Box::pin(async move {
+                        if let Err(panic) = AssertUnwindSafe(task).catch_unwind().await {
+                            let what = panic
+                                .downcast_ref::<&str>()
+                                .map(|s| (*s).to_owned())
+                                .or_else(|| panic.downcast_ref::<String>().cloned())
+                                .unwrap_or_default();
+                            tracing::error!(%peer, panic = %what, "connection task panicked");
+                        }
+                    }));
+                }
+                Some(Err(error)) => {
+                    // EMFILE and friends pass; back off briefly instead of spinning.
+                    tracing::warn!(%error, "accept failed");
+                    async_io::Timer::after(Duration::from_millis(10)).await;
+                }
+            }
+        }
+        self.listener = None;
+        if let Address::Unix(path) = &self.endpoint {
+            let _ = std::fs::remove_file(path);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,439 @@
+//! The seed's `Socket` as `async fn`s on `async-io`: connect, accept, read and write a
+//! `Buffer`, pass descriptors, each with a timeout from `async_io::Timer`. State and deadlines
+//! come from the core's `SocketStateMachine`.
+
+use std::future::Future;
+use std::io::{self, Read};
+use std::net::{TcpListener, TcpStream};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use async_io::{Async, Timer};
+use concurrence_core::{Address, Buffer, SocketEvent, SocketState, SocketStateMachine};
+use futures_io::{AsyncRead, AsyncWrite};
+
+use crate::error::SocketError;
+use crate::{clock, fd_passing};
+
+/// The OS socket behind a `Socket`.
+#[derive(Debug)]
+enum Inner {
+    Tcp(Async<TcpStream>),
+    Unix(Async<UnixStream>),
+    TcpListener(Async<TcpListener>),
+    UnixListener(Async<UnixListener>),
+    Closed,
+}
+
+/// A TCP or Unix socket with the seed's API as `async fn`s, usable under any executor
+/// (async-io runs its own reactor thread when no smol runtime drives it).
+///
+/// Every call takes a timeout (`None` waits forever, the seed's `-1`); a read, write or accept
+/// that times out returns [`SocketError::TimedOut`] and leaves the socket usable.
+/// `TCP_NODELAY` is on for TCP connections. `Socket` implements `futures_io::AsyncRead +
+/// AsyncWrite`, so the core's `AsyncBufferedStream` runs over it.
+#[derive(Debug)]
+pub struct Socket {
+    inner: Inner,
+    address: Address,
+    state: SocketStateMachine,
+}
+
+/// Runs `work` with a timeout; `None` when the timeout passed first.
+pub(crate) async fn within<T>(
+    timeout: Option<Duration>,
+    work: impl Future<Output = T>,
+) -> Option<T> {
+    match timeout {
+        None => Some(work.await),
+        Some(limit) => {
+            futures_lite::future::or(async { Some(work.await) }, async {
+                Timer::after(limit).await;
+                None
+            })
+            .await
+        }
+    }
+}
+
+impl Socket {
+    /// Connects to `address` (TCP for `ip:port`, Unix for a path), waiting at most `timeout`.
+    ///
+    /// # Errors
+    /// [`SocketError::TimedOut`] (the attempt is abandoned), or [`SocketError::Io`] with
+    /// `ConnectionRefused` when nobody listens.
+    pub async fn connect(
+        address: &Address,
+        timeout: Option<Duration>,
+    ) -> Result<Socket, SocketError> {
+        let mut state = SocketStateMachine::new();
+        state.begin(SocketEvent::ConnectStarted, clock::now(), timeout)?;
+        let attempt = async {
+            match address {
+                Address::Tcp(addr) => {
+                    let stream = Async::<TcpStream>::connect(*addr).await?;
+                    stream.get_ref().set_nodelay(true)?;
+                    Ok(Inner::Tcp(stream))
+                }
+                Address::Unix(path) => Ok(Inner::Unix(Async::<UnixStream>::connect(path).await?)),
+            }
+        };
+        match within(timeout, attempt).await {
+            None => {
+                state.apply(SocketEvent::Timeout)?;
+                Err(SocketError::TimedOut {
+                    op: "connect",
+                    address: address.to_string(),
+                    timeout: timeout.unwrap_or_default(),
+                })
+            }
+            Some(Err(source)) => {
+                state.apply(SocketEvent::ConnectFailed)?;
+                Err(SocketError::io("connect", address, source))
+            }
+            Some(Ok(inner)) => {
+                state.apply(SocketEvent::ConnectCompleted)?;
+                Ok(Socket {
+                    inner,
+                    address: address.clone(),
+                    state,
+                })
+            }
+        }
+    }
+
+    /// Binds and listens on `address` with `backlog` (`SO_REUSEADDR` on, as servers want).
+    ///
+    /// # Errors
+    /// The address is in use or not available.
+    pub fn listen(address: &Address, backlog: i32) -> Result<Socket, SocketError> {
+        let fail = |e| SocketError::io("listen", address, e);
+        let (inner, bound) = match address {
+            Address::Tcp(addr) => {
+                let socket = std::net::TcpListener::bind(*addr).map_err(fail)?;
+                rustix::net::listen(&socket, backlog).map_err(|e| fail(e.into()))?;
+                let bound = Address::Tcp(socket.local_addr().map_err(fail)?);
+                (Inner::TcpListener(Async::new(socket).map_err(fail)?), bound)
+            }
+            Address::Unix(path) => {
+                let socket = UnixListener::bind(path).map_err(fail)?;
+                rustix::net::listen(&socket, backlog).map_err(|e| fail(e.into()))?;
+                (
+                    Inner::UnixListener(Async::new(socket).map_err(fail)?),
+                    address.clone(),
+                )
+            }
+        };
+        let mut state = SocketStateMachine::new();
+        state.begin(SocketEvent::Listen, clock::now(), None)?;
+        Ok(Socket {
+            inner,
+            address: bound,
+            state,
+        })
+    }
+
+    /// Waits at most `timeout` for a connection and returns it, connected.
+    ///
+    /// # Errors
+    /// [`SocketError::TimedOut`] (the listener stays usable), wrong state, or the OS refused.
+    pub async fn accept(&mut self, timeout: Option<Duration>) -> Result<Socket, SocketError> {
+        self.state
+            .begin(SocketEvent::Accept, clock::now(), timeout)?;
+        let listen_address = self.address.clone();
+        let attempt = async {
+            match &self.inner {
+                Inner::TcpListener(listener) => {
+                    let (stream, peer) = listener.accept().await?;
+                    stream.get_ref().set_nodelay(true)?;
+                    Ok((Inner::Tcp(stream), Address::Tcp(peer)))
+                }
+                Inner::UnixListener(listener) => {
+                    let (stream, _) = listener.accept().await?;
+                    Ok((Inner::Unix(stream), listen_address.clone()))
+                }
+                _ => Err(io::Error::other("not a listener")),
+            }
+        };
+        match within(timeout, attempt).await {
+            None => {
+                self.state.apply(SocketEvent::Timeout)?;
+                Err(self.timed_out("accept", timeout))
+            }
+            Some(Err(e)) => Err(SocketError::io("accept", &self.address, e)),
+            Some(Ok((inner, peer))) => Ok(Socket {
+                inner,
+                address: peer,
+                state: SocketStateMachine::in_state(SocketState::Connected),
+            }),
+        }
+    }
+
+    /// Waits until readable, then reads as many bytes as fit between the buffer's position
+    /// and limit; the position moves by the count returned. `0` means end of stream (the
+    /// socket moves to `Closing`).
+    ///
+    /// # Errors
+    /// [`SocketError::TimedOut`] (the socket stays usable), a full buffer, wrong state, or
+    /// the OS refused (e.g. `ConnectionReset`).
+    pub async fn read(
+        &mut self,
+        buffer: &mut Buffer,
+        timeout: Option<Duration>,
+    ) -> Result<usize, SocketError> {
+        if buffer.remaining() == 0 {
+            return Err(concurrence_core::BufferError::Overflow {
+                op: "Socket::read",
+                needed: 1,
+                remaining: 0,
+            }
+            .into());
+        }
+        self.state.begin(SocketEvent::Read, clock::now(), timeout)?;
+        let attempt = async {
+            match &self.inner {
+                Inner::Tcp(s) => {
+                    s.read_with(|io| buffer.fill_with(|room| (&*io).read(room)))
+                        .await
+                }
+                Inner::Unix(s) => {
+                    s.read_with(|io| buffer.fill_with(|room| (&*io).read(room)))
+                        .await
+                }
+                _ => Err(io::Error::other("not connected")),
+            }
+        };
+        let n = self.finish("read", timeout, within(timeout, attempt).await)?;
+        if n == 0 {
+            self.state.apply(SocketEvent::PeerClosed)?;
+        }
+        Ok(n)
+    }
+
+    /// Waits until writable, then writes as many bytes as the socket takes from the buffer's
+    /// position up to its limit; the position moves by the count returned.
+    ///
+    /// # Errors
+    /// [`SocketError::TimedOut`] (the socket stays usable), wrong state, or the OS refused.
+    pub async fn write(
+        &mut self,
+        buffer: &mut Buffer,
+        timeout: Option<Duration>,
+    ) -> Result<usize, SocketError> {
+        self.state
+            .begin(SocketEvent::Write, clock::now(), timeout)?;
+        let attempt = async {
+            match &self.inner {
+                Inner::Tcp(s) => {
+                    s.write_with(|io| buffer.drain_with(|bytes| send(io, bytes)))
+                        .await
+                }
+                Inner::Unix(s) => {
+                    s.write_with(|io| buffer.drain_with(|bytes| send(io, bytes)))
+                        .await
+                }
+                _ => Err(io::Error::other("not connected")),
+            }
+        };
+        self.finish("write", timeout, within(timeout, attempt).await)
+    }
+
+    /// Passes `other`'s descriptor over this Unix socket (`SCM_RIGHTS`). `other` stays open
+    /// here too.
+    ///
+    /// # Errors
+    /// Not a connected Unix socket, a timeout, or the OS refused.
+    pub async fn write_socket(
+        &mut self,
+        other: &Socket,
+        timeout: Option<Duration>,
+    ) -> Result<(), SocketError> {
+        self.state
+            .begin(SocketEvent::Write, clock::now(), timeout)?;
+        let fd = other.borrowed_fd().ok_or_else(|| SocketError::WrongKind {
+            op: "write_socket",
+            needs: "open",
+            address: other.address.to_string(),
+        })?;
+        let Inner::Unix(channel) = &self.inner else {
+            return Err(self.wrong_kind("write_socket"));
+        };
+        let attempt = channel.write_with(|io| fd_passing::send_fd(io, fd));
+        self.finish("write_socket", timeout, within(timeout, attempt).await)
+            .map(drop)
+    }
+
+    /// Receives a descriptor sent with [`write_socket`](Socket::write_socket), as a connected
+    /// `Socket`.
+    ///
+    /// # Errors
+    /// Not a connected Unix socket, a timeout, end of stream or a message without a
+    /// descriptor, or the OS refused.
+    pub async fn read_socket(&mut self, timeout: Option<Duration>) -> Result<Socket, SocketError> {
+        self.state.begin(SocketEvent::Read, clock::now(), timeout)?;
+        let Inner::Unix(channel) = &self.inner else {
+            return Err(self.wrong_kind("read_socket"));
+        };
+        let attempt = channel.read_with(|io| fd_passing::recv_fd(io));
+        let received = self.finish("read_socket", timeout, within(timeout, attempt).await)?;
+        let Some(fd) = received else {
+            return Err(SocketError::NoDescriptor {
+                address: self.address.to_string(),
+            });
+        };
+        self.adopt(fd)
+    }
+
+    /// Wraps a received descriptor (a connected TCP or Unix stream).
+    fn adopt(&self, fd: OwnedFd) -> Result<Socket, SocketError> {
+        let fail = |e| SocketError::io("read_socket", &self.address, e);
+        let domain = rustix::net::sockopt::socket_domain(&fd).map_err(|e| fail(e.into()))?;
+        let (inner, address) = if domain == rustix::net::AddressFamily::UNIX {
+            let stream = UnixStream::from(fd);
+            (
+                Inner::Unix(Async::new(stream).map_err(fail)?),
+                self.address.clone(),
+            )
+        } else {
+            let stream = TcpStream::from(fd);
+            let peer = stream.peer_addr().map_err(fail)?;
+            stream.set_nodelay(true).map_err(fail)?;
+            (
+                Inner::Tcp(Async::new(stream).map_err(fail)?),
+                Address::Tcp(peer),
+            )
+        };
+        Ok(Socket {
+            inner,
+            address,
+            state: SocketStateMachine::in_state(SocketState::Connected),
+        })
+    }
+
+    /// Closes the socket (idempotent).
+    ///
+    /// # Errors
+    /// Never in practice; kept for the seed's signature.
+    pub fn close(&mut self) -> Result<(), SocketError> {
+        self.state.apply(SocketEvent::Close)?;
+        if self.state.state() == SocketState::Closing {
+            self.state.apply(SocketEvent::CloseCompleted)?;
+        }
+        self.inner = Inner::Closed;
+        Ok(())
+    }
+
+    /// The socket's state.
+    #[must_use]
+    pub fn state(&self) -> SocketState {
+        self.state.state()
+    }
+
+    /// The address: the peer for a connection, the bound address for a listener.
+    #[must_use]
+    pub fn address(&self) -> &Address {
+        &self.address
+    }
+
+    fn borrowed_fd(&self) -> Option<BorrowedFd<'_>> {
+        match &self.inner {
+            Inner::Tcp(s) => Some(s.as_fd()),
+            Inner::Unix(s) => Some(s.as_fd()),
+            Inner::TcpListener(s) => Some(s.as_fd()),
+            Inner::UnixListener(s) => Some(s.as_fd()),
+            Inner::Closed => None,
+        }
+    }
+
+    fn wrong_kind(&self, op: &'static str) -> SocketError {
+        SocketError::WrongKind {
+            op,
+            needs: "connected Unix",
+            address: self.address.to_string(),
+        }
+    }
+
+    fn timed_out(&self, op: &'static str, timeout: Option<Duration>) -> SocketError {
+        SocketError::TimedOut {
+            op,
+            address: self.address.to_string(),
+            timeout: timeout.unwrap_or_default(),
+        }
+    }
+
+    /// Maps a timed attempt's outcome to the socket's state and error types.
+    fn finish<T>(
+        &mut self,
+        op: &'static str,
+        timeout: Option<Duration>,
+        outcome: Option<io::Result<T>>,
+    ) -> Result<T, SocketError> {
+        match outcome {
+            None => {
+                self.state.apply(SocketEvent::Timeout)?;
+                Err(self.timed_out(op, timeout))
+            }
+            Some(Err(e)) => Err(SocketError::io(op, &self.address, e)),
+            Some(Ok(value)) => Ok(value),
+        }
+    }
+}
+
+/// `send` without `SIGPIPE`.
+fn send(socket: impl AsFd, bytes: &[u8]) -> io::Result<usize> {
+    rustix::net::send(socket, bytes, rustix::net::SendFlags::NOSIGNAL).map_err(io::Error::from)
+}
+
+fn not_connected() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::NotConnected,
+        "socket is not a connected stream",
+    )
+}
+
+impl AsyncRead for Socket {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        match &mut self.inner {
+            Inner::Tcp(s) => Pin::new(s).poll_read(cx, buf),
+            Inner::Unix(s) => Pin::new(s).poll_read(cx, buf),
+            _ => Poll::Ready(Err(not_connected())),
+        }
+    }
+}
+
+impl AsyncWrite for Socket {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match &mut self.inner {
+            Inner::Tcp(s) => Pin::new(s).poll_write(cx, buf),
+            Inner::Unix(s) => Pin::new(s).poll_write(cx, buf),
+            _ => Poll::Ready(Err(not_connected())),
+        }
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match &mut self.inner {
+            Inner::Tcp(s) => Pin::new(s).poll_flush(cx),
+            Inner::Unix(s) => Pin::new(s).poll_flush(cx),
+            _ => Poll::Ready(Ok(())),
+        }
+    }
+
+    fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match &mut self.inner {
+            Inner::Tcp(s) => Pin::new(s).poll_close(cx),
+            Inner::Unix(s) => Pin::new(s).poll_close(cx),
+            _ => Poll::Ready(Ok(())),
+        }
+    }
+}
