@@ -417,3 +417,34 @@ fn a_reset_peer_is_dropped_and_the_server_keeps_serving() {
     });
     closer.close();
 }
+
+#[test]
+fn sessions_over_unix_and_idle_timeout() {
+    let path = unix_path("sessions");
+    let mut config = ServerConfig::default();
+    config.idle_timeout = Some(Duration::from_millis(150));
+    let mut server = SocketServer::with_config(Address::Unix(path.clone()), config);
+    server.listen(16).unwrap();
+    let closer = server.close_handle();
+    smol::spawn(async move { server.serve_session(|_| LineEcho).await.unwrap() }).detach();
+    smol::block_on(async {
+        let mut socket = Socket::connect(&Address::Unix(path.clone()), SOON)
+            .await
+            .unwrap();
+        socket.write_all(b"unix line\n").await.unwrap();
+        let mut reply = [0u8; 10];
+        socket.read_exact(&mut reply).await.unwrap();
+        assert_eq!(&reply, b"unix line\n");
+        // Then silence: the idle timeout closes the connection.
+        let started = Instant::now();
+        let mut rest = Vec::new();
+        socket.read_to_end(&mut rest).await.unwrap();
+        assert!(rest.is_empty());
+        assert!(
+            started.elapsed() >= Duration::from_millis(100),
+            "closed after {:?}",
+            started.elapsed()
+        );
+    });
+    closer.close();
+}
