@@ -30,6 +30,8 @@ mod script;
 mod session;
 mod socket_state;
 mod stream;
+#[doc(hidden)]
+pub mod testing;
 mod time;
 
 pub use address::{Address, AddressError};

@@ -8,25 +8,8 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use concurrence_core::{Next, Session, SessionError, StreamReader, StreamWriter, Timestamp};
+use concurrence_core::testing::ByteEcho;
 use concurrence_polling::{ServerConfig, serve};
-
-struct ByteEcho;
-
-impl Session for ByteEcho {
-    fn handle_input(
-        &mut self,
-        _: Timestamp,
-        reader: &mut StreamReader,
-        writer: &mut StreamWriter,
-    ) -> Result<Next, SessionError> {
-        while !writer.is_backpressured() && !reader.is_empty() {
-            let chunk = reader.read_up_to(64 * 1024);
-            writer.write_bytes(chunk)?;
-        }
-        Ok(Next::Continue)
-    }
-}
 
 fn env(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -114,7 +97,7 @@ fn main() {
     let server = serve(
         &"127.0.0.1:0".parse().expect("address"),
         ServerConfig::default().with_threads(threads),
-        |_| ByteEcho,
+        |_| ByteEcho::default(),
     )
     .expect("polling server");
     let polling_addr = server.local_addr().as_tcp().expect("tcp");

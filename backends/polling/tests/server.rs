@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use common::*;
+use concurrence_core::testing::{ByteEcho, LineEcho, Producer, pattern};
 use concurrence_core::{Address, BufferedStream, WriterConfig};
 use concurrence_polling::{ServerConfig, Socket, serve};
 

@@ -9,6 +9,7 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use common::*;
+use concurrence_core::testing::LineEcho;
 use concurrence_core::{Address, Buffer, SocketState};
 use concurrence_polling::{ServerConfig, Socket, SocketError, SocketServer};
 

@@ -8,24 +8,7 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use concurrence_core::{Next, Session, SessionError, StreamReader, StreamWriter, Timestamp};
-
-struct ByteEcho;
-
-impl Session for ByteEcho {
-    fn handle_input(
-        &mut self,
-        _: Timestamp,
-        reader: &mut StreamReader,
-        writer: &mut StreamWriter,
-    ) -> Result<Next, SessionError> {
-        while !writer.is_backpressured() && !reader.is_empty() {
-            let chunk = reader.read_up_to(64 * 1024);
-            writer.write_bytes(chunk)?;
-        }
-        Ok(Next::Continue)
-    }
-}
+use concurrence_core::testing::ByteEcho;
 
 fn env(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -102,7 +85,10 @@ fn smol_server() -> SocketAddr {
         };
         let mut server = server.with_spawner(spawner);
         futures_lite::future::block_on(executor.run(async move {
-            server.serve_session(|_| ByteEcho).await.expect("serve");
+            server
+                .serve_session(|_| ByteEcho::default())
+                .await
+                .expect("serve");
         }));
     });
     addr
@@ -122,7 +108,7 @@ fn main() {
     let polling = concurrence_polling::serve(
         &"127.0.0.1:0".parse().expect("address"),
         concurrence_polling::ServerConfig::default(),
-        |_| ByteEcho,
+        |_| ByteEcho::default(),
     )
     .expect("polling server");
     let polling_addr = polling.local_addr().as_tcp().expect("tcp");

@@ -7,59 +7,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use concurrence_core::{
-    Address, AsyncBufferedStream, Buffer, Next, Session, SessionError, SocketState, StreamReader,
-    StreamWriter, Timestamp, WriterConfig,
-};
+use concurrence_core::testing::{ByteEcho, LineEcho, pattern};
+use concurrence_core::{Address, AsyncBufferedStream, Buffer, Session, SocketState, WriterConfig};
 use concurrence_smol::{ServerConfig, Socket, SocketError, SocketServer, Spawn, Task};
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 
 const SOON: Option<Duration> = Some(Duration::from_secs(5));
-
-/// Each line back as it came; "QUIT" closes.
-struct LineEcho;
-
-impl Session for LineEcho {
-    fn handle_input(
-        &mut self,
-        _: Timestamp,
-        reader: &mut StreamReader,
-        writer: &mut StreamWriter,
-    ) -> Result<Next, SessionError> {
-        while !writer.is_backpressured() {
-            match reader.read_line(true)? {
-                Some(b"QUIT\r\n" | b"QUIT\n") => return Ok(Next::Close),
-                Some(line) => writer.write_bytes(line)?,
-                None => break,
-            }
-        }
-        Ok(Next::Continue)
-    }
-}
-
-/// Raw echo that records the most output it ever left pending.
-struct ByteEcho(Arc<AtomicUsize>);
-
-impl Session for ByteEcho {
-    fn handle_input(
-        &mut self,
-        _: Timestamp,
-        reader: &mut StreamReader,
-        writer: &mut StreamWriter,
-    ) -> Result<Next, SessionError> {
-        while !writer.is_backpressured() && !reader.is_empty() {
-            let chunk = reader.read_up_to(16 * 1024);
-            writer.write_bytes(chunk)?;
-        }
-        self.0.fetch_max(writer.pending_len(), Ordering::SeqCst);
-        Ok(Next::Continue)
-    }
-}
-
-/// The byte at offset `i` of the test streams.
-fn pattern(i: usize) -> u8 {
-    u8::try_from(i % 251).unwrap_or(0)
-}
 
 fn unix_path(name: &str) -> std::path::PathBuf {
     let path = std::env::temp_dir().join(format!(
@@ -186,7 +139,9 @@ fn sixty_four_mib_through_a_session_with_a_slow_reader_keeps_memory_flat() {
     let writer = WriterConfig::default().with_high_water(64 * 1024);
     let mut config = ServerConfig::default();
     config.writer = writer;
-    let (bound, closer) = start_session_server(config, move |_| ByteEcho(Arc::clone(&seen)));
+    let (bound, closer) = start_session_server(config, move |_| ByteEcho {
+        max_pending: Arc::clone(&seen),
+    });
     let total = 64 << 20;
     smol::block_on(async {
         let socket = Socket::connect(&bound, SOON).await.unwrap();

@@ -1,0 +1,111 @@
+//! Small sessions every backend's tests and benchmarks share (hidden from the docs): one copy
+//! of each, so a test on the polling loop and the same test on smol exercise the same protocol.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use crate::{Next, Session, SessionError, StreamReader, StreamWriter, Timestamp};
+
+/// Echoes each line back as it came (LF or CRLF kept); a `QUIT` line closes.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct LineEcho;
+
+impl Session for LineEcho {
+    fn handle_input(
+        &mut self,
+        _: Timestamp,
+        reader: &mut StreamReader,
+        writer: &mut StreamWriter,
+    ) -> Result<Next, SessionError> {
+        while !writer.is_backpressured() {
+            match reader.read_line(true)? {
+                Some(b"QUIT\r\n" | b"QUIT\n") => return Ok(Next::Close),
+                Some(line) => writer.write_bytes(line)?,
+                None => break,
+            }
+        }
+        Ok(Next::Continue)
+    }
+}
+
+/// Echoes raw bytes, honouring back-pressure, and records the most bytes it ever left pending
+/// (for tests that memory stays flat).
+#[derive(Debug, Default, Clone)]
+pub struct ByteEcho {
+    /// The largest `pending_len()` seen after any call.
+    pub max_pending: Arc<AtomicUsize>,
+}
+
+impl Session for ByteEcho {
+    fn handle_input(
+        &mut self,
+        _: Timestamp,
+        reader: &mut StreamReader,
+        writer: &mut StreamWriter,
+    ) -> Result<Next, SessionError> {
+        while !writer.is_backpressured() && !reader.is_empty() {
+            let chunk = reader.read_up_to(16 * 1024);
+            writer.write_bytes(chunk)?;
+        }
+        self.max_pending
+            .fetch_max(writer.pending_len(), Ordering::SeqCst);
+        Ok(Next::Continue)
+    }
+}
+
+/// The byte at offset `i` of every test stream.
+#[must_use]
+pub fn pattern(i: usize) -> u8 {
+    u8::try_from(i % 251).unwrap_or(0)
+}
+
+/// Streams `total` bytes of [`pattern`] as fast as the peer reads, then closes.
+#[derive(Debug, Default, Clone)]
+pub struct Producer {
+    /// Bytes to send in all.
+    pub total: usize,
+    /// Bytes written so far.
+    pub sent: usize,
+    /// The largest `pending_len()` seen after any call.
+    pub max_pending: Arc<AtomicUsize>,
+}
+
+impl Producer {
+    fn produce(&mut self, writer: &mut StreamWriter) -> Result<Next, SessionError> {
+        let mut chunk = [0u8; 16 * 1024];
+        while self.sent < self.total && !writer.is_backpressured() {
+            let n = chunk.len().min(self.total - self.sent);
+            for (k, b) in chunk[..n].iter_mut().enumerate() {
+                *b = pattern(self.sent + k);
+            }
+            writer.write_bytes(&chunk[..n])?;
+            self.sent += n;
+        }
+        self.max_pending
+            .fetch_max(writer.pending_len(), Ordering::SeqCst);
+        Ok(if self.sent == self.total {
+            Next::Close
+        } else {
+            Next::Continue
+        })
+    }
+}
+
+impl Session for Producer {
+    fn handle_start(
+        &mut self,
+        _: Timestamp,
+        writer: &mut StreamWriter,
+    ) -> Result<Next, SessionError> {
+        self.produce(writer)
+    }
+
+    fn handle_input(
+        &mut self,
+        _: Timestamp,
+        _: &mut StreamReader,
+        writer: &mut StreamWriter,
+    ) -> Result<Next, SessionError> {
+        self.produce(writer)
+    }
+}
