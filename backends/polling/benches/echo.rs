@@ -81,6 +81,30 @@ fn tokio_server(threads: usize) -> (SocketAddr, std::thread::JoinHandle<()>) {
     (rx.recv().expect("tokio address"), handle)
 }
 
+/// CPU time (user + system, in clock ticks of 10 ms) used so far by this process's threads
+/// whose name starts with `prefix` (`comm`, at most 15 bytes), read from /proc. The polling
+/// loop is `concurrence-loop-N`, tokio's workers `tokio-rt-worker`.
+fn cpu_ticks(prefix: &str) -> u64 {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return 0;
+    };
+    tasks
+        .flatten()
+        .filter(|task| {
+            std::fs::read_to_string(task.path().join("comm"))
+                .is_ok_and(|name| name.starts_with(prefix))
+        })
+        .filter_map(|task| std::fs::read_to_string(task.path().join("stat")).ok())
+        .map(|stat| {
+            // Fields after the parenthesised name: state is field 3; utime 14, stime 15.
+            let rest = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            let field = |n: usize| fields.get(n - 3).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
+            field(14) + field(15)
+        })
+        .sum()
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
@@ -104,10 +128,17 @@ fn main() {
     let (tokio_addr, _tokio) = tokio_server(threads);
 
     let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+    let (mut our_ticks, mut their_ticks) = (0, 0);
     for _ in 0..repeats {
+        let before = cpu_ticks("concurrence-loo");
         ours.push(load(polling_addr, clients, rounds));
+        our_ticks += cpu_ticks("concurrence-loo") - before;
+        let before = cpu_ticks("tokio-rt-worker");
         theirs.push(load(tokio_addr, clients, rounds));
+        their_ticks += cpu_ticks("tokio-rt-worker") - before;
     }
+    let requests = (repeats * clients * rounds) as f64;
+    let per_cpu = |ticks: u64| requests / (ticks.max(1) as f64 / 100.0);
     let (ours, theirs) = (median(ours), median(theirs));
     println!(
         "echo 64 B, {clients} clients x {rounds} round trips, {threads} server thread, median of {repeats}:"
@@ -115,6 +146,10 @@ fn main() {
     println!("  concurrence-polling  {ours:>10.0} req/s");
     println!("  tokio                {theirs:>10.0} req/s");
     println!("  ratio polling/tokio  {:>10.2}", ours / theirs);
+    println!("server CPU (user+system, 10 ms ticks): polling {our_ticks}, tokio {their_ticks}");
+    println!("  concurrence-polling  {:>10.0} req per server CPU-second", per_cpu(our_ticks));
+    println!("  tokio                {:>10.0} req per server CPU-second", per_cpu(their_ticks));
+    println!("  ratio polling/tokio  {:>10.2}", per_cpu(our_ticks) / per_cpu(their_ticks));
     server.shutdown();
     server.join().expect("join");
 }
