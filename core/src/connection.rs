@@ -54,7 +54,9 @@ enum Eof {
 /// - Re-read [`poll_timeout`](Self::poll_timeout) after every call and wake at that time; call
 ///   [`handle_timeout`](Self::handle_timeout) then (an early or spurious call does nothing).
 /// - When [`is_closed`](Self::is_closed), close the socket. A session error is available
-///   from [`take_error`](Self::take_error) for logging.
+///   from [`take_error`](Self::take_error) for logging. A connection whose peer has closed,
+///   with nothing left to send and no session deadline, closes by itself: nothing could ever
+///   happen on it again.
 /// - To bound the work per connection per turn (no starvation), a backend may receive and
 ///   hand over a limited number of bytes per turn; the connection does not care.
 #[derive(Debug)]
@@ -165,6 +167,7 @@ impl<S: Session> Connection<S> {
                 self.deliver_eof(now);
             }
         }
+        self.settle();
     }
 
     /// Time passed: runs the session's `handle_timeout` if its deadline is due.
@@ -292,14 +295,32 @@ impl<S: Session> Connection<S> {
         let verdict = self
             .session
             .handle_input(now, &mut self.reader, &mut self.writer);
-        self.apply(verdict);
+        // Not `apply`: the connection must not settle before `handle_eof` has had its say.
+        self.apply_verdict(verdict);
         if self.phase == Phase::Open {
             let verdict = self.session.handle_eof(now, &mut self.writer);
             self.apply(verdict);
         }
     }
 
+    /// A half-closed connection (end of stream delivered) with nothing to send and no
+    /// deadline can never make progress again: it is finished.
+    fn settle(&mut self) {
+        if self.phase == Phase::Open
+            && self.eof == Eof::Delivered
+            && !self.writer.has_pending()
+            && self.session.poll_timeout().is_none()
+        {
+            self.phase = Phase::Closed;
+        }
+    }
+
     fn apply(&mut self, verdict: Result<Next, SessionError>) {
+        self.apply_verdict(verdict);
+        self.settle();
+    }
+
+    fn apply_verdict(&mut self, verdict: Result<Next, SessionError>) {
         match verdict {
             Ok(Next::Continue) => {}
             Ok(Next::Close) => {

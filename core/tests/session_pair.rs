@@ -254,3 +254,38 @@ fn connection_ignores_calls_in_the_wrong_phase() {
     assert_eq!(conn.poll_timeout(), None);
     assert_eq!(conn.into_session().inputs, 1);
 }
+
+/// Keeps the connection open after end of stream (half-close), with no deadline.
+struct KeepsHalfOpen;
+
+impl Session for KeepsHalfOpen {
+    fn handle_input(
+        &mut self,
+        _: Timestamp,
+        r: &mut StreamReader,
+        _: &mut StreamWriter,
+    ) -> Result<Next, SessionError> {
+        let _ = r.read_available();
+        Ok(Next::Continue)
+    }
+    fn handle_eof(&mut self, _: Timestamp, w: &mut StreamWriter) -> Result<Next, SessionError> {
+        w.write_bytes(b"bye")?;
+        Ok(Next::Continue)
+    }
+}
+
+#[test]
+fn a_half_closed_connection_with_nothing_left_to_do_closes_itself() {
+    let mut conn = Connection::with_defaults(KeepsHalfOpen);
+    let now = Timestamp::ZERO;
+    conn.handle_start(now);
+    conn.feed(now, b"x");
+    conn.handle_peer_closed(now);
+    assert!(!conn.is_closed(), "\"bye\" is still to be sent");
+    assert_eq!(conn.poll_transmit(), b"bye");
+    conn.handle_sent(now, 3);
+    assert!(
+        conn.is_closed(),
+        "nothing to send, nothing to read, no deadline"
+    );
+}

@@ -99,7 +99,12 @@ fn cpu_ticks(prefix: &str) -> u64 {
             // Fields after the parenthesised name: state is field 3; utime 14, stime 15.
             let rest = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
             let fields: Vec<&str> = rest.split_whitespace().collect();
-            let field = |n: usize| fields.get(n - 3).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
+            let field = |n: usize| {
+                fields
+                    .get(n - 3)
+                    .and_then(|f| f.parse::<u64>().ok())
+                    .unwrap_or(0)
+            };
             field(14) + field(15)
         })
         .sum()
@@ -147,9 +152,18 @@ fn main() {
     println!("  tokio                {theirs:>10.0} req/s");
     println!("  ratio polling/tokio  {:>10.2}", ours / theirs);
     println!("server CPU (user+system, 10 ms ticks): polling {our_ticks}, tokio {their_ticks}");
-    println!("  concurrence-polling  {:>10.0} req per server CPU-second", per_cpu(our_ticks));
-    println!("  tokio                {:>10.0} req per server CPU-second", per_cpu(their_ticks));
-    println!("  ratio polling/tokio  {:>10.2}", per_cpu(our_ticks) / per_cpu(their_ticks));
+    println!(
+        "  concurrence-polling  {:>10.0} req per server CPU-second",
+        per_cpu(our_ticks)
+    );
+    println!(
+        "  tokio                {:>10.0} req per server CPU-second",
+        per_cpu(their_ticks)
+    );
+    println!(
+        "  ratio polling/tokio  {:>10.2}",
+        per_cpu(our_ticks) / per_cpu(their_ticks)
+    );
     server.shutdown();
     server.join().expect("join");
 }
