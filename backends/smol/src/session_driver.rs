@@ -1,45 +1,46 @@
 //! Drives one core `Connection` (a `Session` with its reader and writer) over an async socket:
-//! send what is pending, then wait for input or the session's deadline, whichever first.
+//! in one task, send what is pending, receive what the connection wants, and wake for the
+//! session's deadline or the idle timeout, whichever comes first.
 //!
-//! Back-pressure is the order of the loop: while output is pending the task is busy writing
-//! and does not read, so a peer that never reads holds the connection at its high-water mark.
+//! Reading and writing run at the same time (through `&Socket`), so two peers that both write
+//! a lot before reading cannot deadlock on each other; back-pressure is the connection's
+//! `wants_read`, false while the writer is above its high-water mark.
 
 use std::time::Duration;
 
 use async_io::Timer;
 use concurrence_core::{Connection, Session};
+use futures_lite::future::{or, pending};
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 
 use crate::clock;
 use crate::socket::Socket;
 
+/// Bytes received per read, copied into the connection's reader (the read runs beside a
+/// write that borrows the connection's pending bytes).
+const RECEIVE_CHUNK: usize = 16 * 1024;
+
 /// What woke the loop.
 enum Wake {
+    Wrote(std::io::Result<usize>),
     Read(std::io::Result<usize>),
     Deadline,
 }
 
 /// Runs `conn` over `socket` until the session closes or the peer goes away. `idle` closes a
-/// connection that moved no byte for that long.
+/// connection that moved no byte for that long (a peer that stops reading included).
 pub(crate) async fn drive<S: Session>(
-    mut socket: Socket,
+    socket: Socket,
     mut conn: Connection<S>,
     idle: Option<Duration>,
 ) {
+    let peer = socket.address().clone();
+    let mut inbox = vec![0u8; RECEIVE_CHUNK];
     conn.handle_start(clock::now());
     let mut last_active = clock::now();
     loop {
-        while conn.wants_write() {
-            match AsyncWriteExt::write(&mut socket, conn.poll_transmit()).await {
-                Ok(0) | Err(_) => conn.abort(),
-                Ok(n) => {
-                    last_active = clock::now();
-                    conn.handle_sent(clock::now(), n);
-                }
-            }
-        }
         if let Some(error) = conn.take_error() {
-            tracing::info!(peer = %socket.address(), %error, "session ended with an error");
+            tracing::info!(%peer, %error, "session ended with an error");
         }
         if conn.is_closed() {
             break;
@@ -49,42 +50,62 @@ pub(crate) async fn drive<S: Session>(
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
+        let (wants_read, wants_write) = (conn.wants_read(), conn.wants_write());
+        if !wants_read && !wants_write && deadline.is_none() {
+            // Nothing to send, nothing wanted, no deadline: nothing can happen any more.
+            break;
+        }
+        let room = if wants_read {
+            conn.recv_buffer().len().min(inbox.len())
+        } else {
+            0
+        };
+        let outgoing = conn.poll_transmit();
+        let (mut rx, mut tx) = (&socket, &socket);
+        let write = async {
+            if wants_write {
+                Wake::Wrote(tx.write(outgoing).await)
+            } else {
+                pending().await
+            }
+        };
+        let read = async {
+            if wants_read {
+                Wake::Read(rx.read(&mut inbox[..room]).await)
+            } else {
+                pending().await
+            }
+        };
         let sleep = async {
             match deadline {
                 Some(at) => {
                     Timer::at(clock::instant(at)).await;
+                    Wake::Deadline
                 }
-                None => futures_lite::future::pending::<()>().await,
+                None => pending().await,
             }
-            Wake::Deadline
         };
-        let wake = if conn.wants_read() {
-            let room = conn.recv_buffer();
-            futures_lite::future::or(
-                async { Wake::Read(AsyncReadExt::read(&mut socket, room).await) },
-                sleep,
-            )
-            .await
-        } else if deadline.is_some() {
-            sleep.await
-        } else {
-            // Nothing to send, nothing wanted, no deadline: nothing can happen any more.
-            break;
-        };
+        let wake = or(write, or(read, sleep)).await;
         let now = clock::now();
         match wake {
+            Wake::Wrote(Ok(0)) => conn.abort(),
+            Wake::Wrote(Ok(n)) => {
+                last_active = now;
+                conn.handle_sent(now, n);
+            }
             Wake::Read(Ok(0)) => conn.handle_peer_closed(now),
             Wake::Read(Ok(n)) => {
                 last_active = now;
-                conn.handle_received(now, n);
+                let taken = conn.feed(now, &inbox[..n]);
+                debug_assert_eq!(taken, n, "read no more than the connection had room for");
             }
-            Wake::Read(Err(e)) => {
-                tracing::debug!(peer = %socket.address(), error = %e, "read failed; closing");
+            Wake::Wrote(Err(e)) | Wake::Read(Err(e)) => {
+                tracing::debug!(%peer, error = %e, "socket failed; closing");
                 conn.abort();
             }
             Wake::Deadline => {
                 if idle_deadline.is_some_and(|d| d <= now) {
-                    tracing::debug!(peer = %socket.address(), "idle timeout; closing");
+                    tracing::debug!(%peer, "idle timeout; closing");
                     conn.abort();
                 } else {
                     conn.handle_timeout(now);
@@ -92,5 +113,6 @@ pub(crate) async fn drive<S: Session>(
             }
         }
     }
+    let mut socket = socket;
     let _ = AsyncWriteExt::close(&mut socket).await;
 }

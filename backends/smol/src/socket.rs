@@ -437,3 +437,50 @@ impl AsyncWrite for Socket {
         }
     }
 }
+
+/// Reading through a shared reference, so one task can read and write the same socket at once
+/// (the session driver does).
+impl AsyncRead for &Socket {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        match &self.inner {
+            Inner::Tcp(s) => Pin::new(&mut &*s).poll_read(cx, buf),
+            Inner::Unix(s) => Pin::new(&mut &*s).poll_read(cx, buf),
+            _ => Poll::Ready(Err(not_connected())),
+        }
+    }
+}
+
+/// Writing through a shared reference (see the `AsyncRead` impl above).
+impl AsyncWrite for &Socket {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match &self.inner {
+            Inner::Tcp(s) => Pin::new(&mut &*s).poll_write(cx, buf),
+            Inner::Unix(s) => Pin::new(&mut &*s).poll_write(cx, buf),
+            _ => Poll::Ready(Err(not_connected())),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match &self.inner {
+            Inner::Tcp(s) => Pin::new(&mut &*s).poll_flush(cx),
+            Inner::Unix(s) => Pin::new(&mut &*s).poll_flush(cx),
+            _ => Poll::Ready(Ok(())),
+        }
+    }
+
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match &self.inner {
+            Inner::Tcp(s) => Pin::new(&mut &*s).poll_close(cx),
+            Inner::Unix(s) => Pin::new(&mut &*s).poll_close(cx),
+            _ => Poll::Ready(Ok(())),
+        }
+    }
+}

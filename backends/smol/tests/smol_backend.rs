@@ -403,3 +403,31 @@ fn sessions_over_unix_and_idle_timeout() {
     });
     closer.close();
 }
+
+#[test]
+fn a_peer_that_stops_reading_is_closed_by_the_idle_timeout() {
+    let mut config = ServerConfig::default();
+    config.idle_timeout = Some(Duration::from_millis(200));
+    let (bound, closer) = start_session_server(config, |_| concurrence_core::testing::Producer {
+        total: 1 << 30,
+        ..Default::default()
+    });
+    smol::block_on(async {
+        let mut socket = Socket::connect(&bound, SOON).await.unwrap();
+        // Read nothing while the server fills the kernel buffers and blocks on its write.
+        async_io::Timer::after(Duration::from_millis(600)).await;
+        let mut got = 0usize;
+        let mut buf = vec![0u8; 1 << 16];
+        loop {
+            match AsyncReadExt::read(&mut socket, &mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => got += n,
+            }
+        }
+        assert!(
+            got < 1 << 30,
+            "the server gave up on the stalled peer after {got} bytes"
+        );
+    });
+    closer.close();
+}
