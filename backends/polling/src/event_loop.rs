@@ -188,9 +188,15 @@ where
             .map_err(|e| SocketError::io("accept", &peer, e))?;
         set_nodelay(&socket, &peer)?;
         let key = self.free.pop().unwrap_or(self.slots.len());
-        self.poller
+        if let Err(e) = self
+            .poller
             .add_with_mode(&socket, Event::none(key), PollMode::Level)
-            .map_err(|e| SocketError::io("register connection", &peer, e))?;
+        {
+            if key < self.slots.len() {
+                self.free.push(key);
+            }
+            return Err(SocketError::io("register connection", &peer, e));
+        }
         let session = (self.factory)(&peer);
         let mut conn = Connection::new(session, self.config.reader, self.config.writer);
         conn.handle_start(now);
