@@ -133,19 +133,6 @@ fn duplicate_shares_bytes_not_indices() {
 }
 
 #[test]
-fn buffer_is_send_and_duplicates_cross_threads() {
-    fn assert_send<T: Send>() {}
-    assert_send::<Buffer>();
-    let mut a = Buffer::new(4);
-    let mut b = a.duplicate();
-    std::thread::spawn(move || b.write_int(0xdead_beef).unwrap())
-        .join()
-        .unwrap();
-    a.set_limit(4).unwrap();
-    assert_eq!(a.read_int().unwrap(), 0xdead_beef);
-}
-
-#[test]
 fn copy_from_is_absolute_and_checked() {
     let src = filled(b"0123456789");
     let mut dst = Buffer::new(6);
