@@ -206,7 +206,7 @@ fn two_loops_serve_a_thousand_concurrent_clients() {
 
 #[test]
 fn shutdown_lets_live_connections_finish_then_closes_them() {
-    let grace = Duration::from_millis(300);
+    let grace = Duration::from_millis(1000);
     let server = serve_tcp(ServerConfig::default().with_shutdown_grace(grace), |_| {
         LineEcho
     });
@@ -227,19 +227,19 @@ fn shutdown_lets_live_connections_finish_then_closes_them() {
     let started = Instant::now();
     let mut rest = Vec::new();
     assert_eq!(lingering.read_to_end(&mut rest).unwrap(), 0);
-    assert!(started.elapsed() < Duration::from_secs(3));
+    assert!(started.elapsed() < Duration::from_secs(4));
     server.join().unwrap();
 }
 
 #[test]
 fn idle_connections_are_closed() {
-    let config = ServerConfig::default().with_idle_timeout(Some(Duration::from_millis(150)));
+    let config = ServerConfig::default().with_idle_timeout(Some(Duration::from_millis(400)));
     let server = serve_tcp(config, |_| LineEcho);
     let mut active = tcp_client(&server);
     let mut idle = tcp_client(&server);
     let started = Instant::now();
-    for _ in 0..4 {
-        std::thread::sleep(Duration::from_millis(60));
+    for _ in 0..12 {
+        std::thread::sleep(Duration::from_millis(50));
         active.write_all(b"ping\n").unwrap();
         let mut reply = [0u8; 5];
         active.read_exact(&mut reply).unwrap();
