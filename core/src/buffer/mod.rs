@@ -261,10 +261,14 @@ impl Buffer {
         if self.position >= self.limit {
             return Err(underflow("read_byte", 1, 0));
         }
-        // Owned bytes: one bounds check; shared bytes (owned is empty): take the lock.
+        // Owned bytes: one bounds check; shared bytes (owned is empty): take the lock, out of
+        // line. (`position < limit <= capacity`, so the index is in range either way.)
         let byte = match self.storage.owned.get(self.position) {
             Some(&byte) => byte,
-            None => self.storage.view()[self.position],
+            None => match self.storage.shared_bytes() {
+                Some(shared) => storage::shared_byte(shared, self.position).unwrap_or(0),
+                None => return Err(underflow("read_byte", 1, 0)),
+            },
         };
         self.position += 1;
         Ok(byte)
@@ -386,7 +390,15 @@ impl Buffer {
         }
         match self.storage.owned.get_mut(self.position) {
             Some(slot) => *slot = byte,
-            None => self.storage.view_mut()[self.position] = byte,
+            None => {
+                let stored = self
+                    .storage
+                    .shared_bytes()
+                    .is_some_and(|shared| storage::set_shared_byte(shared, self.position, byte));
+                if !stored {
+                    return Err(overflow("write_byte", 1, 0));
+                }
+            }
         }
         self.position += 1;
         Ok(())

@@ -44,6 +44,13 @@ impl Storage {
         }
     }
 
+    /// The shared bytes' lock, if shared. The reference points into the `Arc`'s allocation,
+    /// not into the buffer, which lets the optimiser keep the buffer's fields in registers
+    /// across a call that takes it.
+    pub(crate) fn shared_bytes(&self) -> Option<&Mutex<Box<[u8]>>> {
+        self.shared.as_deref()
+    }
+
     /// True once the bytes are shared with a duplicate.
     pub(crate) fn is_shared(&self) -> bool {
         self.shared.is_some()
@@ -140,5 +147,23 @@ impl DerefMut for ViewMut<'_> {
             ViewMut::Owned(bytes) => bytes,
             ViewMut::Shared(guard) => guard,
         }
+    }
+}
+
+/// One byte of shared bytes (the slow path of `read_byte`, kept out of line).
+#[inline(never)]
+pub(crate) fn shared_byte(bytes: &Mutex<Box<[u8]>>, index: usize) -> Option<u8> {
+    lock(bytes).get(index).copied()
+}
+
+/// Sets one byte of shared bytes (the slow path of `write_byte`, kept out of line).
+#[inline(never)]
+pub(crate) fn set_shared_byte(bytes: &Mutex<Box<[u8]>>, index: usize, byte: u8) -> bool {
+    match lock(bytes).get_mut(index) {
+        Some(slot) => {
+            *slot = byte;
+            true
+        }
+        None => false,
     }
 }
