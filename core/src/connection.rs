@@ -4,6 +4,8 @@
 //! Input goes in through `handle_*` (bytes received, bytes sent, peer closed, time passed);
 //! output comes out through `poll_*` (bytes to send, next deadline) and `wants_*`.
 
+use std::time::Duration;
+
 use crate::{
     Next, ReaderConfig, Session, SessionError, StreamReader, StreamWriter, Timestamp, WriterConfig,
 };
@@ -68,6 +70,10 @@ pub struct Connection<S> {
     eof: Eof,
     error: Option<SessionError>,
     now: Timestamp,
+    /// Close after this long without a byte received or sent (`None`: never).
+    idle_timeout: Option<Duration>,
+    last_active: Timestamp,
+    idled_out: bool,
 }
 
 impl<S: Session> Connection<S> {
@@ -81,7 +87,24 @@ impl<S: Session> Connection<S> {
             eof: Eof::NotSeen,
             error: None,
             now: Timestamp::ZERO,
+            idle_timeout: None,
+            last_active: Timestamp::ZERO,
+            idled_out: false,
         }
+    }
+
+    /// Closes the connection once `idle` passes without a byte received or sent (a peer that
+    /// stops reading while output is pending included). `None`, the default, never does. The
+    /// idle deadline is part of [`poll_timeout`](Self::poll_timeout), so drivers need no timer
+    /// of their own for it.
+    pub fn set_idle_timeout(&mut self, idle: Option<Duration>) {
+        self.idle_timeout = idle;
+    }
+
+    /// True if the idle timeout closed the connection (for logging).
+    #[must_use]
+    pub fn closed_by_idle_timeout(&self) -> bool {
+        self.idled_out
     }
 
     /// A connection with the default bounds.
@@ -96,6 +119,7 @@ impl<S: Session> Connection<S> {
             return;
         }
         let now = self.tick(now);
+        self.last_active = now;
         self.phase = Phase::Open;
         let verdict = self.session.handle_start(now, &mut self.writer);
         self.apply(verdict);
@@ -116,6 +140,7 @@ impl<S: Session> Connection<S> {
         if !self.wants_read() || n == 0 {
             return;
         }
+        self.last_active = self.tick(now);
         self.reader.filled(n);
         self.run_input(now);
     }
@@ -153,6 +178,9 @@ impl<S: Session> Connection<S> {
     /// `n` bytes of [`poll_transmit`](Self::poll_transmit) were sent.
     pub fn handle_sent(&mut self, now: Timestamp, n: usize) {
         let was_backpressured = self.writer.is_backpressured();
+        if n > 0 {
+            self.last_active = self.tick(now);
+        }
         self.writer.consume(n);
         if self.phase == Phase::Closing && !self.writer.has_pending() {
             self.phase = Phase::Closed;
@@ -170,9 +198,15 @@ impl<S: Session> Connection<S> {
         self.settle();
     }
 
-    /// Time passed: runs the session's `handle_timeout` if its deadline is due.
+    /// Time passed: closes the connection if its idle timeout passed, else runs the
+    /// session's `handle_timeout` if its deadline is due.
     pub fn handle_timeout(&mut self, now: Timestamp) {
         let now = self.tick(now);
+        if self.idle_deadline().is_some_and(|d| d <= now) {
+            self.idled_out = true;
+            self.phase = Phase::Closed;
+            return;
+        }
         if self.phase != Phase::Open {
             return;
         }
@@ -195,13 +229,26 @@ impl<S: Session> Connection<S> {
         }
     }
 
-    /// When [`handle_timeout`](Self::handle_timeout) should next be called; `None` for never.
+    /// When [`handle_timeout`](Self::handle_timeout) should next be called (the session's
+    /// deadline or the idle deadline, whichever is first); `None` for never.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Timestamp> {
-        if self.phase == Phase::Open {
+        let session = if self.phase == Phase::Open {
             self.session.poll_timeout()
         } else {
             None
+        };
+        match (session, self.idle_deadline()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// The idle deadline, while the connection is running or flushing.
+    fn idle_deadline(&self) -> Option<Timestamp> {
+        match self.phase {
+            Phase::Open | Phase::Closing => self.idle_timeout.map(|d| self.last_active + d),
+            Phase::New | Phase::Closed => None,
         }
     }
 

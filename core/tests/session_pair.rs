@@ -289,3 +289,25 @@ fn a_half_closed_connection_with_nothing_left_to_do_closes_itself() {
         "nothing to send, nothing to read, no deadline"
     );
 }
+
+#[test]
+fn the_idle_timeout_lives_in_the_connection() {
+    let mut conn = Connection::with_defaults(LineEcho::default());
+    conn.set_idle_timeout(Some(Duration::from_secs(10)));
+    conn.handle_start(Timestamp::ZERO);
+    assert_eq!(conn.poll_timeout(), Some(Timestamp::from_millis(10_000)));
+    // Traffic pushes the idle deadline out.
+    conn.feed(Timestamp::from_millis(4_000), b"ping\n");
+    assert_eq!(conn.poll_timeout(), Some(Timestamp::from_millis(14_000)));
+    conn.handle_timeout(Timestamp::from_millis(13_999));
+    assert!(!conn.is_closed());
+    // A peer that stops reading: output stays pending, no byte moves, the deadline passes.
+    conn.handle_timeout(Timestamp::from_millis(14_000));
+    assert!(conn.is_closed());
+    assert!(conn.closed_by_idle_timeout());
+    assert_eq!(
+        conn.poll_transmit(),
+        b"",
+        "nothing more is sent once closed"
+    );
+}

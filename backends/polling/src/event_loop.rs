@@ -6,8 +6,8 @@
 //! `modify` only when that changed. That is how back-pressure reaches the kernel (a connection
 //! over its high-water mark stops being watched for input), and it saves the `epoll_ctl` that
 //! oneshot mode costs on every event. Never arming what is not wanted keeps level mode from
-//! spinning. Timers live in an ordered set keyed by deadline and re-read from the connection
-//! after every call.
+//! spinning. Timers (session deadlines and idle timeouts, both from `Connection::poll_timeout`)
+//! live in an ordered set keyed by deadline and re-read from the connection after every call.
 
 use std::collections::BTreeSet;
 use std::io::{self, Read};
@@ -34,7 +34,6 @@ struct Slot<S> {
     timer: Option<Timestamp>,
     /// What the poller watches for now: (readable, writable).
     armed: (bool, bool),
-    last_active: Timestamp,
 }
 
 pub(crate) struct EventLoop<S, F> {
@@ -199,6 +198,7 @@ where
         }
         let session = (self.factory)(&peer);
         let mut conn = Connection::new(session, self.config.reader, self.config.writer);
+        conn.set_idle_timeout(self.config.idle_timeout);
         conn.handle_start(now);
         let slot = Slot {
             socket,
@@ -206,7 +206,6 @@ where
             conn,
             timer: None,
             armed: (false, false),
-            last_active: now,
         };
         if key == self.slots.len() {
             self.slots.push(Some(slot));
@@ -234,7 +233,6 @@ where
                         break;
                     }
                     Ok(n) => {
-                        slot.last_active = now;
                         budget -= n;
                         slot.conn.handle_received(now, n);
                         if n < cap {
@@ -257,7 +255,6 @@ where
             while slot.conn.wants_write() {
                 match send(&slot.socket, slot.conn.poll_transmit()) {
                     Ok(n) => {
-                        slot.last_active = now;
                         sent_any = true;
                         slot.conn.handle_sent(now, n);
                     }
@@ -302,16 +299,12 @@ where
         self.rearm_timer(key);
     }
 
-    /// Puts the slot's earliest deadline (session timeout or idle timeout) into `timers`.
+    /// Puts the connection's next deadline (session or idle) into `timers`.
     fn rearm_timer(&mut self, key: usize) {
         let Some(Some(slot)) = self.slots.get_mut(key) else {
             return;
         };
-        let idle = self.config.idle_timeout.map(|d| slot.last_active + d);
-        let wanted = match (slot.conn.poll_timeout(), idle) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        let wanted = slot.conn.poll_timeout();
         if wanted != slot.timer {
             if let Some(old) = slot.timer {
                 self.timers.remove(&(old, key));
@@ -333,16 +326,10 @@ where
                 continue;
             };
             slot.timer = None;
-            if self
-                .config
-                .idle_timeout
-                .is_some_and(|idle| slot.last_active + idle <= now)
-            {
-                tracing::debug!(peer = %slot.peer, "idle timeout; closing");
-                self.remove(key);
-                continue;
-            }
             slot.conn.handle_timeout(now);
+            if slot.conn.closed_by_idle_timeout() {
+                tracing::debug!(peer = %slot.peer, "idle timeout; closing");
+            }
             self.drive(key, now);
         }
     }

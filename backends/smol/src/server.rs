@@ -201,8 +201,9 @@ impl SocketServer {
             self.config.idle_timeout,
         );
         self.accept_loop(|socket| {
-            let conn = Connection::new(factory(socket.address()), reader, writer);
-            Box::pin(drive(socket, conn, idle))
+            let mut conn = Connection::new(factory(socket.address()), reader, writer);
+            conn.set_idle_timeout(idle);
+            Box::pin(drive(socket, conn))
         })
         .await
     }

@@ -1,12 +1,10 @@
 //! Drives one core `Connection` (a `Session` with its reader and writer) over an async socket:
 //! in one task, send what is pending, receive what the connection wants, and wake for the
-//! session's deadline or the idle timeout, whichever comes first.
+//! connection's next deadline (the session's, or the idle timeout).
 //!
 //! Reading and writing run at the same time (through `&Socket`), so two peers that both write
 //! a lot before reading cannot deadlock on each other; back-pressure is the connection's
 //! `wants_read`, false while the writer is above its high-water mark.
-
-use std::time::Duration;
 
 use async_io::Timer;
 use concurrence_core::{Connection, Session};
@@ -27,17 +25,11 @@ enum Wake {
     Deadline,
 }
 
-/// Runs `conn` over `socket` until the session closes or the peer goes away. `idle` closes a
-/// connection that moved no byte for that long (a peer that stops reading included).
-pub(crate) async fn drive<S: Session>(
-    socket: Socket,
-    mut conn: Connection<S>,
-    idle: Option<Duration>,
-) {
+/// Runs `conn` over `socket` until the session closes or the peer goes away.
+pub(crate) async fn drive<S: Session>(socket: Socket, mut conn: Connection<S>) {
     let peer = socket.address().clone();
     let mut inbox = vec![0u8; RECEIVE_CHUNK];
     conn.handle_start(clock::now());
-    let mut last_active = clock::now();
     loop {
         if let Some(error) = conn.take_error() {
             tracing::info!(%peer, %error, "session ended with an error");
@@ -45,11 +37,7 @@ pub(crate) async fn drive<S: Session>(
         if conn.is_closed() {
             break;
         }
-        let idle_deadline = idle.map(|d| last_active + d);
-        let deadline = match (conn.poll_timeout(), idle_deadline) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        let deadline = conn.poll_timeout();
         let (wants_read, wants_write) = (conn.wants_read(), conn.wants_write());
         if !wants_read && !wants_write && deadline.is_none() {
             // Nothing to send, nothing wanted, no deadline: nothing can happen any more.
@@ -89,13 +77,9 @@ pub(crate) async fn drive<S: Session>(
         let now = clock::now();
         match wake {
             Wake::Wrote(Ok(0)) => conn.abort(),
-            Wake::Wrote(Ok(n)) => {
-                last_active = now;
-                conn.handle_sent(now, n);
-            }
+            Wake::Wrote(Ok(n)) => conn.handle_sent(now, n),
             Wake::Read(Ok(0)) => conn.handle_peer_closed(now),
             Wake::Read(Ok(n)) => {
-                last_active = now;
                 let taken = conn.feed(now, &inbox[..n]);
                 debug_assert_eq!(taken, n, "read no more than the connection had room for");
             }
@@ -104,11 +88,9 @@ pub(crate) async fn drive<S: Session>(
                 conn.abort();
             }
             Wake::Deadline => {
-                if idle_deadline.is_some_and(|d| d <= now) {
+                conn.handle_timeout(now);
+                if conn.closed_by_idle_timeout() {
                     tracing::debug!(%peer, "idle timeout; closing");
-                    conn.abort();
-                } else {
-                    conn.handle_timeout(now);
                 }
             }
         }
