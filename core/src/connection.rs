@@ -1,35 +1,49 @@
 //! `Connection`: one session with its reader and writer, implementing the `Session` driving
-//! contract once, so that every backend only moves bytes and waits.
-//!
-//! Input goes in through `handle_*` (bytes received, bytes sent, peer closed, time passed);
-//! output comes out through `poll_*` (bytes to send, next deadline) and `wants_*`.
+//! contract and the whole connection lifecycle once (connect, start, input and output with
+//! back-pressure, half-close both ways, lingering close, one end reason), so that every
+//! backend only moves bytes and waits.
 
 use std::time::Duration;
 
 use crate::{
-    Next, ReaderConfig, Session, SessionError, StreamReader, StreamWriter, Timestamp, WriterConfig,
+    ConnectionConfig, EndKind, EndReason, Next, ReaderConfig, Session, SessionError, StreamReader,
+    StreamWriter, Timestamp, WriterConfig,
 };
 
 /// Where a connection is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
-    /// Created; `handle_start` not yet called.
+    /// Created; neither `handle_connecting` nor `handle_start` called yet.
     New,
-    /// Running.
+    /// A client connect is under way.
+    Connecting,
+    /// The session runs.
     Open,
-    /// The session said `Close`: flushing what is pending, then closed.
-    Closing,
-    /// Done. Nothing more to send or receive.
+    /// The session is done (`Close` or an error): sending what is pending, shutting down the
+    /// write side, discarding input until the peer's end of stream or the linger deadline.
+    Ending,
+    /// Finished; the end reason was told.
     Closed,
 }
 
-/// End-of-stream bookkeeping.
+/// The peer's end of stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Eof {
     NotSeen,
-    /// The peer closed while the writer was back-pressured: deliver once it drains.
+    /// Seen; the session has not yet had a `handle_input` without back-pressure after it.
     Pending,
+    /// `handle_eof` was called (or the session no longer runs).
     Delivered,
+}
+
+/// Our write side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum WriteSide {
+    Open,
+    /// Shut it down once nothing is pending (`poll_shutdown_write`).
+    ShutdownWanted,
+    /// The driver shut it down.
+    Shut,
 }
 
 /// A session plus its reader and writer, driven through the sans-IO contract.
@@ -37,92 +51,146 @@ enum Eof {
 /// # Driving contract (for backend authors)
 ///
 /// ```text
-///   backend                                  Connection                     Session
-///   ───────                                  ──────────                     ───────
-///   connected ───────── handle_start(now) ──────────────────────────────▶ handle_start
-///   readable  ─ recv_buffer() ◀─ read(fd) ─▶ handle_received(now, n) ───▶ handle_input
-///   read == 0 ───────── handle_peer_closed(now) ───────────────────────▶ handle_input, handle_eof
-///   writable  ─ poll_transmit() ─ write(fd) ─▶ handle_sent(now, n) ─────▶ (handle_input after
+///   backend                                   Connection                  Session
+///   ───────                                   ──────────                  ───────
+///   (client) connect started ─ handle_connecting(now)
+///   connected / accepted ───── handle_start(now) ───────────────────────▶ handle_start
+///   readable ─ recv_buffer() ◀ read(fd) ▶ handle_received(now, n) ─────▶ handle_input
+///   read == 0 ──────────────── handle_peer_closed(now) ─────────────────▶ handle_input, handle_eof
+///   writable ─ poll_transmit() ─ send(fd) ─▶ handle_sent(now, n) ───────▶ (handle_input after
 ///                                                                          back-pressure)
-///   timer     ───────── handle_timeout(now) ───────────────────────────▶ handle_timeout
-///   after every call: poll_transmit(), poll_timeout(), wants_read(), is_closed()
+///   poll_shutdown_write() ─▶ shutdown(fd, Write)
+///   timer ──────────────────── handle_timeout(now) ─────────────────────▶ handle_timeout
+///   socket error ───────────── handle_io_error(now, error)
+///   driver stops it ────────── handle_shutdown(now)
+///   finished (is_closed) ◀──────────────────────────────────────────────── handle_end(reason)
 /// ```
 ///
-/// - Receive only while [`wants_read`](Self::wants_read) (that is the back-pressure: it is
-///   false while the writer is above its high-water mark or the reader is full).
-///   [`recv_buffer`](Self::recv_buffer) is empty exactly when `wants_read` is false.
-/// - Send from [`poll_transmit`](Self::poll_transmit) while it is non-empty and the socket
-///   takes bytes, reporting each write with [`handle_sent`](Self::handle_sent).
-/// - Re-read [`poll_timeout`](Self::poll_timeout) after every call and wake at that time; call
-///   [`handle_timeout`](Self::handle_timeout) then (an early or spurious call does nothing).
-/// - When [`is_closed`](Self::is_closed), close the socket. A session error is available
-///   from [`take_error`](Self::take_error) for logging. A connection whose peer has closed,
-///   with nothing left to send and no session deadline, closes by itself: nothing could ever
-///   happen on it again.
-/// - To bound the work per connection per turn (no starvation), a backend may receive and
-///   hand over a limited number of bytes per turn; the connection does not care.
+/// **The drain rule.** A driver does the following, in this order, on every turn (after it
+/// was woken, and right after `handle_start`):
+///
+/// 1. **Receive** while [`wants_read`](Self::wants_read): read into
+///    [`recv_buffer`](Self::recv_buffer) and report [`handle_received`](Self::handle_received);
+///    a read of 0 is [`handle_peer_closed`](Self::handle_peer_closed). A driver may stop
+///    early to bound the work per connection per turn (then it must come back to it soon,
+///    as the socket is still readable).
+/// 2. **Send** while [`poll_transmit`](Self::poll_transmit) is non-empty and the socket takes
+///    bytes, reporting each write with [`handle_sent`](Self::handle_sent).
+/// 3. **Shut down** the write side when [`poll_shutdown_write`](Self::poll_shutdown_write)
+///    returns true (it does so once).
+/// 4. **Finish**: when [`is_closed`](Self::is_closed), close the socket (with a reset, i.e.
+///    `SO_LINGER` 0, when [`wants_reset`](Self::wants_reset)); [`end_reason`](Self::end_reason)
+///    says why, for logging. The session has been told already.
+/// 5. **Wait** for readability if `wants_read`, writability if
+///    [`wants_write`](Self::wants_write), and until [`poll_timeout`](Self::poll_timeout),
+///    re-read now (a deadline kept from before may be stale: waiting on one in the past
+///    busy-loops). At that time call [`handle_timeout`](Self::handle_timeout) (an early or
+///    spurious call does nothing), then start the turn again.
+///
+/// Any socket error is reported with [`handle_io_error`](Self::handle_io_error) and a driver
+/// that stops a connection for its own reasons calls [`handle_shutdown`](Self::handle_shutdown).
+/// The connection itself decides that nothing can happen any more (both directions done,
+/// nothing pending, no deadline) and finishes: a driver never needs to guess.
+///
+/// Every `handle_*` call may finish the connection; calls after that do nothing.
 #[derive(Debug)]
 pub struct Connection<S> {
     session: S,
     reader: StreamReader,
     writer: StreamWriter,
+    config: ConnectionConfig,
     phase: Phase,
     eof: Eof,
-    error: Option<SessionError>,
+    write_side: WriteSide,
+    /// The session half-closed (or closed) before the peer's end of stream.
+    closed_first: bool,
+    /// While ending: the reason to report once done. Once closed: the reason told.
+    reason: Option<EndReason>,
     now: Timestamp,
-    /// Close after this long without a byte received or sent (`None`: never).
-    idle_timeout: Option<Duration>,
     last_active: Timestamp,
-    idled_out: bool,
+    /// While connecting: when the connect times out.
+    connect_deadline: Option<Timestamp>,
+    /// While ending: when the connection is closed whatever is left.
+    linger_deadline: Option<Timestamp>,
+    /// Bytes the session wrote that were dropped unsent when the connection finished.
+    unsent: usize,
 }
 
 impl<S: Session> Connection<S> {
-    /// A connection for `session` with the given reader and writer bounds.
+    /// A connection for `session` with the given reader and writer bounds (other settings
+    /// default, see [`ConnectionConfig`]).
     pub fn new(session: S, reader: ReaderConfig, writer: WriterConfig) -> Self {
-        Connection {
+        Connection::with_config(
             session,
-            reader: StreamReader::new(reader),
-            writer: StreamWriter::new(writer),
-            phase: Phase::New,
-            eof: Eof::NotSeen,
-            error: None,
-            now: Timestamp::ZERO,
-            idle_timeout: None,
-            last_active: Timestamp::ZERO,
-            idled_out: false,
-        }
-    }
-
-    /// Closes the connection once `idle` passes without a byte received or sent (a peer that
-    /// stops reading while output is pending included). `None`, the default, never does. The
-    /// idle deadline is part of [`poll_timeout`](Self::poll_timeout), so drivers need no timer
-    /// of their own for it.
-    pub fn set_idle_timeout(&mut self, idle: Option<Duration>) {
-        self.idle_timeout = idle;
-    }
-
-    /// True if the idle timeout closed the connection (for logging).
-    #[must_use]
-    pub fn closed_by_idle_timeout(&self) -> bool {
-        self.idled_out
+            ConnectionConfig::default().with_buffers(reader, writer),
+        )
     }
 
     /// A connection with the default bounds.
     pub fn with_defaults(session: S) -> Self {
-        Connection::new(session, ReaderConfig::default(), WriterConfig::default())
+        Connection::with_config(session, ConnectionConfig::default())
     }
 
-    /// The connection is established: runs the session's `handle_start` (once; later calls do
-    /// nothing).
-    pub fn handle_start(&mut self, now: Timestamp) {
+    /// A connection for `session` with the given settings.
+    pub fn with_config(session: S, config: ConnectionConfig) -> Self {
+        Connection {
+            session,
+            reader: StreamReader::new(config.reader),
+            writer: StreamWriter::new(config.writer),
+            config,
+            phase: Phase::New,
+            eof: Eof::NotSeen,
+            write_side: WriteSide::Open,
+            closed_first: false,
+            reason: None,
+            now: Timestamp::ZERO,
+            last_active: Timestamp::ZERO,
+            connect_deadline: None,
+            linger_deadline: None,
+            unsent: 0,
+        }
+    }
+
+    /// The settings this connection runs with.
+    #[must_use]
+    pub fn config(&self) -> &ConnectionConfig {
+        &self.config
+    }
+
+    /// Sets the idle timeout (see [`ConnectionConfig::idle_timeout`]). The idle deadline is
+    /// part of [`poll_timeout`](Self::poll_timeout): drivers need no timer of their own.
+    pub fn set_idle_timeout(&mut self, idle: Option<Duration>) {
+        self.config.idle_timeout = idle;
+    }
+
+    /// A client connect was started: the connect deadline
+    /// ([`ConnectionConfig::connect_timeout`]) runs from `now`. Follow with
+    /// [`handle_start`](Self::handle_start) once connected, or
+    /// [`handle_io_error`](Self::handle_io_error) if the connect failed.
+    pub fn handle_connecting(&mut self, now: Timestamp) {
         if self.phase != Phase::New {
             return;
         }
         let now = self.tick(now);
+        self.phase = Phase::Connecting;
+        self.connect_deadline = self.config.connect_timeout.map(|t| now.saturating_add(t));
+    }
+
+    /// The connection is established (accepted, or connected as a client): runs the
+    /// session's `handle_start` (once; later calls do nothing).
+    pub fn handle_start(&mut self, now: Timestamp) {
+        if !matches!(self.phase, Phase::New | Phase::Connecting) {
+            return;
+        }
+        let now = self.tick(now);
         self.last_active = now;
+        self.connect_deadline = None;
         self.phase = Phase::Open;
         let verdict = self.session.handle_start(now, &mut self.writer);
-        self.apply(verdict);
+        self.apply(now, verdict);
+        // A peer that closed before the start is told now.
+        self.pump_eof(now);
+        self.settle(now);
     }
 
     /// Room to receive into: the reader's spare space, or empty when no input is wanted now.
@@ -135,14 +203,24 @@ impl<S: Session> Connection<S> {
     }
 
     /// `n` bytes were received into [`recv_buffer`](Self::recv_buffer): hand them to the
-    /// session. `n == 0` is not end of stream (use [`handle_peer_closed`](Self::handle_peer_closed)).
+    /// session (or, once the session is done, discard them). `n == 0` is not end of stream
+    /// (use [`handle_peer_closed`](Self::handle_peer_closed)).
     pub fn handle_received(&mut self, now: Timestamp, n: usize) {
         if !self.wants_read() || n == 0 {
             return;
         }
-        self.last_active = self.tick(now);
+        let now = self.tick(now);
+        self.last_active = now;
         self.reader.filled(n);
-        self.run_input(now);
+        match self.phase {
+            Phase::Open => self.run_input(now),
+            Phase::Ending => {
+                // Lingering: the session is done; input is read only so that closing does
+                // not reset the connection.
+                let _ = self.reader.read_available();
+            }
+            Phase::New | Phase::Connecting | Phase::Closed => {}
+        }
     }
 
     /// Copies in as much of `data` as the connection wants now, hands it to the session, and
@@ -163,102 +241,197 @@ impl<S: Session> Connection<S> {
         taken
     }
 
-    /// The peer closed its sending side (a read returned 0).
+    /// The peer closed its sending side (a read returned 0). Valid before `handle_start` too:
+    /// the session is told once it has started.
     pub fn handle_peer_closed(&mut self, now: Timestamp) {
         if self.eof != Eof::NotSeen || self.phase == Phase::Closed {
             return;
         }
+        let now = self.tick(now);
         self.reader.close();
         self.eof = Eof::Pending;
-        if self.phase == Phase::Open && !self.writer.is_backpressured() {
-            self.deliver_eof(now);
+        match self.phase {
+            Phase::Open => {
+                self.pump_eof(now);
+                self.settle(now);
+            }
+            Phase::Ending => {
+                self.eof = Eof::Delivered;
+                self.progress_ending(now);
+            }
+            Phase::New | Phase::Connecting | Phase::Closed => {}
         }
     }
 
     /// `n` bytes of [`poll_transmit`](Self::poll_transmit) were sent.
     pub fn handle_sent(&mut self, now: Timestamp, n: usize) {
+        if !matches!(self.phase, Phase::Open | Phase::Ending) {
+            return;
+        }
+        let now = self.tick(now);
         let was_backpressured = self.writer.is_backpressured();
         if n > 0 {
-            self.last_active = self.tick(now);
+            self.last_active = now;
         }
         self.writer.consume(n);
-        if self.phase == Phase::Closing && !self.writer.has_pending() {
-            self.phase = Phase::Closed;
-            return;
-        }
-        if self.phase == Phase::Open && was_backpressured && !self.writer.is_backpressured() {
-            // Room to write again: the session may have input waiting, or more to produce.
-            if self.eof != Eof::Pending {
-                self.run_input(now);
+        match self.phase {
+            Phase::Open => {
+                if was_backpressured && !self.writer.is_backpressured() {
+                    // Room to write again: the session may have input waiting, or more to
+                    // produce; a pending end of stream is delivered once it keeps up.
+                    if self.eof == Eof::NotSeen {
+                        self.run_input(now);
+                    } else {
+                        self.pump_eof(now);
+                    }
+                }
+                self.settle(now);
             }
-            if self.eof == Eof::Pending && self.phase == Phase::Open {
-                self.deliver_eof(now);
-            }
+            Phase::Ending => self.progress_ending(now),
+            Phase::New | Phase::Connecting | Phase::Closed => {}
         }
-        self.settle();
     }
 
-    /// Time passed: closes the connection if its idle timeout passed, else runs the
-    /// session's `handle_timeout` if its deadline is due.
+    /// Returns true exactly once, when the driver must shut down the socket's write side now
+    /// (everything pending was sent after the session said `CloseWrite`, or the session is
+    /// done and the connection lingers for the peer's end of stream).
+    #[must_use = "when true, the driver must shut down the write side"]
+    pub fn poll_shutdown_write(&mut self) -> bool {
+        if self.write_side != WriteSide::ShutdownWanted
+            || self.writer.has_pending()
+            || !matches!(self.phase, Phase::Open | Phase::Ending)
+        {
+            return false;
+        }
+        self.write_side = WriteSide::Shut;
+        let now = self.now;
+        if self.phase == Phase::Open {
+            self.settle(now);
+        }
+        true
+    }
+
+    /// Time passed: ends a connect that took too long, a connection idle for too long, or a
+    /// linger that ran out; else runs the session's `handle_timeout` if its deadline is due.
     pub fn handle_timeout(&mut self, now: Timestamp) {
         let now = self.tick(now);
-        if self.idle_deadline().is_some_and(|d| d <= now) {
-            self.idled_out = true;
-            self.phase = Phase::Closed;
-            return;
-        }
-        if self.phase != Phase::Open {
-            return;
-        }
-        match self.session.poll_timeout() {
-            Some(deadline) if deadline <= now => {
-                let verdict = self.session.handle_timeout(now, &mut self.writer);
-                self.apply(verdict);
+        match self.phase {
+            Phase::Connecting => {
+                if self.connect_deadline.is_some_and(|d| d <= now) {
+                    self.finish(now, EndReason::ConnectTimedOut);
+                }
             }
-            _ => {}
+            Phase::Open => {
+                if self.idle_deadline().is_some_and(|d| d <= now) {
+                    self.finish(now, EndReason::IdleTimeout);
+                    return;
+                }
+                if let Some(deadline) = self.session.poll_timeout() {
+                    if deadline <= now {
+                        let verdict = self.session.handle_timeout(now, &mut self.writer);
+                        self.apply(now, verdict);
+                        self.settle(now);
+                    }
+                }
+            }
+            Phase::Ending => {
+                if self.linger_deadline.is_some_and(|d| d <= now) {
+                    let unsent = self.writer.pending_len();
+                    let reason = match self.reason.take() {
+                        Some(reason) if unsent > 0 && reason.is_graceful() => {
+                            EndReason::LingerTimeout { unsent }
+                        }
+                        Some(reason) => reason,
+                        None => EndReason::LingerTimeout { unsent },
+                    };
+                    self.finish(now, reason);
+                }
+            }
+            Phase::New | Phase::Closed => {}
         }
+    }
+
+    /// A socket operation failed. While connecting this ends the connection as refused
+    /// (`ConnectionRefused`, or `NotFound` for a Unix path), timed out (`TimedOut`) or
+    /// [`EndReason::Io`]; once connected, a reset or broken pipe is [`EndReason::Reset`].
+    /// An error after all output was handed over and the write side shut (a peer that
+    /// resets instead of closing) does not change the reason of an ending connection.
+    pub fn handle_io_error(&mut self, now: Timestamp, error: std::io::Error) {
+        let now = self.tick(now);
+        match self.phase {
+            Phase::New | Phase::Connecting => {
+                let reason = EndReason::from_io(error, true);
+                self.finish(now, reason);
+            }
+            Phase::Open => {
+                let reason = EndReason::from_io(error, false);
+                self.finish(now, reason);
+            }
+            Phase::Ending => {
+                let delivered = !self.writer.has_pending()
+                    && (self.write_side == WriteSide::Shut || self.eof != Eof::NotSeen);
+                let reason = match self.reason.take() {
+                    Some(reason) if delivered || !reason.is_graceful() => reason,
+                    _ => EndReason::from_io(error, false),
+                };
+                self.finish(now, reason);
+            }
+            Phase::Closed => {}
+        }
+    }
+
+    /// The driver stops the connection (server shutdown): it ends at once with
+    /// [`EndReason::Shutdown`]; pending output is dropped.
+    pub fn handle_shutdown(&mut self, now: Timestamp) {
+        let now = self.tick(now);
+        self.finish(now, EndReason::Shutdown);
     }
 
     /// The bytes to send now (empty when none, or once closed).
     #[must_use]
     pub fn poll_transmit(&self) -> &[u8] {
-        if self.phase == Phase::Closed {
-            &[]
-        } else {
+        if matches!(self.phase, Phase::Open | Phase::Ending) {
             self.writer.pending()
+        } else {
+            &[]
         }
     }
 
-    /// When [`handle_timeout`](Self::handle_timeout) should next be called (the session's
-    /// deadline or the idle deadline, whichever is first); `None` for never.
+    /// When [`handle_timeout`](Self::handle_timeout) should next be called: the connect
+    /// deadline, the session's deadline or the idle deadline, or the linger deadline,
+    /// whichever applies and comes first; `None` for never.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Timestamp> {
-        let session = if self.phase == Phase::Open {
-            self.session.poll_timeout()
-        } else {
-            None
-        };
-        match (session, self.idle_deadline()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
+        match self.phase {
+            Phase::Connecting => self.connect_deadline,
+            Phase::Open => match (self.session.poll_timeout(), self.idle_deadline()) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            },
+            Phase::Ending => self.linger_deadline,
+            Phase::New | Phase::Closed => None,
         }
     }
 
-    /// The idle deadline, while the connection is running or flushing.
     fn idle_deadline(&self) -> Option<Timestamp> {
-        match self.phase {
-            Phase::Open | Phase::Closing => self.idle_timeout.map(|d| self.last_active + d),
-            Phase::New | Phase::Closed => None,
-        }
+        self.config
+            .idle_timeout
+            .map(|d| self.last_active.saturating_add(d))
     }
 
     /// True when the backend should receive for this connection now.
     #[must_use]
     pub fn wants_read(&self) -> bool {
-        self.phase == Phase::Open
-            && self.eof == Eof::NotSeen
-            && !self.writer.is_backpressured()
-            && self.reader.wants_input()
+        match self.phase {
+            Phase::Open => {
+                self.eof == Eof::NotSeen
+                    && !self.writer.is_backpressured()
+                    && self.reader.wants_input()
+            }
+            // Lingering: read (and discard) until the peer's end of stream.
+            Phase::Ending => self.eof == Eof::NotSeen,
+            Phase::New | Phase::Connecting | Phase::Closed => false,
+        }
     }
 
     /// True when bytes wait to be sent.
@@ -273,21 +446,46 @@ impl<S: Session> Connection<S> {
         self.phase == Phase::Closed
     }
 
-    /// True once the session asked to close (it may still be flushing).
+    /// True once the session is done (it said `Close`, failed, or the connection finished):
+    /// the connection may still be sending and lingering.
     #[must_use]
-    pub fn is_closing(&self) -> bool {
-        matches!(self.phase, Phase::Closing | Phase::Closed)
+    pub fn is_ending(&self) -> bool {
+        matches!(self.phase, Phase::Ending | Phase::Closed)
     }
 
-    /// The error that closed the connection, if a session error did (taken once).
-    pub fn take_error(&mut self) -> Option<SessionError> {
-        self.error.take()
+    /// True while a client connect is under way.
+    #[must_use]
+    pub fn is_connecting(&self) -> bool {
+        self.phase == Phase::Connecting
     }
 
-    /// Closes from the driver's side (shutdown, idle timeout, reset): nothing more is sent or
-    /// delivered.
-    pub fn abort(&mut self) {
-        self.phase = Phase::Closed;
+    /// Why the connection ended, once [`is_closed`](Self::is_closed).
+    #[must_use]
+    pub fn end_reason(&self) -> Option<&EndReason> {
+        if self.phase == Phase::Closed {
+            self.reason.as_ref()
+        } else {
+            None
+        }
+    }
+
+    /// The kind of [`end_reason`](Self::end_reason).
+    #[must_use]
+    pub fn end_kind(&self) -> Option<EndKind> {
+        self.end_reason().map(EndReason::kind)
+    }
+
+    /// True when the driver should close the socket with a reset (the session said `Abort`).
+    #[must_use]
+    pub fn wants_reset(&self) -> bool {
+        matches!(self.end_reason(), Some(EndReason::Aborted))
+    }
+
+    /// Bytes the session wrote that were dropped unsent when the connection finished (0 for
+    /// a graceful end).
+    #[must_use]
+    pub fn unsent(&self) -> usize {
+        self.unsent
     }
 
     /// The session.
@@ -303,6 +501,16 @@ impl<S: Session> Connection<S> {
     /// The session, giving up the connection.
     pub fn into_session(self) -> S {
         self.session
+    }
+
+    /// The session and the end reason (`None` if the connection did not finish).
+    pub fn into_parts(self) -> (S, Option<EndReason>) {
+        let reason = if self.phase == Phase::Closed {
+            self.reason
+        } else {
+            None
+        };
+        (self.session, reason)
     }
 
     /// The reader (to inspect what is buffered).
@@ -322,65 +530,128 @@ impl<S: Session> Connection<S> {
     }
 
     fn run_input(&mut self, now: Timestamp) {
-        let now = self.tick(now);
-        if self.phase != Phase::Open {
-            return;
-        }
-        if self.writer.is_backpressured() {
+        if self.phase != Phase::Open || self.writer.is_backpressured() {
             // Called again once the writer drains (see handle_sent).
             return;
         }
         let verdict = self
             .session
             .handle_input(now, &mut self.reader, &mut self.writer);
-        self.apply(verdict);
+        self.apply(now, verdict);
     }
 
-    fn deliver_eof(&mut self, now: Timestamp) {
-        let now = self.tick(now);
-        self.eof = Eof::Delivered;
+    /// Delivers a pending end of stream: `handle_input` until a call leaves the writer below
+    /// its high-water mark, then `handle_eof`.
+    fn pump_eof(&mut self, now: Timestamp) {
+        if self.phase != Phase::Open || self.eof != Eof::Pending || self.writer.is_backpressured() {
+            return;
+        }
         let verdict = self
             .session
             .handle_input(now, &mut self.reader, &mut self.writer);
-        // Not `apply`: the connection must not settle before `handle_eof` has had its say.
-        self.apply_verdict(verdict);
-        if self.phase == Phase::Open {
+        self.apply(now, verdict);
+        if self.phase == Phase::Open && !self.writer.is_backpressured() {
+            self.eof = Eof::Delivered;
             let verdict = self.session.handle_eof(now, &mut self.writer);
-            self.apply(verdict);
+            self.apply(now, verdict);
         }
     }
 
-    /// A half-closed connection (end of stream delivered) with nothing to send and no
-    /// deadline can never make progress again: it is finished.
-    fn settle(&mut self) {
-        if self.phase == Phase::Open
-            && self.eof == Eof::Delivered
-            && !self.writer.has_pending()
-            && self.session.poll_timeout().is_none()
-        {
-            self.phase = Phase::Closed;
+    /// An open connection that can never make progress again finishes: the peer's end of
+    /// stream was delivered and either our write side is shut too, or nothing is pending
+    /// and the session has no deadline.
+    fn settle(&mut self, now: Timestamp) {
+        if self.phase != Phase::Open || self.eof != Eof::Delivered || self.writer.has_pending() {
+            return;
+        }
+        let done_writing = match self.write_side {
+            WriteSide::Shut => true,
+            // Shut down first, then finish (the peer deserves the FIN before the close).
+            WriteSide::ShutdownWanted => false,
+            WriteSide::Open => self.session.poll_timeout().is_none(),
+        };
+        if done_writing {
+            let reason = self.graceful_reason();
+            self.finish(now, reason);
         }
     }
 
-    fn apply(&mut self, verdict: Result<Next, SessionError>) {
-        self.apply_verdict(verdict);
-        self.settle();
+    fn graceful_reason(&self) -> EndReason {
+        if self.closed_first {
+            EndReason::Closed
+        } else {
+            EndReason::PeerClosed
+        }
     }
 
-    fn apply_verdict(&mut self, verdict: Result<Next, SessionError>) {
+    fn apply(&mut self, now: Timestamp, verdict: Result<Next, SessionError>) {
+        if self.phase != Phase::Open {
+            return;
+        }
         match verdict {
             Ok(Next::Continue) => {}
+            Ok(Next::CloseWrite) => {
+                if self.eof == Eof::NotSeen {
+                    self.closed_first = true;
+                }
+                self.writer.close();
+                if self.write_side == WriteSide::Open {
+                    self.write_side = WriteSide::ShutdownWanted;
+                }
+            }
             Ok(Next::Close) => {
-                self.phase = if self.writer.has_pending() {
-                    Phase::Closing
-                } else {
-                    Phase::Closed
-                };
+                if self.eof == Eof::NotSeen {
+                    self.closed_first = true;
+                }
+                let reason = self.graceful_reason();
+                self.begin_ending(now, reason);
             }
-            Err(error) => {
-                self.error = Some(error);
-                self.phase = Phase::Closed;
-            }
+            Ok(Next::Abort) => self.finish(now, EndReason::Aborted),
+            Err(error) => self.begin_ending(now, EndReason::Session(error)),
         }
+    }
+
+    fn begin_ending(&mut self, now: Timestamp, reason: EndReason) {
+        self.phase = Phase::Ending;
+        self.reason = Some(reason);
+        self.writer.close();
+        if self.eof == Eof::Pending {
+            // The session no longer runs: nothing is left to deliver.
+            self.eof = Eof::Delivered;
+        }
+        self.linger_deadline = Some(now.saturating_add(self.config.linger));
+        // Input the session left unread is dropped.
+        let _ = self.reader.read_available();
+        self.progress_ending(now);
+    }
+
+    /// Ending: once everything is sent, finish if the peer already closed, else ask for the
+    /// write side to be shut down and wait (discarding input) for its end of stream.
+    fn progress_ending(&mut self, now: Timestamp) {
+        if self.phase != Phase::Ending || self.writer.has_pending() {
+            return;
+        }
+        if self.eof != Eof::NotSeen {
+            let reason = self.reason.take().unwrap_or_else(|| self.graceful_reason());
+            self.finish(now, reason);
+        } else if self.write_side == WriteSide::Open {
+            self.write_side = WriteSide::ShutdownWanted;
+        }
+    }
+
+    /// Finishes the connection with `reason` and tells the session (once).
+    fn finish(&mut self, now: Timestamp, reason: EndReason) {
+        if self.phase == Phase::Closed {
+            return;
+        }
+        self.phase = Phase::Closed;
+        self.unsent = self.writer.pending_len();
+        self.writer.consume(self.unsent);
+        self.writer.close();
+        self.reader.close();
+        self.connect_deadline = None;
+        self.linger_deadline = None;
+        self.session.handle_end(now, &reason);
+        self.reason = Some(reason);
     }
 }

@@ -21,6 +21,8 @@
 mod address;
 mod buffer;
 mod connection;
+mod connection_config;
+mod end_reason;
 mod framing;
 #[doc(hidden)]
 pub mod model;
@@ -37,6 +39,8 @@ mod time;
 pub use address::{Address, AddressError};
 pub use buffer::{Buffer, BufferBytes, BufferError};
 pub use connection::Connection;
+pub use connection_config::{ConnectionConfig, DEFAULT_CONNECT_TIMEOUT, DEFAULT_LINGER};
+pub use end_reason::{EndKind, EndReason};
 pub use framing::{
     DEFAULT_BUFFER_SIZE, FramingError, ReaderConfig, StreamReader, StreamWriter, WriterConfig,
 };

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use crate::{Connection, ReaderConfig, Session, SessionError, Timestamp, WriterConfig};
+use crate::{Connection, EndKind, EndReason, ReaderConfig, Session, Timestamp, WriterConfig};
 
 /// Why [`Pair::run`] stopped without the pair settling.
 #[derive(Debug, thiserror::Error)]
@@ -33,10 +33,13 @@ pub struct Pair<A, B> {
     max_steps: usize,
     started: bool,
     bytes_moved: u64,
+    /// Whether each side's close has reached the other: `(a's, b's)`.
+    close_told: (bool, bool),
 }
 
 /// How a run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Settled {
     /// Both connections closed.
     Closed,
@@ -57,10 +60,9 @@ fn transfer<X: Session, Y: Session>(
         return 0;
     }
     if to.is_closed() {
-        // Nobody will ever read it: the peer is gone (a real stack would reset).
-        let n = data.len();
-        from.handle_sent(now, n);
-        return n;
+        // Bytes for a closed socket: a real stack answers with a reset.
+        from.handle_io_error(now, std::io::ErrorKind::ConnectionReset.into());
+        return 0;
     }
     let room = to.recv_buffer();
     let n = data.len().min(room.len()).min(chunk.max(1));
@@ -73,15 +75,30 @@ fn transfer<X: Session, Y: Session>(
     n
 }
 
-/// End of stream travels once the closed side has nothing left in flight.
+/// A write-side shutdown travels as end of stream (everything before it was delivered: a
+/// connection asks for it only once nothing is pending); a finished side's close travels
+/// once, as end of stream or, for an abort, as a reset.
 fn propagate_close<X: Session, Y: Session>(
     now: Timestamp,
-    from: &Connection<X>,
+    from: &mut Connection<X>,
     to: &mut Connection<Y>,
-) {
-    if from.is_closed() {
+    told: &mut bool,
+) -> bool {
+    let mut changed = false;
+    if from.poll_shutdown_write() {
         to.handle_peer_closed(now);
+        changed = true;
     }
+    if from.is_closed() && !*told {
+        *told = true;
+        changed = true;
+        if from.wants_reset() {
+            to.handle_io_error(now, std::io::ErrorKind::ConnectionReset.into());
+        } else {
+            to.handle_peer_closed(now);
+        }
+    }
+    changed
 }
 
 impl<A: Session, B: Session> Pair<A, B> {
@@ -109,6 +126,7 @@ impl<A: Session, B: Session> Pair<A, B> {
             max_steps: 100_000,
             started: false,
             bytes_moved: 0,
+            close_told: (false, false),
         }
     }
 
@@ -158,9 +176,16 @@ impl<A: Session, B: Session> Pair<A, B> {
         &mut self.b
     }
 
-    /// Session errors that closed either side, taken once: `(a's, b's)`.
-    pub fn take_errors(&mut self) -> (Option<SessionError>, Option<SessionError>) {
-        (self.a.take_error(), self.b.take_error())
+    /// Why each side ended, once it did: `(a's, b's)`.
+    #[must_use]
+    pub fn end_reasons(&self) -> (Option<&EndReason>, Option<&EndReason>) {
+        (self.a.end_reason(), self.b.end_reason())
+    }
+
+    /// The kinds of [`end_reasons`](Self::end_reasons): `(a's, b's)`.
+    #[must_use]
+    pub fn end_kinds(&self) -> (Option<EndKind>, Option<EndKind>) {
+        (self.a.end_kind(), self.b.end_kind())
     }
 
     /// Runs until both sides closed or nothing more can happen.
@@ -191,9 +216,9 @@ impl<A: Session, B: Session> Pair<A, B> {
             let moved = transfer(now, self.chunk, &mut self.a, &mut self.b)
                 + transfer(now, self.chunk, &mut self.b, &mut self.a);
             self.bytes_moved += moved as u64;
-            propagate_close(now, &self.a, &mut self.b);
-            propagate_close(now, &self.b, &mut self.a);
-            if moved > 0 {
+            let closes = propagate_close(now, &mut self.a, &mut self.b, &mut self.close_told.0)
+                | propagate_close(now, &mut self.b, &mut self.a, &mut self.close_told.1);
+            if moved > 0 || closes {
                 continue;
             }
             if self.a.is_closed() && self.b.is_closed() {

@@ -8,10 +8,13 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use crate::{Next, Session, SessionError, StreamReader, StreamWriter, Timestamp};
+use crate::{
+    EndKind, EndReason, Next, Session, SessionError, StreamReader, StreamWriter, Timestamp,
+};
 
 /// One step of a [`Script`].
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ScriptStep {
     /// Send these bytes.
     Send(Vec<u8>),
@@ -19,8 +22,13 @@ pub enum ScriptStep {
     Wait(Duration),
     /// Wait until the received bytes end with this (e.g. a prompt or `b"\r\n"`).
     AwaitSuffix(Vec<u8>),
+    /// Half-close: shut down the sending side after what is pending (`Next::CloseWrite`) and
+    /// keep receiving. The script goes on with its next step at the next input or timeout.
+    CloseWrite,
     /// Close the connection (after sending what is pending).
     Close,
+    /// Reset the connection at once (`Next::Abort`): pending bytes are dropped.
+    Reset,
 }
 
 /// A peer that follows a fixed list of steps and records what it receives.
@@ -30,6 +38,7 @@ pub struct Script {
     received: Vec<u8>,
     wake_at: Option<Timestamp>,
     peer_closed: bool,
+    end: Option<EndKind>,
 }
 
 impl Script {
@@ -62,11 +71,31 @@ impl Script {
         self
     }
 
+    /// Adds a step that half-closes: no more sending, receiving goes on.
+    #[must_use]
+    pub fn close_write(mut self) -> Self {
+        self.steps.push_back(ScriptStep::CloseWrite);
+        self
+    }
+
     /// Adds a step that closes the connection.
     #[must_use]
     pub fn close(mut self) -> Self {
         self.steps.push_back(ScriptStep::Close);
         self
+    }
+
+    /// Adds a step that resets the connection.
+    #[must_use]
+    pub fn reset(mut self) -> Self {
+        self.steps.push_back(ScriptStep::Reset);
+        self
+    }
+
+    /// How the connection ended, once it did.
+    #[must_use]
+    pub fn end_kind(&self) -> Option<EndKind> {
+        self.end
     }
 
     /// Everything received so far.
@@ -106,7 +135,9 @@ impl Script {
                         return Ok(Next::Continue);
                     }
                 }
+                ScriptStep::CloseWrite => return Ok(Next::CloseWrite),
                 ScriptStep::Close => return Ok(Next::Close),
+                ScriptStep::Reset => return Ok(Next::Abort),
             }
         }
         Ok(Next::Continue)
@@ -148,10 +179,14 @@ impl Session for Script {
         self.peer_closed = true;
         // Finish the script (its sends still go out on the half-closed connection), then close.
         match self.advance(now, writer)? {
-            Next::Close => Ok(Next::Close),
             Next::Continue if self.wake_at.is_some() => Ok(Next::Continue),
             Next::Continue => Ok(Next::Close),
+            other => Ok(other),
         }
+    }
+
+    fn handle_end(&mut self, _: Timestamp, reason: &EndReason) {
+        self.end = Some(reason.kind());
     }
 
     fn poll_timeout(&self) -> Option<Timestamp> {

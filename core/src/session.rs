@@ -6,20 +6,31 @@
 
 use std::error::Error;
 
-use crate::{FramingError, StreamReader, StreamWriter, Timestamp};
+use crate::{EndReason, FramingError, StreamReader, StreamWriter, Timestamp};
 
 /// What a session wants after handling something.
 #[must_use = "a session's verdict decides whether the connection stays open"]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Next {
     /// Keep the connection open.
     Continue,
-    /// Send everything pending, then close. No further input is delivered.
+    /// Half-close: "I am done sending". What is pending is sent, then the write side is shut
+    /// down (a TCP FIN); input keeps coming (`handle_input`, then `handle_eof`). Writes after
+    /// it fail with `FramingError::WriterClosed`.
+    CloseWrite,
+    /// Send everything pending, then close. No further input is delivered; input that still
+    /// arrives is read and discarded for up to the linger time, so that closing does not
+    /// reset the connection and destroy the last reply in flight.
     Close,
+    /// Close at once with a reset: pending output is dropped and the peer sees
+    /// "connection reset". For protocols that must tear a connection down abortively.
+    Abort,
 }
 
-/// Why a session gave up on its connection. The driver closes at once (pending output is
-/// dropped): to send an error reply first, write it and return `Ok(Next::Close)` instead.
+/// Why a session gave up on its connection. Like `Next::Close`, replies written before the
+/// error are still sent (within the linger time); the error then reaches `handle_end` as
+/// [`EndReason::Session`](crate::EndReason::Session).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SessionError {
@@ -36,13 +47,23 @@ pub enum SessionError {
 
 /// A protocol, as a state machine over one connection.
 ///
-/// # Driving contract
+/// # Lifecycle
 ///
-/// A driver owns a [`StreamReader`], a [`StreamWriter`] and the session (the
-/// [`Connection`](crate::Connection) type bundles all three and implements this contract; a
-/// backend only moves its bytes). It calls:
+/// ```text
+///  (client) connecting ──refused / timed out──────────────────────────────┐
+///        │ connected                                                       │
+///        ▼                                                                 ▼
+///   handle_start ─▶ handle_input* / handle_timeout* ─▶ handle_eof ─▶ ... ─▶ handle_end(reason)
+///                        │ Next::CloseWrite: our FIN after pending output; input continues
+///                        │ Next::Close / Err: pending output sent, then closed
+///                        │ Next::Abort: reset at once
+/// ```
 ///
-/// 1. [`handle_start`](Session::handle_start) once, when the connection is established.
+/// A [`Connection`](crate::Connection) implements this contract; a backend only moves its
+/// bytes. It calls:
+///
+/// 1. [`handle_start`](Session::handle_start) once, when the connection is established (an
+///    accepted server connection, or a client connection whose connect succeeded).
 /// 2. [`handle_input`](Session::handle_input) after new bytes were added to the reader, and
 ///    again whenever the writer drains below its high-water mark after back-pressure (input
 ///    may be waiting that the session left unread, or the session may have more to produce:
@@ -51,18 +72,23 @@ pub enum SessionError {
 ///    and writes its replies; it should stop consuming while `writer.is_backpressured()`.
 ///    Leaving a partial frame in the reader is normal; so is a call with nothing new to read.
 /// 3. [`handle_timeout`](Session::handle_timeout) once `now >= poll_timeout()`.
-/// 4. At end of stream: the reader is closed, `handle_input` is called once more (partial
-///    frames now fail with `UnexpectedEof`, and the tail is readable), then
-///    [`handle_eof`](Session::handle_eof).
+/// 4. At the peer's end of stream: the reader is closed and `handle_input` is called (partial
+///    frames now fail with `UnexpectedEof`, and the tail is readable), again after each
+///    back-pressure drain if needed, until a call leaves the writer below its high-water
+///    mark; then [`handle_eof`](Session::handle_eof) once. So a session that honours
+///    back-pressure has answered every complete request before `handle_eof`.
+/// 5. [`handle_end`](Session::handle_end) exactly once, with the [`EndReason`], when the
+///    connection is finished, whatever ended it (including a connect that failed before
+///    `handle_start`). No call follows it.
 ///
-/// After **every** `handle_*` call the driver sends what the writer holds and re-reads
-/// [`poll_timeout`](Session::poll_timeout): a deadline kept from before the call may be stale,
-/// and waiting on a stale deadline in the past busy-loops. A deadline at or before `now` is due
-/// at once. `now` never goes backwards for one session; a driver that sees its clock do so
-/// passes the last value again.
+/// After every `handle_*` call the connection re-reads
+/// [`poll_timeout`](Session::poll_timeout): a deadline at or before `now` is due at once.
+/// `now` never goes backwards for one session.
 ///
-/// `Ok(Next::Close)` closes after the writer is flushed; `Err` closes at once. Either way no
-/// `handle_*` call follows.
+/// `Ok(Next::Close)` and `Err` both stop the session (only `handle_end` follows) and still
+/// send what it wrote before; `Ok(Next::Abort)` drops it. A session that has answered
+/// complete requests can therefore use `?` on a framing error at end of stream without
+/// losing those answers.
 ///
 /// ```
 /// use concurrence_core::{Next, Session, SessionError, StreamReader, StreamWriter, Timestamp};
@@ -89,7 +115,7 @@ pub trait Session {
     /// The connection is up; a client protocol may write its first request here.
     ///
     /// # Errors
-    /// A [`SessionError`] closes the connection at once.
+    /// A [`SessionError`] ends the session (pending output is still sent).
     fn handle_start(
         &mut self,
         now: Timestamp,
@@ -103,7 +129,7 @@ pub trait Session {
     /// complete, write replies.
     ///
     /// # Errors
-    /// A [`SessionError`] closes the connection at once.
+    /// A [`SessionError`] ends the session (pending output is still sent).
     fn handle_input(
         &mut self,
         now: Timestamp,
@@ -114,7 +140,7 @@ pub trait Session {
     /// The deadline from [`poll_timeout`](Session::poll_timeout) has passed.
     ///
     /// # Errors
-    /// A [`SessionError`] closes the connection at once.
+    /// A [`SessionError`] ends the session (pending output is still sent).
     fn handle_timeout(
         &mut self,
         now: Timestamp,
@@ -124,11 +150,13 @@ pub trait Session {
         Ok(Next::Continue)
     }
 
-    /// The peer closed its sending side and the final `handle_input` has run. The default
-    /// closes (after flushing); return `Continue` to keep writing on a half-closed connection.
+    /// The peer closed its sending side and the final `handle_input` has run (see the
+    /// lifecycle above). The default closes (after flushing); return `Continue` to keep
+    /// writing on a half-closed connection (it ends by itself once nothing is pending and no
+    /// deadline is set).
     ///
     /// # Errors
-    /// A [`SessionError`] closes the connection at once.
+    /// A [`SessionError`] ends the session (pending output is still sent).
     fn handle_eof(
         &mut self,
         now: Timestamp,
@@ -136,6 +164,12 @@ pub trait Session {
     ) -> Result<Next, SessionError> {
         let _ = (now, writer);
         Ok(Next::Close)
+    }
+
+    /// The connection is finished, for `reason`; called exactly once, last. Nothing can be
+    /// sent any more: a client learns here that requests in flight are lost.
+    fn handle_end(&mut self, now: Timestamp, reason: &EndReason) {
+        let _ = (now, reason);
     }
 
     /// When the session next wants [`handle_timeout`](Session::handle_timeout); `None` for
@@ -175,6 +209,9 @@ impl<S: Session + ?Sized> Session for Box<S> {
         writer: &mut StreamWriter,
     ) -> Result<Next, SessionError> {
         (**self).handle_eof(now, writer)
+    }
+    fn handle_end(&mut self, now: Timestamp, reason: &EndReason) {
+        (**self).handle_end(now, reason);
     }
     fn poll_timeout(&self) -> Option<Timestamp> {
         (**self).poll_timeout()

@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use concurrence_core::{
-    Connection, FramingError, Next, Pair, PairError, ReaderConfig, Script, Session, SessionError,
-    Settled, StreamReader, StreamWriter, Timestamp, WriterConfig,
+    Connection, EndKind, EndReason, FramingError, Next, Pair, PairError, ReaderConfig, Script,
+    Session, SessionError, Settled, StreamReader, StreamWriter, Timestamp, WriterConfig,
 };
 
 /// Echoes lines as they came; closes on "QUIT"; closes after `idle` without input.
@@ -195,19 +195,24 @@ fn a_pair_with_a_slow_path_keeps_memory_flat() {
 }
 
 #[test]
-fn a_session_error_closes_at_once_and_is_reported() {
+fn a_session_error_still_sends_earlier_replies_and_is_reported() {
     let reader = ReaderConfig::default().with_max_line(8);
-    let script = Script::new().send("this line is too long\n");
+    let script = Script::new().send("ok\nthis line is too long\n");
     let mut pair = Pair::with_configs(LineEcho::default(), script, reader, WriterConfig::default());
     assert_eq!(pair.run().unwrap(), Settled::Closed);
-    let (a, b) = pair.take_errors();
-    assert!(matches!(
-        a,
-        Some(SessionError::Framing(FramingError::LineTooLong {
-            limit: 8
-        }))
-    ));
-    assert!(b.is_none());
+    let (a, b) = pair.end_reasons();
+    assert!(
+        matches!(
+            a,
+            Some(EndReason::Session(SessionError::Framing(
+                FramingError::LineTooLong { limit: 8 }
+            )))
+        ),
+        "{a:?}"
+    );
+    assert_eq!(b.map(EndReason::kind), Some(EndKind::PeerClosed));
+    assert_eq!(pair.b().session().received(), b"hello\r\nok\n");
+    assert_eq!(pair.b().session().end_kind(), Some(EndKind::PeerClosed));
 }
 
 /// A session whose deadline never moves: a driver that does not re-read it would spin.
@@ -245,10 +250,21 @@ fn connection_ignores_calls_in_the_wrong_phase() {
     conn.handle_start(now); // once only
     assert_eq!(conn.poll_transmit(), b"hello\r\n");
     assert_eq!(conn.feed(now, b"QUIT\n"), 5);
-    assert!(conn.is_closing());
+    assert!(conn.is_ending());
     assert!(!conn.is_closed(), "flushing the greeting first");
+    assert!(
+        !conn.poll_shutdown_write(),
+        "not before the greeting is sent"
+    );
     conn.handle_sent(now, 7);
+    assert!(conn.poll_shutdown_write(), "then our FIN");
+    assert!(!conn.poll_shutdown_write(), "once");
+    // Lingering: input is read and discarded until the peer's end of stream.
+    assert_eq!(conn.feed(now, b"more\n"), 5);
+    assert!(!conn.is_closed());
+    conn.handle_peer_closed(now);
     assert!(conn.is_closed());
+    assert_eq!(conn.end_kind(), Some(EndKind::Closed));
     assert_eq!(conn.feed(now, b"more\n"), 0);
     conn.handle_timeout(Timestamp::ZERO); // time going backwards is ignored
     assert_eq!(conn.poll_timeout(), None);
@@ -304,7 +320,8 @@ fn the_idle_timeout_lives_in_the_connection() {
     // A peer that stops reading: output stays pending, no byte moves, the deadline passes.
     conn.handle_timeout(Timestamp::from_millis(14_000));
     assert!(conn.is_closed());
-    assert!(conn.closed_by_idle_timeout());
+    assert_eq!(conn.end_kind(), Some(EndKind::IdleTimeout));
+    assert_eq!(conn.unsent(), 12, "the unread greeting and reply were dropped");
     assert_eq!(
         conn.poll_transmit(),
         b"",

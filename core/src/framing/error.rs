@@ -46,4 +46,10 @@ pub enum FramingError {
         /// The configured `max_pending`.
         limit: usize,
     },
+    /// A write after the write side was closed (the session said `CloseWrite`, `Close`, or
+    /// failed): nothing more can be sent on this connection.
+    #[error(
+        "write refused: the write side is closed (the session already said CloseWrite or Close)"
+    )]
+    WriterClosed,
 }

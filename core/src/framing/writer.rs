@@ -39,6 +39,7 @@ pub struct StreamWriter {
     config: WriterConfig,
     buf: Vec<u8>,
     start: usize,
+    closed: bool,
 }
 
 impl StreamWriter {
@@ -49,6 +50,7 @@ impl StreamWriter {
             config,
             buf: Vec::new(),
             start: 0,
+            closed: false,
         }
     }
 
@@ -100,12 +102,27 @@ impl StreamWriter {
         }
     }
 
+    /// Refuses further writes (the write side is being shut down); what is pending can still
+    /// be sent and consumed.
+    pub fn close(&mut self) {
+        self.closed = true;
+    }
+
+    /// True after [`close`](Self::close).
+    #[must_use]
+    pub fn is_closed(&self) -> bool {
+        self.closed
+    }
+
     /// Buffers `bytes`.
     ///
     /// # Errors
-    /// [`FramingError::WriteBufferFull`] if pending bytes would exceed `max_pending`; nothing
-    /// is written then.
+    /// [`FramingError::WriteBufferFull`] if pending bytes would exceed `max_pending`;
+    /// [`FramingError::WriterClosed`] after [`close`](Self::close). Nothing is written then.
     pub fn write_bytes(&mut self, bytes: &[u8]) -> Result<(), FramingError> {
+        if self.closed {
+            return Err(FramingError::WriterClosed);
+        }
         let pending = self.pending_len();
         if pending.saturating_add(bytes.len()) > self.config.max_pending {
             return Err(FramingError::WriteBufferFull {

@@ -1,0 +1,152 @@
+//! `EndReason`: why a connection ended, told once to its session (`Session::handle_end`) and
+//! kept by its `Connection` for the driver to log. `EndKind` is the same answer without the
+//! attached error, cheap to copy and compare (transcripts, tests, metrics).
+
+use std::fmt;
+
+use crate::SessionError;
+
+/// Why a connection ended. Delivered exactly once, to
+/// [`Session::handle_end`](crate::Session::handle_end), when the connection finishes.
+///
+/// Whether the session's replies reached the peer follows from the reason: after
+/// [`Closed`](Self::Closed), [`PeerClosed`](Self::PeerClosed) and [`Session`](Self::Session)
+/// everything the session wrote was handed to the network (a session error still flushes the
+/// replies written before it); after the others, output still pending was dropped
+/// ([`LingerTimeout`](Self::LingerTimeout) says how much).
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum EndReason {
+    /// We ended it: the session said `Close` (or `CloseWrite`) before the peer's end of
+    /// stream, and everything it wrote was sent.
+    Closed,
+    /// The peer ended it: its end of stream came first, and everything the session wrote
+    /// afterwards was sent.
+    PeerClosed,
+    /// The peer reset the connection (or vanished: broken pipe). Pending output is lost.
+    Reset,
+    /// Nothing was received or sent for the idle timeout (`ConnectionConfig::idle_timeout`).
+    IdleTimeout,
+    /// Closing, the peer did not take the last output within `ConnectionConfig::linger`.
+    LingerTimeout {
+        /// Bytes the session wrote that were never sent.
+        unsent: usize,
+    },
+    /// A client connection was refused (nobody listens there; for a Unix path, no socket file).
+    ConnectRefused,
+    /// A client connection did not complete within `ConnectionConfig::connect_timeout`.
+    ConnectTimedOut,
+    /// The driver stopped the connection (server shutdown past its grace period).
+    Shutdown,
+    /// The session said `Abort`: closed at once with a reset, output dropped.
+    Aborted,
+    /// The session returned an error. Replies written before it were still sent.
+    Session(SessionError),
+    /// The socket failed in another way.
+    Io(std::io::Error),
+}
+
+/// The kind of an [`EndReason`], without its attached error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum EndKind {
+    /// [`EndReason::Closed`].
+    Closed,
+    /// [`EndReason::PeerClosed`].
+    PeerClosed,
+    /// [`EndReason::Reset`].
+    Reset,
+    /// [`EndReason::IdleTimeout`].
+    IdleTimeout,
+    /// [`EndReason::LingerTimeout`].
+    LingerTimeout,
+    /// [`EndReason::ConnectRefused`].
+    ConnectRefused,
+    /// [`EndReason::ConnectTimedOut`].
+    ConnectTimedOut,
+    /// [`EndReason::Shutdown`].
+    Shutdown,
+    /// [`EndReason::Aborted`].
+    Aborted,
+    /// [`EndReason::Session`].
+    Session,
+    /// [`EndReason::Io`].
+    Io,
+}
+
+impl EndReason {
+    /// The kind of this reason.
+    #[must_use]
+    pub fn kind(&self) -> EndKind {
+        match self {
+            EndReason::Closed => EndKind::Closed,
+            EndReason::PeerClosed => EndKind::PeerClosed,
+            EndReason::Reset => EndKind::Reset,
+            EndReason::IdleTimeout => EndKind::IdleTimeout,
+            EndReason::LingerTimeout { .. } => EndKind::LingerTimeout,
+            EndReason::ConnectRefused => EndKind::ConnectRefused,
+            EndReason::ConnectTimedOut => EndKind::ConnectTimedOut,
+            EndReason::Shutdown => EndKind::Shutdown,
+            EndReason::Aborted => EndKind::Aborted,
+            EndReason::Session(_) => EndKind::Session,
+            EndReason::Io(_) => EndKind::Io,
+        }
+    }
+
+    /// True for an orderly end (`Closed`, `PeerClosed`): both sides finished and nothing was lost.
+    #[must_use]
+    pub fn is_graceful(&self) -> bool {
+        matches!(self, EndReason::Closed | EndReason::PeerClosed)
+    }
+
+    /// True when the connection never got established (refused, timed out, or failed while
+    /// connecting).
+    #[must_use]
+    pub fn is_connect_failure(&self) -> bool {
+        matches!(self, EndReason::ConnectRefused | EndReason::ConnectTimedOut)
+    }
+
+    /// The reason a failed socket operation gives, while connecting or once connected.
+    pub(crate) fn from_io(error: std::io::Error, connecting: bool) -> EndReason {
+        use std::io::ErrorKind;
+        match error.kind() {
+            ErrorKind::ConnectionRefused | ErrorKind::NotFound if connecting => {
+                EndReason::ConnectRefused
+            }
+            ErrorKind::TimedOut if connecting => EndReason::ConnectTimedOut,
+            ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted | ErrorKind::BrokenPipe
+                if !connecting =>
+            {
+                EndReason::Reset
+            }
+            _ => EndReason::Io(error),
+        }
+    }
+}
+
+impl fmt::Display for EndReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EndReason::Closed => f.write_str("closed by us"),
+            EndReason::PeerClosed => f.write_str("closed by the peer"),
+            EndReason::Reset => f.write_str("reset by the peer"),
+            EndReason::IdleTimeout => f.write_str("idle timeout"),
+            EndReason::LingerTimeout { unsent } => write!(
+                f,
+                "the peer did not take the last {unsent} bytes within the linger time"
+            ),
+            EndReason::ConnectRefused => f.write_str("connection refused"),
+            EndReason::ConnectTimedOut => f.write_str("connect timed out"),
+            EndReason::Shutdown => f.write_str("stopped by the driver's shutdown"),
+            EndReason::Aborted => f.write_str("aborted by the session"),
+            EndReason::Session(error) => write!(f, "session error: {error}"),
+            EndReason::Io(error) => write!(f, "socket error: {error}"),
+        }
+    }
+}
+
+impl fmt::Display for EndKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self, f)
+    }
+}
