@@ -10,10 +10,11 @@ use crate::SessionError;
 /// [`Session::handle_end`](crate::Session::handle_end), when the connection finishes.
 ///
 /// Whether the session's replies reached the peer follows from the reason: after
-/// [`Closed`](Self::Closed), [`PeerClosed`](Self::PeerClosed) and [`Session`](Self::Session)
-/// everything the session wrote was handed to the network (a session error still flushes the
-/// replies written before it); after the others, output still pending was dropped
-/// ([`LingerTimeout`](Self::LingerTimeout) says how much).
+/// [`Closed`](Self::Closed) and [`PeerClosed`](Self::PeerClosed) everything the session wrote
+/// was handed to the network. A [`Session`](Self::Session) error still sends the replies
+/// written before it; the error is kept as the reason even if the peer then resets or the
+/// linger runs out (`Connection::unsent` tells what was lost). After the other reasons, output
+/// still pending was dropped ([`LingerTimeout`](Self::LingerTimeout) says how much).
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum EndReason {
@@ -40,7 +41,8 @@ pub enum EndReason {
     Shutdown,
     /// The session said `Abort`: closed at once with a reset, output dropped.
     Aborted,
-    /// The session returned an error. Replies written before it were still sent.
+    /// The session returned an error. Replies written before it were still sent (unless the
+    /// peer reset or the linger ran out meanwhile: see `Connection::unsent`).
     Session(SessionError),
     /// The socket failed in another way.
     Io(std::io::Error),

@@ -4,8 +4,9 @@
 use std::time::Duration;
 
 use concurrence_core::{
-    Connection, EndKind, EndReason, FramingError, Next, Pair, PairError, ReaderConfig, Script,
-    Session, SessionError, Settled, StreamReader, StreamWriter, Timestamp, WriterConfig,
+    Connection, ConnectionConfig, EndKind, EndReason, FramingError, Next, Pair, PairError,
+    ReaderConfig, Script, Session, SessionError, Settled, StreamReader, StreamWriter, Timestamp,
+    WriterConfig,
 };
 
 /// Echoes lines as they came; closes on "QUIT"; closes after `idle` without input.
@@ -321,10 +322,147 @@ fn the_idle_timeout_lives_in_the_connection() {
     conn.handle_timeout(Timestamp::from_millis(14_000));
     assert!(conn.is_closed());
     assert_eq!(conn.end_kind(), Some(EndKind::IdleTimeout));
-    assert_eq!(conn.unsent(), 12, "the unread greeting and reply were dropped");
+    assert_eq!(
+        conn.unsent(),
+        12,
+        "the unread greeting and reply were dropped"
+    );
     assert_eq!(
         conn.poll_transmit(),
         b"",
         "nothing more is sent once closed"
+    );
+}
+
+/// Records every end it is told.
+#[derive(Default)]
+struct EndRecorder {
+    ends: Vec<EndKind>,
+    started: bool,
+}
+
+impl Session for EndRecorder {
+    fn handle_start(&mut self, _: Timestamp, w: &mut StreamWriter) -> Result<Next, SessionError> {
+        self.started = true;
+        w.write_bytes(b"GET\n")?;
+        Ok(Next::Continue)
+    }
+    fn handle_input(
+        &mut self,
+        _: Timestamp,
+        r: &mut StreamReader,
+        _: &mut StreamWriter,
+    ) -> Result<Next, SessionError> {
+        let _ = r.read_available();
+        Ok(Next::Continue)
+    }
+    fn handle_end(&mut self, _: Timestamp, reason: &EndReason) {
+        self.ends.push(reason.kind());
+    }
+}
+
+#[test]
+fn a_peer_close_before_the_start_is_delivered_after_it() {
+    let mut conn = Connection::with_defaults(EndRecorder::default());
+    conn.handle_peer_closed(Timestamp::ZERO);
+    assert!(!conn.is_closed());
+    conn.handle_start(Timestamp::ZERO);
+    assert_eq!(
+        conn.poll_transmit(),
+        b"GET\n",
+        "the greeting still goes out"
+    );
+    conn.handle_sent(Timestamp::ZERO, 4);
+    assert!(conn.is_closed(), "the default handle_eof closes");
+    assert_eq!(conn.session().ends, [EndKind::PeerClosed]);
+}
+
+#[test]
+fn a_client_connect_that_times_out_is_told_to_the_session() {
+    let config = ConnectionConfig::default().with_connect_timeout(Some(Duration::from_secs(2)));
+    let mut conn = Connection::with_config(EndRecorder::default(), config);
+    conn.handle_connecting(Timestamp::from_millis(1_000));
+    assert!(conn.is_connecting());
+    assert_eq!(conn.poll_timeout(), Some(Timestamp::from_millis(3_000)));
+    assert!(!conn.wants_read() && !conn.wants_write());
+    conn.handle_timeout(Timestamp::from_millis(2_999));
+    assert!(!conn.is_closed());
+    conn.handle_timeout(Timestamp::from_millis(3_000));
+    assert_eq!(conn.end_kind(), Some(EndKind::ConnectTimedOut));
+    let (session, reason) = conn.into_parts();
+    assert!(!session.started, "never started");
+    assert_eq!(session.ends, [EndKind::ConnectTimedOut]);
+    assert!(matches!(reason, Some(EndReason::ConnectTimedOut)));
+}
+
+#[test]
+fn a_refused_connect_is_told_to_the_session() {
+    for (kind, expected) in [
+        (
+            std::io::ErrorKind::ConnectionRefused,
+            EndKind::ConnectRefused,
+        ),
+        (std::io::ErrorKind::NotFound, EndKind::ConnectRefused),
+        (std::io::ErrorKind::TimedOut, EndKind::ConnectTimedOut),
+        (std::io::ErrorKind::PermissionDenied, EndKind::Io),
+    ] {
+        let mut conn = Connection::with_defaults(EndRecorder::default());
+        conn.handle_connecting(Timestamp::ZERO);
+        conn.handle_io_error(Timestamp::ZERO, kind.into());
+        conn.handle_io_error(Timestamp::ZERO, kind.into()); // told once only
+        assert_eq!(conn.session().ends, [expected], "{kind:?}");
+    }
+}
+
+#[test]
+fn a_connected_client_starts_and_a_reset_loses_what_is_pending() {
+    let mut conn = Connection::with_defaults(EndRecorder::default());
+    conn.handle_connecting(Timestamp::ZERO);
+    conn.handle_start(Timestamp::from_millis(5));
+    assert!(conn.session().started);
+    assert_eq!(
+        conn.poll_timeout(),
+        None,
+        "no connect deadline once connected"
+    );
+    assert_eq!(conn.poll_transmit(), b"GET\n");
+    conn.handle_io_error(
+        Timestamp::from_millis(6),
+        std::io::ErrorKind::ConnectionReset.into(),
+    );
+    assert_eq!(conn.end_kind(), Some(EndKind::Reset));
+    assert_eq!(conn.unsent(), 4);
+    assert_eq!(conn.session().ends, [EndKind::Reset]);
+}
+
+#[test]
+fn shutdown_and_abort_end_at_once() {
+    let mut conn = Connection::with_defaults(EndRecorder::default());
+    conn.handle_start(Timestamp::ZERO);
+    conn.handle_shutdown(Timestamp::ZERO);
+    assert_eq!(conn.end_kind(), Some(EndKind::Shutdown));
+    assert!(!conn.wants_reset());
+
+    let script = Script::new().send("x").reset();
+    let mut pair = Pair::new(EndRecorder::default(), script);
+    assert_eq!(pair.run().unwrap(), Settled::Closed);
+    assert_eq!(
+        pair.end_kinds(),
+        (Some(EndKind::Reset), Some(EndKind::Aborted))
+    );
+}
+
+#[test]
+fn script_half_close_both_ways_in_a_pair() {
+    // The script half-closes after its request; the echo still answers, then closes.
+    let script = Script::new().send("one\ntwo\n").close_write();
+    let mut pair = Pair::new(LineEcho::default(), script).with_chunk_size(3);
+    assert_eq!(pair.run().unwrap(), Settled::Closed);
+    assert_eq!(pair.b().session().received(), b"hello\r\none\ntwo\n");
+    assert!(pair.b().session().saw_peer_close());
+    // The script closed its side first, the echo ended on the script's end of stream.
+    assert_eq!(
+        pair.end_kinds(),
+        (Some(EndKind::PeerClosed), Some(EndKind::Closed))
     );
 }

@@ -4,4 +4,5 @@
 //! and the targets in `fuzz/` share these, so every checker runs against one copy of each model.
 
 pub mod buffer;
+pub mod connection;
 pub mod framing;
