@@ -213,7 +213,10 @@ impl<S: Session> Connection<S> {
         self.last_active = now;
         self.reader.filled(n);
         match self.phase {
-            Phase::Open => self.run_input(now),
+            Phase::Open => {
+                self.run_input(now);
+                self.settle(now);
+            }
             Phase::Ending => {
                 // Lingering: the session is done; input is read only so that closing does
                 // not reset the connection.
@@ -559,9 +562,22 @@ impl<S: Session> Connection<S> {
 
     /// An open connection that can never make progress again finishes: the peer's end of
     /// stream was delivered and either our write side is shut too, or nothing is pending
-    /// and the session has no deadline.
+    /// and the session has no deadline. One whose session stopped consuming a full reader
+    /// with nothing to send and no deadline at all is [`EndReason::Stalled`].
     fn settle(&mut self, now: Timestamp) {
-        if self.phase != Phase::Open || self.eof != Eof::Delivered || self.writer.has_pending() {
+        if self.phase != Phase::Open || self.writer.has_pending() {
+            return;
+        }
+        if self.eof == Eof::NotSeen {
+            if !self.wants_read()
+                && self.write_side != WriteSide::ShutdownWanted
+                && self.poll_timeout().is_none()
+            {
+                self.finish(now, EndReason::Stalled);
+            }
+            return;
+        }
+        if self.eof != Eof::Delivered {
             return;
         }
         let done_writing = match self.write_side {

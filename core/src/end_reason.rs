@@ -39,6 +39,10 @@ pub enum EndReason {
     ConnectTimedOut,
     /// The driver stopped the connection (server shutdown past its grace period).
     Shutdown,
+    /// The session can never make progress: it left the reader full without consuming, has
+    /// nothing to send and no deadline (and there is no idle timeout to end it). A session
+    /// bug; the connection is closed instead of held forever.
+    Stalled,
     /// The session said `Abort`: closed at once with a reset, output dropped.
     Aborted,
     /// The session returned an error. Replies written before it were still sent (unless the
@@ -68,6 +72,8 @@ pub enum EndKind {
     ConnectTimedOut,
     /// [`EndReason::Shutdown`].
     Shutdown,
+    /// [`EndReason::Stalled`].
+    Stalled,
     /// [`EndReason::Aborted`].
     Aborted,
     /// [`EndReason::Session`].
@@ -89,6 +95,7 @@ impl EndReason {
             EndReason::ConnectRefused => EndKind::ConnectRefused,
             EndReason::ConnectTimedOut => EndKind::ConnectTimedOut,
             EndReason::Shutdown => EndKind::Shutdown,
+            EndReason::Stalled => EndKind::Stalled,
             EndReason::Aborted => EndKind::Aborted,
             EndReason::Session(_) => EndKind::Session,
             EndReason::Io(_) => EndKind::Io,
@@ -140,6 +147,9 @@ impl fmt::Display for EndReason {
             EndReason::ConnectRefused => f.write_str("connection refused"),
             EndReason::ConnectTimedOut => f.write_str("connect timed out"),
             EndReason::Shutdown => f.write_str("stopped by the driver's shutdown"),
+            EndReason::Stalled => f.write_str(
+                "the session stalled: reader full, nothing consumed, nothing to send, no deadline",
+            ),
             EndReason::Aborted => f.write_str("aborted by the session"),
             EndReason::Session(error) => write!(f, "session error: {error}"),
             EndReason::Io(error) => write!(f, "socket error: {error}"),
@@ -151,4 +161,14 @@ impl fmt::Display for EndKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(self, f)
     }
+}
+
+/// A finished connection, as a client driver returns it: the session (with whatever state it
+/// kept) and why the connection ended (also told to `Session::handle_end`).
+#[derive(Debug)]
+pub struct Ended<S> {
+    /// The session.
+    pub session: S,
+    /// Why the connection ended.
+    pub reason: EndReason,
 }

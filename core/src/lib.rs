@@ -40,7 +40,7 @@ pub use address::{Address, AddressError};
 pub use buffer::{Buffer, BufferBytes, BufferError};
 pub use connection::Connection;
 pub use connection_config::{ConnectionConfig, DEFAULT_CONNECT_TIMEOUT, DEFAULT_LINGER};
-pub use end_reason::{EndKind, EndReason};
+pub use end_reason::{EndKind, EndReason, Ended};
 pub use framing::{
     DEFAULT_BUFFER_SIZE, FramingError, ReaderConfig, StreamReader, StreamWriter, WriterConfig,
 };

@@ -466,3 +466,38 @@ fn script_half_close_both_ways_in_a_pair() {
         (Some(EndKind::PeerClosed), Some(EndKind::Closed))
     );
 }
+
+/// Never consumes anything: once the reader is full, nothing can ever happen.
+struct NeverReads;
+
+impl Session for NeverReads {
+    fn handle_input(
+        &mut self,
+        _: Timestamp,
+        _: &mut StreamReader,
+        _: &mut StreamWriter,
+    ) -> Result<Next, SessionError> {
+        Ok(Next::Continue)
+    }
+}
+
+#[test]
+fn a_session_that_stops_consuming_a_full_reader_is_ended_as_stalled() {
+    let reader = ReaderConfig::default()
+        .with_buffer_size(8)
+        .with_max_line(8)
+        .with_max_block(8);
+    let mut conn = Connection::new(NeverReads, reader, WriterConfig::default());
+    conn.handle_start(Timestamp::ZERO);
+    assert_eq!(conn.feed(Timestamp::ZERO, b"0123456789abcdef"), 10);
+    assert_eq!(conn.end_kind(), Some(EndKind::Stalled));
+
+    // With an idle timeout, the idle timeout ends it instead.
+    let mut conn = Connection::new(NeverReads, reader, WriterConfig::default());
+    conn.set_idle_timeout(Some(Duration::from_secs(1)));
+    conn.handle_start(Timestamp::ZERO);
+    conn.feed(Timestamp::ZERO, b"0123456789abcdef");
+    assert!(!conn.is_closed());
+    conn.handle_timeout(Timestamp::from_millis(1_000));
+    assert_eq!(conn.end_kind(), Some(EndKind::IdleTimeout));
+}
