@@ -10,7 +10,7 @@
 //! live in an ordered set keyed by deadline and re-read from the connection after every call.
 
 use std::collections::BTreeSet;
-use std::io::{self, Read};
+use std::io;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -21,7 +21,8 @@ use crate::clock;
 use crate::error::SocketError;
 use crate::server::Shared;
 use crate::server_config::ServerConfig;
-use crate::socket::{address_of, send, set_nodelay};
+use crate::socket::{address_of, set_nodelay};
+use crate::transfer::{close, log_end, pump};
 
 /// The listener's key (`usize::MAX` is reserved by `polling`).
 const LISTENER: usize = usize::MAX - 1;
@@ -97,7 +98,7 @@ where
                     return Ok(());
                 }
                 if now >= until {
-                    self.close_all();
+                    self.close_all(now);
                     return Ok(());
                 }
             }
@@ -137,10 +138,10 @@ where
         }
     }
 
-    fn close_all(&mut self) {
+    fn close_all(&mut self, now: Timestamp) {
         for key in 0..self.slots.len() {
-            if self.slots[key].is_some() {
-                tracing::debug!(address = %self.address, "closing a connection at the end of the shutdown grace period");
+            if let Some(slot) = &mut self.slots[key] {
+                slot.conn.handle_shutdown(now);
                 self.remove(key);
             }
         }
@@ -197,8 +198,7 @@ where
             return Err(SocketError::io("register connection", &peer, e));
         }
         let session = (self.factory)(&peer);
-        let mut conn = Connection::new(session, self.config.reader, self.config.writer);
-        conn.set_idle_timeout(self.config.idle_timeout);
+        let mut conn = Connection::with_config(session, self.config.connection_config());
         conn.handle_start(now);
         let slot = Slot {
             socket,
@@ -216,65 +216,13 @@ where
         Ok(())
     }
 
-    /// Moves bytes for one connection, then re-arms its interest and timer.
+    /// Moves bytes for one connection (the core's drain rule), then re-arms its interest and
+    /// timer, or closes it once finished.
     fn drive(&mut self, key: usize, now: Timestamp) {
         let Some(Some(slot)) = self.slots.get_mut(key) else {
             return;
         };
-        let mut budget = self.config.read_budget.max(1);
-        loop {
-            // Read while the connection wants input, up to the per-turn budget.
-            while budget > 0 && slot.conn.wants_read() {
-                let room = slot.conn.recv_buffer();
-                let cap = room.len().min(budget);
-                match (&slot.socket).read(&mut room[..cap]) {
-                    Ok(0) => {
-                        slot.conn.handle_peer_closed(now);
-                        break;
-                    }
-                    Ok(n) => {
-                        budget -= n;
-                        slot.conn.handle_received(now, n);
-                        if n < cap {
-                            // Short read: the socket is (very likely) drained. Level mode
-                            // reports it again if more arrived; skip the EAGAIN syscall.
-                            break;
-                        }
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                    Err(e) => {
-                        tracing::debug!(peer = %slot.peer, error = %e, "read failed; closing");
-                        slot.conn.abort();
-                        break;
-                    }
-                }
-            }
-            // Send what is pending until the socket would block.
-            let mut sent_any = false;
-            while slot.conn.wants_write() {
-                match send(&slot.socket, slot.conn.poll_transmit()) {
-                    Ok(n) => {
-                        sent_any = true;
-                        slot.conn.handle_sent(now, n);
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                    Err(e) => {
-                        tracing::debug!(peer = %slot.peer, error = %e, "write failed; closing");
-                        slot.conn.abort();
-                        break;
-                    }
-                }
-            }
-            // Draining may have lifted back-pressure: read again while budget remains.
-            if !(sent_any && budget > 0 && slot.conn.wants_read()) {
-                break;
-            }
-        }
-        if let Some(error) = slot.conn.take_error() {
-            tracing::info!(peer = %slot.peer, %error, "session ended with an error");
-        }
+        pump(&slot.socket, &mut slot.conn, now, self.config.read_budget);
         if slot.conn.is_closed() {
             self.remove(key);
             return;
@@ -316,20 +264,22 @@ where
         }
     }
 
+    /// Fires every deadline due at `now`, each once: a session that sets its deadline in the
+    /// past again is served on the next turn, after the other connections' events.
     fn fire_timers(&mut self, now: Timestamp) {
-        while let Some(&(deadline, key)) = self.timers.first() {
-            if deadline > now {
-                break;
-            }
+        let due: Vec<(Timestamp, usize)> = self
+            .timers
+            .iter()
+            .take_while(|(deadline, _)| *deadline <= now)
+            .copied()
+            .collect();
+        for (deadline, key) in due {
             self.timers.remove(&(deadline, key));
             let Some(Some(slot)) = self.slots.get_mut(key) else {
                 continue;
             };
             slot.timer = None;
             slot.conn.handle_timeout(now);
-            if slot.conn.closed_by_idle_timeout() {
-                tracing::debug!(peer = %slot.peer, "idle timeout; closing");
-            }
             self.drive(key, now);
         }
     }
@@ -342,7 +292,8 @@ where
             self.timers.remove(&(t, key));
         }
         let _ = self.poller.delete(&slot.socket);
-        drop(slot);
+        log_end(&slot.peer, slot.conn.end_reason());
+        close(slot.socket, &slot.conn);
         self.free.push(key);
         self.shared.live.fetch_sub(1, Ordering::SeqCst);
     }

@@ -4,6 +4,8 @@
 //!   and drive the core's [`Session`](concurrence_core::Session)s through
 //!   [`Connection`](concurrence_core::Connection), with back-pressure, timers, idle timeouts,
 //!   a connection cap, `SO_REUSEPORT` loops and graceful shutdown. No futures on this path.
+//! - [`connect_session`]: the client driver: connect and run a `Session` as the client,
+//!   blocking until the connection ends; connect failures are end reasons.
 //! - [`Socket`]: the seed's blocking socket (connect, bind, listen, accept, read and write a
 //!   `Buffer`, pass descriptors), every call with its own timeout, over TCP or Unix.
 //!
@@ -12,6 +14,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod client;
 mod clock;
 mod error;
 mod event_loop;
@@ -19,8 +22,10 @@ mod fd_passing;
 mod server;
 mod server_config;
 mod socket;
+mod transfer;
 mod wait;
 
+pub use client::connect_session;
 pub use error::SocketError;
 pub use server::{ServerHandle, SocketServer, serve};
 pub use server_config::ServerConfig;

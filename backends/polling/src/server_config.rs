@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use concurrence_core::{ReaderConfig, WriterConfig};
+use concurrence_core::{ConnectionConfig, DEFAULT_LINGER, ReaderConfig, WriterConfig};
 
 use crate::socket::DEFAULT_BACKLOG;
 
@@ -24,6 +24,11 @@ pub struct ServerConfig {
     pub max_connections: usize,
     /// Close a connection after this long without a byte read or written. Default: none.
     pub idle_timeout: Option<Duration>,
+    /// Once a session is done (`Close` or an error), how long its connection may take to send
+    /// what is pending and see the peer's end of stream (input meanwhile is discarded, so that
+    /// closing does not reset the connection and destroy the last reply). Default 5 s
+    /// (`concurrence_core::DEFAULT_LINGER`).
+    pub linger: Duration,
     /// After `shutdown()`, how long live connections may take to finish before they are
     /// closed. Default 5 s.
     pub shutdown_grace: Duration,
@@ -45,6 +50,7 @@ impl Default for ServerConfig {
             backlog: DEFAULT_BACKLOG,
             max_connections: 10_000,
             idle_timeout: None,
+            linger: DEFAULT_LINGER,
             shutdown_grace: Duration::from_secs(5),
             read_budget: 64 * 1024,
             accept_budget: 64,
@@ -74,6 +80,22 @@ impl ServerConfig {
     pub fn with_idle_timeout(mut self, idle_timeout: Option<Duration>) -> Self {
         self.idle_timeout = idle_timeout;
         self
+    }
+
+    /// This configuration with the linger time set.
+    #[must_use]
+    pub fn with_linger(mut self, linger: Duration) -> Self {
+        self.linger = linger;
+        self
+    }
+
+    /// The settings of each connection this server accepts.
+    #[must_use]
+    pub fn connection_config(&self) -> ConnectionConfig {
+        ConnectionConfig::default()
+            .with_buffers(self.reader, self.writer)
+            .with_idle_timeout(self.idle_timeout)
+            .with_linger(self.linger)
     }
 
     /// This configuration with `shutdown_grace` set.

@@ -55,7 +55,7 @@ fn domain_of(address: &Address) -> Domain {
     }
 }
 
-fn sock_addr(address: &Address) -> io::Result<SockAddr> {
+pub(crate) fn sock_addr(address: &Address) -> io::Result<SockAddr> {
     match address {
         Address::Tcp(addr) => Ok(SockAddr::from(*addr)),
         Address::Unix(path) => SockAddr::unix(path),

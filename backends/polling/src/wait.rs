@@ -16,6 +16,9 @@ use crate::clock;
 pub(crate) enum Readiness {
     Readable,
     Writable,
+    /// Either or both (`(readable, writable)`); neither waits for the deadline only (or for
+    /// an error or hang-up on `fd`).
+    Either(bool, bool),
 }
 
 /// Waits until `fd` is ready or `deadline` passes. `Ok(false)` means the deadline passed.
@@ -27,6 +30,16 @@ pub(crate) fn wait_ready(
     let flags = match readiness {
         Readiness::Readable => PollFlags::IN,
         Readiness::Writable => PollFlags::OUT,
+        Readiness::Either(read, write) => {
+            let mut flags = PollFlags::empty();
+            if read {
+                flags |= PollFlags::IN;
+            }
+            if write {
+                flags |= PollFlags::OUT;
+            }
+            flags
+        }
     };
     loop {
         let timeout = match deadline {

@@ -1,0 +1,153 @@
+//! The client driver: `connect_session` connects to an address and runs a core `Session` as
+//! the client of that connection on the calling thread, blocking until it ends. Connect
+//! failures and timeouts reach the session as end reasons, like every other end.
+
+use std::io;
+use std::time::Duration;
+
+use concurrence_core::{
+    Address, Connection, ConnectionConfig, EndReason, Ended, Session, Timestamp,
+};
+
+use crate::clock;
+use crate::socket::{new_raw, set_nodelay, sock_addr};
+use crate::transfer::{close, log_end, pump};
+use crate::wait::{Readiness, wait_ready};
+
+/// Connects to `address` (TCP for `ip:port`, Unix for a path) and runs `session` as the client
+/// of the connection until it ends, on the calling thread; returns the session and why the
+/// connection ended (also told to [`Session::handle_end`]).
+///
+/// The connect is bounded by `config.connect_timeout`
+/// ([`EndReason::ConnectTimedOut`]); nobody listening is [`EndReason::ConnectRefused`]. Once
+/// connected, the session runs exactly as a served one: the same `Connection`, the same
+/// back-pressure, deadlines, half-close and lingering close. The smol backend has the same
+/// function, as an `async fn`.
+///
+/// ```no_run
+/// use concurrence_core::{ConnectionConfig, EndKind, Script};
+/// use concurrence_polling::connect_session;
+///
+/// let request = Script::new().send("version\r\n").await_suffix("\r\n").close();
+/// let ended = connect_session(&"127.0.0.1:11211".parse()?, request, ConnectionConfig::default());
+/// assert_eq!(ended.reason.kind(), EndKind::Closed);
+/// println!("{}", String::from_utf8_lossy(ended.session.received()));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn connect_session<S: Session>(
+    address: &Address,
+    session: S,
+    config: ConnectionConfig,
+) -> Ended<S> {
+    let mut conn = Connection::with_config(session, config);
+    conn.handle_connecting(clock::now());
+    if let Some(socket) = connect(address, &mut conn) {
+        run(&socket, &mut conn);
+        log_end(address, conn.end_reason());
+        close(socket, &conn);
+    }
+    let (session, reason) = conn.into_parts();
+    Ended {
+        session,
+        // `run` and `connect` return only once the connection finished.
+        reason: reason.unwrap_or(EndReason::Shutdown),
+    }
+}
+
+/// Connects without blocking past the connection's connect deadline. `None` when the connect
+/// failed (the connection has finished with the reason).
+fn connect<S: Session>(address: &Address, conn: &mut Connection<S>) -> Option<socket2::Socket> {
+    let fail = |conn: &mut Connection<S>, e: io::Error| {
+        conn.handle_io_error(clock::now(), e);
+        None
+    };
+    let socket = match new_raw(address, "connect") {
+        Ok(socket) => socket,
+        Err(e) => return fail(conn, io::Error::other(e)),
+    };
+    let target = match sock_addr(address) {
+        Ok(target) => target,
+        Err(e) => return fail(conn, e),
+    };
+    loop {
+        match socket.connect(&target) {
+            Ok(()) => break,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            // A Unix connect with a full backlog is not "in progress": retry until the
+            // deadline, pausing briefly between attempts.
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                if !pause_until_deadline(conn) {
+                    return None;
+                }
+            }
+            Err(e) if e.raw_os_error() == Some(rustix::io::Errno::INPROGRESS.raw_os_error()) => {
+                match wait_ready(&socket, Readiness::Writable, conn.poll_timeout()) {
+                    Ok(true) => match socket.take_error() {
+                        Ok(None) => break,
+                        Ok(Some(e)) | Err(e) => return fail(conn, e),
+                    },
+                    Ok(false) => {
+                        conn.handle_timeout(clock::now());
+                        if conn.is_closed() {
+                            return None;
+                        }
+                    }
+                    Err(e) => return fail(conn, e),
+                }
+            }
+            Err(e) => return fail(conn, e),
+        }
+    }
+    if let Err(e) = set_nodelay(&socket, address) {
+        return fail(conn, io::Error::other(e));
+    }
+    conn.handle_start(clock::now());
+    Some(socket)
+}
+
+/// Sleeps a millisecond (or up to the deadline); false once the connect timed out.
+fn pause_until_deadline<S: Session>(conn: &mut Connection<S>) -> bool {
+    let now = clock::now();
+    conn.handle_timeout(now);
+    if conn.is_closed() {
+        return false;
+    }
+    let left = conn
+        .poll_timeout()
+        .map_or(Duration::from_millis(1), |t| clock::until(t));
+    std::thread::sleep(left.min(Duration::from_millis(1)));
+    true
+}
+
+/// Runs a connected `conn` over `socket` until it finishes: the drain rule, then a wait on
+/// the socket and the connection's deadline.
+fn run<S: Session>(socket: &socket2::Socket, conn: &mut Connection<S>) {
+    loop {
+        let now = clock::now();
+        pump(socket, conn, now, usize::MAX);
+        if conn.is_closed() {
+            return;
+        }
+        let deadline: Option<Timestamp> = conn.poll_timeout();
+        let (read, write) = (conn.wants_read(), conn.wants_write());
+        if !read && !write {
+            // Only time can move it (an error or hang-up on the socket would wake `poll` at
+            // once, again and again, with nothing to do about it).
+            match deadline {
+                Some(deadline) => {
+                    std::thread::sleep(clock::until(deadline));
+                    conn.handle_timeout(clock::now());
+                }
+                // The connection ends itself before this can happen (`EndReason::Stalled`);
+                // never wait forever on nothing.
+                None => conn.handle_shutdown(clock::now()),
+            }
+            continue;
+        }
+        match wait_ready(socket, Readiness::Either(read, write), deadline) {
+            Ok(true) => {}
+            Ok(false) => conn.handle_timeout(clock::now()),
+            Err(e) => conn.handle_io_error(clock::now(), e),
+        }
+    }
+}

@@ -1,0 +1,95 @@
+//! Moving bytes between one non-blocking socket and its core `Connection`, following the
+//! core's drain rule (receive, send, shut down the write side, finish). The event loop and the
+//! client driver both use it, so the rule is written once in this backend.
+
+use std::io::{self, Read};
+use std::net::Shutdown;
+
+use concurrence_core::{Address, Connection, EndReason, Session, Timestamp};
+
+use crate::socket::send;
+
+/// One turn for one connection: receive up to `read_budget` bytes while it wants input, send
+/// while it has output and the socket takes it, and shut down the write side when asked.
+/// Reads again only when sending lifted back-pressure (no read that is sure to find nothing).
+pub(crate) fn pump<S: Session>(
+    socket: &socket2::Socket,
+    conn: &mut Connection<S>,
+    now: Timestamp,
+    read_budget: usize,
+) {
+    let mut budget = read_budget.max(1);
+    loop {
+        while budget > 0 && conn.wants_read() {
+            let room = conn.recv_buffer();
+            let cap = room.len().min(budget);
+            match (&*socket).read(&mut room[..cap]) {
+                Ok(0) => {
+                    conn.handle_peer_closed(now);
+                    break;
+                }
+                Ok(n) => {
+                    budget -= n;
+                    conn.handle_received(now, n);
+                    if n < cap {
+                        // Short read: the socket is (very likely) drained. Level mode reports
+                        // it again if more arrived; skip the EAGAIN syscall.
+                        break;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => {
+                    conn.handle_io_error(now, e);
+                    break;
+                }
+            }
+        }
+        let was_reading = conn.wants_read();
+        while conn.wants_write() {
+            match send(socket, conn.poll_transmit()) {
+                Ok(n) => conn.handle_sent(now, n),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => {
+                    conn.handle_io_error(now, e);
+                    break;
+                }
+            }
+        }
+        if conn.poll_shutdown_write() {
+            if let Err(e) = socket.shutdown(Shutdown::Write) {
+                if e.kind() != io::ErrorKind::NotConnected {
+                    conn.handle_io_error(now, e);
+                }
+            }
+        }
+        // Sending lifted back-pressure: input may be waiting, read it in this turn.
+        if was_reading || !conn.wants_read() || budget == 0 {
+            break;
+        }
+    }
+}
+
+/// Closes a finished connection's socket: with a reset when the session aborted.
+pub(crate) fn close<S: Session>(socket: socket2::Socket, conn: &Connection<S>) {
+    if conn.wants_reset() {
+        let _ = socket.set_linger(Some(std::time::Duration::ZERO));
+    }
+    drop(socket);
+}
+
+/// One log line for a finished connection, at a level that matches how unusual its end was.
+pub(crate) fn log_end(peer: &Address, reason: Option<&EndReason>) {
+    match reason {
+        None => {}
+        Some(reason @ (EndReason::Session(_) | EndReason::Stalled)) => {
+            tracing::info!(%peer, %reason, "connection ended");
+        }
+        Some(reason @ EndReason::Io(_)) => tracing::warn!(%peer, %reason, "connection ended"),
+        Some(reason) if reason.is_graceful() => {
+            tracing::trace!(%peer, %reason, "connection ended");
+        }
+        Some(reason) => tracing::debug!(%peer, %reason, "connection ended"),
+    }
+}
