@@ -109,3 +109,44 @@ impl Session for Producer {
         self.produce(writer)
     }
 }
+
+/// Wraps a session and reports how its connection ended on a channel: tests wait for that
+/// event instead of sleeping.
+#[derive(Debug)]
+pub struct ReportEnd<S> {
+    /// The wrapped session.
+    pub inner: S,
+    /// Where the end is reported.
+    pub ends: std::sync::mpsc::Sender<crate::EndKind>,
+}
+
+impl<S: Session> Session for ReportEnd<S> {
+    fn handle_start(&mut self, now: Timestamp, w: &mut StreamWriter) -> Result<Next, SessionError> {
+        self.inner.handle_start(now, w)
+    }
+    fn handle_input(
+        &mut self,
+        now: Timestamp,
+        r: &mut StreamReader,
+        w: &mut StreamWriter,
+    ) -> Result<Next, SessionError> {
+        self.inner.handle_input(now, r, w)
+    }
+    fn handle_timeout(
+        &mut self,
+        now: Timestamp,
+        w: &mut StreamWriter,
+    ) -> Result<Next, SessionError> {
+        self.inner.handle_timeout(now, w)
+    }
+    fn handle_eof(&mut self, now: Timestamp, w: &mut StreamWriter) -> Result<Next, SessionError> {
+        self.inner.handle_eof(now, w)
+    }
+    fn handle_end(&mut self, now: Timestamp, reason: &crate::EndReason) {
+        self.inner.handle_end(now, reason);
+        let _ = self.ends.send(reason.kind());
+    }
+    fn poll_timeout(&self) -> Option<Timestamp> {
+        self.inner.poll_timeout()
+    }
+}

@@ -7,11 +7,15 @@
 //! - [`SocketServer`]: one task per connection, running an async handler (`serve`) or a core
 //!   `Session` (`serve_session`), on smol's global executor or any [`Spawn`].
 //!
+//! - [`connect_session`]: the client driver: connect and run a `Session` as the client;
+//!   connect failures are end reasons.
+//!
 //! Framing, state and deadlines come from `concurrence-core`; this crate moves bytes and waits.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod client;
 mod clock;
 mod error;
 mod fd_passing;
@@ -20,6 +24,7 @@ mod session_driver;
 mod socket;
 mod spawn;
 
+pub use client::connect_session;
 pub use error::SocketError;
 pub use server::{CloseHandle, ServerConfig, SocketServer};
 pub use socket::Socket;

@@ -8,11 +8,13 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 
-use concurrence_core::{Address, Connection, ReaderConfig, Session, WriterConfig};
+use concurrence_core::{
+    Address, Connection, ConnectionConfig, DEFAULT_LINGER, ReaderConfig, Session, WriterConfig,
+};
 use futures_lite::FutureExt;
 
 use crate::error::SocketError;
-use crate::session_driver::drive;
+use crate::session_driver::{drive, log_end};
 use crate::socket::Socket;
 use crate::spawn::{SmolGlobal, Spawn};
 
@@ -25,6 +27,13 @@ pub struct ServerConfig {
     /// For `serve_session`: close a connection after this long without a byte moved.
     /// Default: none.
     pub idle_timeout: Option<Duration>,
+    /// For `serve_session`: once a session is done, how long its connection may take to send
+    /// what is pending and see the peer's end of stream. Default 5 s
+    /// (`concurrence_core::DEFAULT_LINGER`).
+    pub linger: Duration,
+    /// For `serve_session`: bytes one connection's task moves before it yields to the
+    /// executor, so that one busy peer cannot starve the others. Default 64 KiB.
+    pub read_budget: usize,
     /// For `serve_session`: each connection's reader bounds.
     pub reader: ReaderConfig,
     /// For `serve_session`: each connection's writer bounds (high-water mark = back-pressure).
@@ -36,9 +45,22 @@ impl Default for ServerConfig {
         ServerConfig {
             backlog: 255,
             idle_timeout: None,
+            linger: DEFAULT_LINGER,
+            read_budget: 64 * 1024,
             reader: ReaderConfig::default(),
             writer: WriterConfig::default(),
         }
+    }
+}
+
+impl ServerConfig {
+    /// The settings of each connection `serve_session` accepts.
+    #[must_use]
+    pub fn connection_config(&self) -> ConnectionConfig {
+        ConnectionConfig::default()
+            .with_buffers(self.reader, self.writer)
+            .with_idle_timeout(self.idle_timeout)
+            .with_linger(self.linger)
     }
 }
 
@@ -195,15 +217,13 @@ impl SocketServer {
         S: Session + Send + 'static,
         F: Fn(&Address) -> S,
     {
-        let (reader, writer, idle) = (
-            self.config.reader,
-            self.config.writer,
-            self.config.idle_timeout,
-        );
+        let (config, budget) = (self.config.connection_config(), self.config.read_budget);
         self.accept_loop(|socket| {
-            let mut conn = Connection::new(factory(socket.address()), reader, writer);
-            conn.set_idle_timeout(idle);
-            Box::pin(drive(socket, conn))
+            let mut conn = Connection::with_config(factory(socket.address()), config);
+            Box::pin(async move {
+                drive(&socket, &mut conn, budget).await;
+                log_end(socket.address(), conn.end_reason());
+            })
         })
         .await
     }

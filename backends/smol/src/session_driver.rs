@@ -1,14 +1,15 @@
-//! Drives one core `Connection` (a `Session` with its reader and writer) over an async socket:
-//! in one task, send what is pending, receive what the connection wants, and wake for the
-//! connection's next deadline (the session's, or the idle timeout).
+//! Drives one core `Connection` (a `Session` with its reader and writer) over an async socket,
+//! following the core's drain rule: in one task, send what is pending, receive what the
+//! connection wants, shut down the write side when asked, and wake for the connection's next
+//! deadline (the session's, the idle timeout, the linger, the connect timeout).
 //!
 //! Reading and writing run at the same time (through `&Socket`), so two peers that both write
 //! a lot before reading cannot deadlock on each other; back-pressure is the connection's
 //! `wants_read`, false while the writer is above its high-water mark.
 
 use async_io::Timer;
-use concurrence_core::{Connection, Session};
-use futures_lite::future::{or, pending};
+use concurrence_core::{Address, Connection, EndReason, Session};
+use futures_lite::future::{or, pending, yield_now};
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 
 use crate::clock;
@@ -18,6 +19,10 @@ use crate::socket::Socket;
 /// write that borrows the connection's pending bytes).
 const RECEIVE_CHUNK: usize = 16 * 1024;
 
+/// What one wake-up costs against the per-turn budget at least: a deadline or a tiny read
+/// counts as this many bytes, so a task woken again and again also yields.
+const WAKE_COST: usize = 1024;
+
 /// What woke the loop.
 enum Wake {
     Wrote(std::io::Result<usize>),
@@ -25,14 +30,27 @@ enum Wake {
     Deadline,
 }
 
-/// Runs `conn` over `socket` until the session closes or the peer goes away.
-pub(crate) async fn drive<S: Session>(socket: Socket, mut conn: Connection<S>) {
-    let peer = socket.address().clone();
+/// Runs `conn` over `socket` until it finishes (starting it first if needed).
+///
+/// async-io tries a read or write before it registers a waker, so on a socket that stays
+/// ready this task would never return `Pending` and would starve every other task of its
+/// executor. After moving `turn_budget` bytes (wake-ups count [`WAKE_COST`] at least) it
+/// yields.
+pub(crate) async fn drive<S: Session>(
+    socket: &Socket,
+    conn: &mut Connection<S>,
+    turn_budget: usize,
+) {
     let mut inbox = vec![0u8; RECEIVE_CHUNK];
     conn.handle_start(clock::now());
+    let mut spent = 0usize;
     loop {
-        if let Some(error) = conn.take_error() {
-            tracing::info!(%peer, %error, "session ended with an error");
+        if conn.poll_shutdown_write() {
+            if let Err(e) = socket.shutdown_write() {
+                if e.kind() != std::io::ErrorKind::NotConnected {
+                    conn.handle_io_error(clock::now(), e);
+                }
+            }
         }
         if conn.is_closed() {
             break;
@@ -40,7 +58,9 @@ pub(crate) async fn drive<S: Session>(socket: Socket, mut conn: Connection<S>) {
         let deadline = conn.poll_timeout();
         let (wants_read, wants_write) = (conn.wants_read(), conn.wants_write());
         if !wants_read && !wants_write && deadline.is_none() {
-            // Nothing to send, nothing wanted, no deadline: nothing can happen any more.
+            // The connection ends itself before this can happen (`EndReason::Stalled`);
+            // never wait forever on nothing.
+            conn.handle_shutdown(clock::now());
             break;
         }
         let room = if wants_read {
@@ -49,7 +69,7 @@ pub(crate) async fn drive<S: Session>(socket: Socket, mut conn: Connection<S>) {
             0
         };
         let outgoing = conn.poll_transmit();
-        let (mut rx, mut tx) = (&socket, &socket);
+        let (mut rx, mut tx) = (socket, socket);
         let write = async {
             if wants_write {
                 Wake::Wrote(tx.write(outgoing).await)
@@ -75,26 +95,55 @@ pub(crate) async fn drive<S: Session>(socket: Socket, mut conn: Connection<S>) {
         };
         let wake = or(write, or(read, sleep)).await;
         let now = clock::now();
-        match wake {
-            Wake::Wrote(Ok(0)) => conn.abort(),
-            Wake::Wrote(Ok(n)) => conn.handle_sent(now, n),
-            Wake::Read(Ok(0)) => conn.handle_peer_closed(now),
+        let moved = match wake {
+            Wake::Wrote(Ok(0)) => {
+                conn.handle_io_error(now, std::io::ErrorKind::WriteZero.into());
+                0
+            }
+            Wake::Wrote(Ok(n)) => {
+                conn.handle_sent(now, n);
+                n
+            }
+            Wake::Read(Ok(0)) => {
+                conn.handle_peer_closed(now);
+                0
+            }
             Wake::Read(Ok(n)) => {
                 let taken = conn.feed(now, &inbox[..n]);
                 debug_assert_eq!(taken, n, "read no more than the connection had room for");
+                n
             }
             Wake::Wrote(Err(e)) | Wake::Read(Err(e)) => {
-                tracing::debug!(%peer, error = %e, "socket failed; closing");
-                conn.abort();
+                conn.handle_io_error(now, e);
+                0
             }
             Wake::Deadline => {
                 conn.handle_timeout(now);
-                if conn.closed_by_idle_timeout() {
-                    tracing::debug!(%peer, "idle timeout; closing");
-                }
+                0
             }
+        };
+        spent += moved.max(WAKE_COST);
+        if spent >= turn_budget.max(1) {
+            spent = 0;
+            yield_now().await;
         }
     }
-    let mut socket = socket;
-    let _ = AsyncWriteExt::close(&mut socket).await;
+    if conn.wants_reset() {
+        socket.reset_on_close();
+    }
+}
+
+/// One log line for a finished connection, at a level that matches how unusual its end was.
+pub(crate) fn log_end(peer: &Address, reason: Option<&EndReason>) {
+    match reason {
+        None => {}
+        Some(reason @ (EndReason::Session(_) | EndReason::Stalled)) => {
+            tracing::info!(%peer, %reason, "connection ended");
+        }
+        Some(reason @ EndReason::Io(_)) => tracing::warn!(%peer, %reason, "connection ended"),
+        Some(reason) if reason.is_graceful() => {
+            tracing::trace!(%peer, %reason, "connection ended");
+        }
+        Some(reason) => tracing::debug!(%peer, %reason, "connection ended"),
+    }
 }

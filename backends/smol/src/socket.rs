@@ -59,7 +59,47 @@ pub(crate) async fn within<T>(
     }
 }
 
+/// Connects a stream to `address`, with no timeout of its own.
+async fn open_stream(address: &Address) -> io::Result<Inner> {
+    match address {
+        Address::Tcp(addr) => {
+            let stream = Async::<TcpStream>::connect(*addr).await?;
+            stream.get_ref().set_nodelay(true)?;
+            Ok(Inner::Tcp(stream))
+        }
+        Address::Unix(path) => Ok(Inner::Unix(Async::<UnixStream>::connect(path).await?)),
+    }
+}
+
 impl Socket {
+    /// Connects to `address` with no timeout of its own (the caller races it against one),
+    /// reporting the OS error as it is.
+    pub(crate) async fn connect_stream(address: &Address) -> io::Result<Socket> {
+        let inner = open_stream(address).await?;
+        Ok(Socket {
+            inner,
+            address: address.clone(),
+            state: SocketStateMachine::in_state(SocketState::Connected),
+        })
+    }
+
+    /// Shuts down the write side (a TCP FIN); reading goes on.
+    pub(crate) fn shutdown_write(&self) -> io::Result<()> {
+        match self.borrowed_fd() {
+            Some(fd) => {
+                rustix::net::shutdown(fd, rustix::net::Shutdown::Write).map_err(io::Error::from)
+            }
+            None => Err(not_connected()),
+        }
+    }
+
+    /// Makes the coming close send a reset (`SO_LINGER` 0) instead of a FIN.
+    pub(crate) fn reset_on_close(&self) {
+        if let Some(fd) = self.borrowed_fd() {
+            let _ = rustix::net::sockopt::set_socket_linger(fd, Some(Duration::ZERO));
+        }
+    }
+
     /// Connects to `address` (TCP for `ip:port`, Unix for a path), waiting at most `timeout`.
     ///
     /// # Errors
@@ -71,16 +111,7 @@ impl Socket {
     ) -> Result<Socket, SocketError> {
         let mut state = SocketStateMachine::new();
         state.begin(SocketEvent::ConnectStarted, clock::now(), timeout)?;
-        let attempt = async {
-            match address {
-                Address::Tcp(addr) => {
-                    let stream = Async::<TcpStream>::connect(*addr).await?;
-                    stream.get_ref().set_nodelay(true)?;
-                    Ok(Inner::Tcp(stream))
-                }
-                Address::Unix(path) => Ok(Inner::Unix(Async::<UnixStream>::connect(path).await?)),
-            }
-        };
+        let attempt = open_stream(address);
         match within(timeout, attempt).await {
             None => {
                 state.apply(SocketEvent::Timeout)?;

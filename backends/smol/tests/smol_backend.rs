@@ -7,8 +7,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use concurrence_core::testing::{ByteEcho, LineEcho, pattern};
-use concurrence_core::{Address, AsyncBufferedStream, Buffer, Session, SocketState, WriterConfig};
+use concurrence_core::testing::{ByteEcho, LineEcho, ReportEnd, pattern};
+use concurrence_core::{
+    Address, AsyncBufferedStream, Buffer, EndKind, Session, SocketState, WriterConfig,
+};
 use concurrence_smol::{ServerConfig, Socket, SocketError, SocketServer, Spawn, Task};
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 
@@ -408,14 +410,19 @@ fn sessions_over_unix_and_idle_timeout() {
 fn a_peer_that_stops_reading_is_closed_by_the_idle_timeout() {
     let mut config = ServerConfig::default();
     config.idle_timeout = Some(Duration::from_millis(200));
-    let (bound, closer) = start_session_server(config, |_| concurrence_core::testing::Producer {
-        total: 1 << 30,
-        ..Default::default()
+    let (ends, ended) = std::sync::mpsc::channel();
+    let (bound, closer) = start_session_server(config, move |_| ReportEnd {
+        inner: concurrence_core::testing::Producer {
+            total: 1 << 30,
+            ..Default::default()
+        },
+        ends: ends.clone(),
     });
     smol::block_on(async {
         let mut socket = Socket::connect(&bound, SOON).await.unwrap();
-        // Read nothing while the server fills the kernel buffers and blocks on its write.
-        async_io::Timer::after(Duration::from_millis(600)).await;
+        // Read nothing until the server gave up (it fills the kernel buffers, then idles).
+        let end = ended.recv_timeout(Duration::from_secs(30)).unwrap();
+        assert_eq!(end, EndKind::IdleTimeout);
         let mut got = 0usize;
         let mut buf = vec![0u8; 1 << 16];
         loop {
