@@ -150,3 +150,30 @@ impl<S: Session> Session for ReportEnd<S> {
         self.inner.poll_timeout()
     }
 }
+
+/// Complete lines followed by the partial line `PARTIAL` (no newline), `total` bytes in all,
+/// and what a line echo owes for them: the complete lines. The data-loss case of a session
+/// that fails on the partial last frame at end of stream (`total` at least 16).
+#[must_use]
+pub fn lines_with_a_partial_tail(total: usize) -> (Vec<u8>, Vec<u8>) {
+    const TAIL: &[u8] = b"PARTIAL";
+    let body = total.saturating_sub(TAIL.len()).max(2);
+    let mut lines = Vec::with_capacity(body);
+    let mut n = 0usize;
+    while lines.len() < body {
+        let left = body - lines.len();
+        let line = format!("line{n:05}");
+        if left <= line.len() + 1 + 2 {
+            // The last line takes what is left exactly.
+            lines.extend(std::iter::repeat_n(b'z', left - 1));
+            lines.push(b'\n');
+        } else {
+            lines.extend_from_slice(line.as_bytes());
+            lines.push(b'\n');
+        }
+        n += 1;
+    }
+    let mut input = lines.clone();
+    input.extend_from_slice(TAIL);
+    (input, lines)
+}
