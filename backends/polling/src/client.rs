@@ -114,7 +114,7 @@ fn pause_until_deadline<S: Session>(conn: &mut Connection<S>) -> bool {
     }
     let left = conn
         .poll_timeout()
-        .map_or(Duration::from_millis(1), |t| clock::until(t));
+        .map_or(Duration::from_millis(1), clock::until);
     std::thread::sleep(left.min(Duration::from_millis(1)));
     true
 }

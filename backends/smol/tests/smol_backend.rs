@@ -3,6 +3,9 @@
 //! a slow reader, timeouts, refused connects, resets, descriptor passing, 1,000 clients, and a
 //! handler that panics.
 
+mod common;
+
+use common::unix_path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -15,15 +18,6 @@ use concurrence_smol::{ServerConfig, Socket, SocketError, SocketServer, Spawn, T
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 
 const SOON: Option<Duration> = Some(Duration::from_secs(5));
-
-fn unix_path(name: &str) -> std::path::PathBuf {
-    let path = std::env::temp_dir().join(format!(
-        "concurrence-smol-{}-{name}.sock",
-        std::process::id()
-    ));
-    let _ = std::fs::remove_file(&path);
-    path
-}
 
 /// A handler-based echo server: reads lines with the core's AsyncBufferedStream, writes them
 /// back. Returns the address and a handle that closes it.

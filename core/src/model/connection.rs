@@ -321,7 +321,7 @@ impl Harness {
                 if self.conn.is_ending() && !self.conn.is_closed() {
                     self.advanced_while_ending = true;
                 }
-                self.now = self.now + Duration::from_millis(*ms);
+                self.now = self.now.saturating_add(Duration::from_millis(*ms));
             }
         }
         self.fire_due();

@@ -1,0 +1,167 @@
+//! The connection lifecycle on real loopback sockets, smol backend: replies survive a session
+//! error at end of stream, client sessions over TCP and Unix, half-close, resets, and refused
+//! or timed-out connects told to the session as end reasons.
+
+mod common;
+
+use common::unix_path;
+use std::io::{Read, Write};
+use std::net::Shutdown;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use concurrence_core::testing::{LineEcho, ReportEnd, lines_with_a_partial_tail};
+use concurrence_core::{Address, ConnectionConfig, EndKind, Script};
+use concurrence_smol::{CloseHandle, ServerConfig, Socket, SocketServer, connect_session};
+
+const WAIT: Duration = Duration::from_secs(10);
+
+/// A line echo server on `address` (smol's global executor) whose sessions report their ends
+/// on the returned channel.
+fn echo_server(address: &Address) -> (Address, CloseHandle, mpsc::Receiver<EndKind>) {
+    let (ends, server_ends) = mpsc::channel();
+    let mut server = SocketServer::with_config(address.clone(), ServerConfig::default());
+    server.listen(255).unwrap();
+    let (bound, closer) = (server.local_addr().clone(), server.close_handle());
+    smol::spawn(async move {
+        server
+            .serve_session(move |_| ReportEnd {
+                inner: LineEcho,
+                ends: ends.clone(),
+            })
+            .await
+            .unwrap();
+    })
+    .detach();
+    (bound, closer, server_ends)
+}
+
+#[test]
+fn replies_to_complete_lines_survive_a_partial_last_line_at_end_of_stream() {
+    let (tcp, tcp_closer, _) = echo_server(&"127.0.0.1:0".parse().unwrap());
+    let (unix, unix_closer, _) = echo_server(&Address::Unix(unix_path("partial")));
+    let sizes = (8_180..=8_200).chain([16_384, 65_536]);
+    for (address, total) in sizes
+        .map(|n| (&tcp, n))
+        .chain([(&unix, 8_185), (&unix, 65_536)])
+    {
+        let (input, expected) = lines_with_a_partial_tail(total);
+        let got = match address {
+            Address::Tcp(addr) => {
+                let mut stream = std::net::TcpStream::connect(addr).unwrap();
+                stream.set_read_timeout(Some(WAIT)).unwrap();
+                stream.write_all(&input).unwrap();
+                stream.shutdown(Shutdown::Write).unwrap();
+                let mut got = Vec::new();
+                stream.read_to_end(&mut got).unwrap();
+                got
+            }
+            Address::Unix(path) => {
+                let mut stream = std::os::unix::net::UnixStream::connect(path).unwrap();
+                stream.set_read_timeout(Some(WAIT)).unwrap();
+                stream.write_all(&input).unwrap();
+                stream.shutdown(Shutdown::Write).unwrap();
+                let mut got = Vec::new();
+                stream.read_to_end(&mut got).unwrap();
+                got
+            }
+        };
+        assert_eq!(got.len(), expected.len(), "{total} bytes sent to {address}");
+        assert!(
+            got == expected,
+            "{total} bytes sent to {address}: the echo differs"
+        );
+    }
+    tcp_closer.close();
+    unix_closer.close();
+}
+
+#[test]
+fn a_client_session_talks_to_a_server_session_over_tcp_and_unix() {
+    for address in [
+        "127.0.0.1:0".parse::<Address>().unwrap(),
+        Address::Unix(unix_path("client")),
+    ] {
+        let (bound, closer, server_ends) = echo_server(&address);
+        let script = Script::new()
+            .send("hello\nworld\n")
+            .await_suffix("world\n")
+            .close();
+        let ended = smol::block_on(connect_session(&bound, script, ConnectionConfig::default()));
+        assert_eq!(ended.reason.kind(), EndKind::Closed, "{address}");
+        assert_eq!(ended.session.received(), b"hello\nworld\n");
+        assert_eq!(ended.session.end_kind(), Some(EndKind::Closed));
+        assert_eq!(server_ends.recv_timeout(WAIT).unwrap(), EndKind::PeerClosed);
+        closer.close();
+    }
+}
+
+#[test]
+fn a_client_half_close_still_gets_every_reply_under_any_executor() {
+    let (bound, closer, server_ends) = echo_server(&"127.0.0.1:0".parse().unwrap());
+    let script = Script::new().send("a\nb\n").close_write();
+    // futures-lite's block_on on a plain thread: async-io runs its own reactor.
+    let ended = futures_lite::future::block_on(connect_session(
+        &bound,
+        script,
+        ConnectionConfig::default(),
+    ));
+    assert_eq!(ended.session.received(), b"a\nb\n");
+    assert!(ended.session.saw_peer_close());
+    assert_eq!(
+        ended.reason.kind(),
+        EndKind::Closed,
+        "the client closed first"
+    );
+    assert_eq!(server_ends.recv_timeout(WAIT).unwrap(), EndKind::PeerClosed);
+    closer.close();
+}
+
+#[test]
+fn a_client_abort_is_a_reset_for_the_server_session() {
+    let (bound, closer, server_ends) = echo_server(&"127.0.0.1:0".parse().unwrap());
+    let script = Script::new().send("x\n").await_suffix("x\n").reset();
+    let ended = smol::block_on(connect_session(&bound, script, ConnectionConfig::default()));
+    assert_eq!(ended.reason.kind(), EndKind::Aborted);
+    assert_eq!(server_ends.recv_timeout(WAIT).unwrap(), EndKind::Reset);
+    closer.close();
+}
+
+#[test]
+fn refused_and_timed_out_connects_are_told_to_the_client_session() {
+    smol::block_on(async {
+        let free = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        for address in [Address::Tcp(free), Address::Unix(unix_path("nobody"))] {
+            let ended = connect_session(
+                &address,
+                Script::new().send("x"),
+                ConnectionConfig::default(),
+            )
+            .await;
+            assert_eq!(ended.reason.kind(), EndKind::ConnectRefused, "{address}");
+            assert_eq!(ended.session.end_kind(), Some(EndKind::ConnectRefused));
+        }
+        // A listener that never accepts, with its backlog full, leaves new connects hanging.
+        let listener = Socket::listen(&"127.0.0.1:0".parse().unwrap(), 1).unwrap();
+        let address = listener.address().clone();
+        let quick =
+            ConnectionConfig::default().with_connect_timeout(Some(Duration::from_millis(200)));
+        let mut parked = Vec::new();
+        for _ in 0..32 {
+            match Socket::connect(&address, Some(Duration::from_millis(200))).await {
+                Ok(socket) => parked.push(socket),
+                Err(err) => {
+                    assert!(err.is_timeout(), "{err}");
+                    let ended = connect_session(&address, Script::new(), quick).await;
+                    assert_eq!(ended.reason.kind(), EndKind::ConnectTimedOut);
+                    assert_eq!(ended.session.end_kind(), Some(EndKind::ConnectTimedOut));
+                    return;
+                }
+            }
+        }
+        panic!("no connect timed out against a full backlog");
+    });
+}
