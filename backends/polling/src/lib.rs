@@ -25,6 +25,11 @@ mod socket;
 mod transfer;
 mod wait;
 
+/// The guide `docs/sessions.md`, compiled here so that every code block in it is a doc test.
+#[doc = include_str!("../../../docs/sessions.md")]
+#[doc(hidden)]
+pub mod sessions_guide {}
+
 pub use client::connect_session;
 pub use error::SocketError;
 pub use server::{ServerHandle, SocketServer, serve};
