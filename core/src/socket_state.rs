@@ -54,6 +54,7 @@ impl fmt::Display for SocketState {
 
 /// Something that happens to a socket: an operation started or an outcome observed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[non_exhaustive]
 pub enum SocketEvent {
     /// `connect` was called.
     ConnectStarted,

@@ -177,3 +177,41 @@ pub fn lines_with_a_partial_tail(total: usize) -> (Vec<u8>, Vec<u8>) {
     input.extend_from_slice(TAIL);
     (input, lines)
 }
+
+/// A line echo that panics on the line `boom`: a bug in user code, which a backend must
+/// contain to this one connection.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct PanicsOnBoom;
+
+impl Session for PanicsOnBoom {
+    fn handle_input(
+        &mut self,
+        now: Timestamp,
+        reader: &mut StreamReader,
+        writer: &mut StreamWriter,
+    ) -> Result<Next, SessionError> {
+        if reader.buffered().starts_with(b"boom") {
+            panic!("boom, as the test asked");
+        }
+        LineEcho.handle_input(now, reader, writer)
+    }
+}
+
+/// A line echo whose deadline is always in the past and never moves: a driver that fires a
+/// due deadline in a loop without serving anything else would spin on it forever.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct StaleDeadline;
+
+impl Session for StaleDeadline {
+    fn handle_input(
+        &mut self,
+        now: Timestamp,
+        reader: &mut StreamReader,
+        writer: &mut StreamWriter,
+    ) -> Result<Next, SessionError> {
+        LineEcho.handle_input(now, reader, writer)
+    }
+    fn poll_timeout(&self) -> Option<Timestamp> {
+        Some(Timestamp::ZERO)
+    }
+}

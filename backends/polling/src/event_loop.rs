@@ -48,6 +48,12 @@ pub(crate) struct EventLoop<S, F> {
     shared: Arc<Shared>,
     factory: Arc<F>,
     draining_until: Option<Timestamp>,
+    /// Whether the listener is watched for connections now.
+    listener_armed: bool,
+    /// After a failed accept (`EMFILE`...), the listener rests until then.
+    accept_paused_until: Option<Timestamp>,
+    /// A failed accept was logged and no accept has succeeded since: log no more.
+    accept_error_logged: bool,
 }
 
 impl<S, F> EventLoop<S, F>
@@ -74,6 +80,9 @@ where
             shared,
             factory,
             draining_until: None,
+            listener_armed: false,
+            accept_paused_until: None,
+            accept_error_logged: false,
         }
     }
 
@@ -83,7 +92,7 @@ where
         let io_err = move |op: &'static str, e: io::Error| SocketError::io(op, &address, e);
         if let Some(listener) = &self.listener {
             self.poller
-                .add_with_mode(listener, Event::readable(LISTENER), PollMode::Level)
+                .add_with_mode(listener, Event::none(LISTENER), PollMode::Level)
                 .map_err(|e| io_err("register listener", e))?;
         }
         let mut events = Vec::new();
@@ -102,12 +111,14 @@ where
                     return Ok(());
                 }
             }
+            self.update_listener(now);
             let wake = self
                 .timers
                 .first()
                 .map(|(t, _)| *t)
                 .into_iter()
                 .chain(self.draining_until)
+                .chain(self.accept_paused_until)
                 .min();
             let timeout = wake.map(|t| t.saturating_duration_since(now));
             events.clear();
@@ -121,7 +132,7 @@ where
                 if event.key == LISTENER {
                     self.accept(now);
                 } else {
-                    self.drive(event.key, now);
+                    self.guarded(event.key, |this| this.drive(event.key, now));
                 }
             }
             self.fire_timers(clock::now());
@@ -136,12 +147,70 @@ where
         if let Some(listener) = self.listener.take() {
             let _ = self.poller.delete(&listener);
         }
+        self.listener_armed = false;
+    }
+
+    /// Watches the listener only while this server may accept: below `max_connections`
+    /// (newcomers wait in the kernel's backlog meanwhile, instead of being accepted and
+    /// reset) and outside the pause after a failed accept (a level-triggered listener would
+    /// report the same `EMFILE` again at once: a spinning loop).
+    fn update_listener(&mut self, now: Timestamp) {
+        if self.accept_paused_until.is_some_and(|until| now >= until) {
+            self.accept_paused_until = None;
+        }
+        let Some(listener) = &self.listener else {
+            return;
+        };
+        let live = self.shared.live.load(Ordering::SeqCst);
+        let want = self.accept_paused_until.is_none() && live < self.config.max_connections;
+        if want == self.listener_armed {
+            return;
+        }
+        let interest = if want {
+            Event::readable(LISTENER)
+        } else {
+            Event::none(LISTENER)
+        };
+        match self
+            .poller
+            .modify_with_mode(listener, interest, PollMode::Level)
+        {
+            Ok(()) => self.listener_armed = want,
+            Err(e) => {
+                tracing::warn!(address = %self.address, error = %e, "cannot change the listener's interest")
+            }
+        }
+        if !want && live >= self.config.max_connections {
+            tracing::warn!(address = %self.address, limit = self.config.max_connections,
+                "max_connections reached: new connections wait in the backlog");
+        }
+    }
+
+    /// Runs `work` for connection `key`, containing a panic from user session code to that
+    /// connection: it is logged and the connection dropped; the loop and the other
+    /// connections go on.
+    fn guarded(&mut self, key: usize, work: impl FnOnce(&mut Self)) {
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(&mut *self)));
+        if let Err(panic) = outcome {
+            let peer = self
+                .slots
+                .get(key)
+                .and_then(Option::as_ref)
+                .map(|slot| slot.peer.to_string())
+                .unwrap_or_default();
+            tracing::error!(%peer, panic = %panic_message(&*panic), "session panicked; closing its connection");
+            self.remove(key);
+        }
     }
 
     fn close_all(&mut self, now: Timestamp) {
         for key in 0..self.slots.len() {
-            if let Some(slot) = &mut self.slots[key] {
-                slot.conn.handle_shutdown(now);
+            if self.slots[key].is_some() {
+                self.guarded(key, |this| {
+                    if let Some(Some(slot)) = this.slots.get_mut(key) {
+                        slot.conn.handle_shutdown(now);
+                    }
+                });
                 self.remove(key);
             }
         }
@@ -152,29 +221,34 @@ where
             let Some(listener) = &self.listener else {
                 return;
             };
+            if self.shared.live.load(Ordering::SeqCst) >= self.config.max_connections {
+                break;
+            }
             let (socket, peer) = match listener.accept() {
                 Ok(accepted) => accepted,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) => {
-                    // EMFILE and friends: try again on the next readiness event.
-                    tracing::warn!(address = %self.address, error = %e, "accept failed");
+                    // EMFILE and friends: rest the listener instead of spinning on it.
+                    if !self.accept_error_logged {
+                        tracing::warn!(address = %self.address, error = %e,
+                            pause = ?self.config.accept_error_pause,
+                            "accept failed; pausing accepts (logged once until an accept succeeds)");
+                        self.accept_error_logged = true;
+                    }
+                    self.accept_paused_until = Some(now + self.config.accept_error_pause);
                     break;
                 }
             };
+            self.accept_error_logged = false;
             let peer = address_of(&peer, &self.address);
-            let live = self.shared.live.fetch_add(1, Ordering::SeqCst);
-            if live >= self.config.max_connections {
-                self.shared.live.fetch_sub(1, Ordering::SeqCst);
-                tracing::warn!(%peer, limit = self.config.max_connections, "max_connections reached: closing the new connection");
-                drop(socket);
-                continue;
-            }
+            self.shared.live.fetch_add(1, Ordering::SeqCst);
             if let Err(e) = self.admit(socket, peer, now) {
                 self.shared.live.fetch_sub(1, Ordering::SeqCst);
                 tracing::warn!(error = %e, "could not set up an accepted connection");
             }
         }
+        self.update_listener(now);
     }
 
     fn admit(
@@ -187,6 +261,17 @@ where
             .set_nonblocking(true)
             .map_err(|e| SocketError::io("accept", &peer, e))?;
         set_nodelay(&socket, &peer)?;
+        // User code (the factory, `handle_start`) may panic: contain it to this connection.
+        let config = self.config.connection_config();
+        let started = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let mut conn = Connection::with_config((self.factory)(&peer), config);
+            conn.handle_start(now);
+            conn
+        }));
+        let conn = started.map_err(|panic| {
+            let message = format!("the session panicked: {}", panic_message(&*panic));
+            SocketError::io("start session", &peer, io::Error::other(message))
+        })?;
         let key = self.free.pop().unwrap_or(self.slots.len());
         if let Err(e) = self
             .poller
@@ -197,9 +282,6 @@ where
             }
             return Err(SocketError::io("register connection", &peer, e));
         }
-        let session = (self.factory)(&peer);
-        let mut conn = Connection::with_config(session, self.config.connection_config());
-        conn.handle_start(now);
         let slot = Slot {
             socket,
             peer,
@@ -212,7 +294,7 @@ where
         } else {
             self.slots[key] = Some(slot);
         }
-        self.drive(key, now);
+        self.guarded(key, |this| this.drive(key, now));
         Ok(())
     }
 
@@ -279,8 +361,12 @@ where
                 continue;
             };
             slot.timer = None;
-            slot.conn.handle_timeout(now);
-            self.drive(key, now);
+            self.guarded(key, |this| {
+                if let Some(Some(slot)) = this.slots.get_mut(key) {
+                    slot.conn.handle_timeout(now);
+                }
+                this.drive(key, now);
+            });
         }
     }
 
@@ -297,4 +383,13 @@ where
         self.free.push(key);
         self.shared.live.fetch_sub(1, Ordering::SeqCst);
     }
+}
+
+/// The text of a panic payload (`&str` or `String`), or a placeholder.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a non-text panic payload".to_owned())
 }

@@ -22,7 +22,7 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    fn wake_all(&self) {
+    pub(crate) fn wake_all(&self) {
         for poller in self
             .pollers
             .lock()

@@ -6,6 +6,9 @@ use concurrence_core::{ConnectionConfig, DEFAULT_LINGER, ReaderConfig, WriterCon
 
 use crate::socket::DEFAULT_BACKLOG;
 
+/// The servers' default idle timeout: 60 s.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// Settings for [`serve`](crate::serve) and [`SocketServer`](crate::SocketServer).
 ///
 /// Fields are public: start from `ServerConfig::default()` and set what you need, or chain the
@@ -19,11 +22,19 @@ pub struct ServerConfig {
     pub threads: usize,
     /// The `listen` backlog. Default 255, as in the seed.
     pub backlog: i32,
-    /// Connections open at once, over all loops. A connection past it is accepted and closed
-    /// at once (the client sees end of stream). Default 10,000.
+    /// Connections open at once, over all loops. At the cap the loops stop accepting: new
+    /// connections wait in the kernel's backlog (and past it, their connects time out)
+    /// until a connection ends. Default 10,000.
     pub max_connections: usize,
-    /// Close a connection after this long without a byte read or written. Default: none.
+    /// Close a connection after this long without a byte read or written, so that peers that
+    /// connect and go quiet cannot hold `max_connections` forever. Default 60 s
+    /// ([`DEFAULT_IDLE_TIMEOUT`]); raise it (or set `None`) for protocols whose clients keep
+    /// pooled connections quiet for long.
     pub idle_timeout: Option<Duration>,
+    /// After an accept fails (`EMFILE`, `ENFILE`, `ENOBUFS`...), the listener rests this long
+    /// before it is watched again (a level-triggered listener would report the same error at
+    /// once and spin the loop). Logged once per run of failures. Default 100 ms.
+    pub accept_error_pause: Duration,
     /// Once a session is done (`Close` or an error), how long its connection may take to send
     /// what is pending and see the peer's end of stream (input meanwhile is discarded, so that
     /// closing does not reset the connection and destroy the last reply). Default 5 s
@@ -49,7 +60,8 @@ impl Default for ServerConfig {
             threads: 1,
             backlog: DEFAULT_BACKLOG,
             max_connections: 10_000,
-            idle_timeout: None,
+            idle_timeout: Some(DEFAULT_IDLE_TIMEOUT),
+            accept_error_pause: Duration::from_millis(100),
             linger: DEFAULT_LINGER,
             shutdown_grace: Duration::from_secs(5),
             read_budget: 64 * 1024,

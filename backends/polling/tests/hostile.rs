@@ -1,0 +1,146 @@
+//! The polling server under hostile or buggy peers and sessions, on loopback: a panicking
+//! session, a session whose deadline never moves, and running out of file descriptors. In
+//! each case the other connections are still served and the loop does not spin.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use concurrence_core::Address;
+use concurrence_core::testing::{LineEcho, PanicsOnBoom, StaleDeadline};
+use concurrence_polling::{ServerConfig, ServerHandle, serve};
+
+const WAIT: Duration = Duration::from_secs(10);
+
+fn connect(server: &ServerHandle) -> TcpStream {
+    let Address::Tcp(addr) = server.local_addr().clone() else {
+        unreachable!("a TCP server")
+    };
+    let stream = TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(WAIT)).unwrap();
+    stream
+}
+
+/// Sends one line and returns the line that comes back (empty at end of stream).
+fn round_trip(stream: &mut TcpStream, line: &str) -> String {
+    stream.write_all(line.as_bytes()).unwrap();
+    let mut reply = String::new();
+    BufReader::new(&*stream).read_line(&mut reply).unwrap();
+    reply
+}
+
+#[test]
+fn a_panicking_session_costs_only_its_own_connection() {
+    let server = serve(
+        &"127.0.0.1:0".parse().unwrap(),
+        ServerConfig::default(),
+        |_| PanicsOnBoom,
+    )
+    .unwrap();
+    let mut bystander = connect(&server);
+    assert_eq!(round_trip(&mut bystander, "before\n"), "before\n");
+    let mut victim = connect(&server);
+    assert_eq!(
+        round_trip(&mut victim, "boom\n"),
+        "",
+        "the panicking connection is closed"
+    );
+    assert_eq!(
+        round_trip(&mut bystander, "after\n"),
+        "after\n",
+        "the loop lives on"
+    );
+    let mut newcomer = connect(&server);
+    assert_eq!(round_trip(&mut newcomer, "new\n"), "new\n");
+}
+
+#[test]
+fn a_deadline_that_never_moves_does_not_pin_the_loop() {
+    let server = serve(
+        &"127.0.0.1:0".parse().unwrap(),
+        ServerConfig::default(),
+        |_| StaleDeadline,
+    )
+    .unwrap();
+    let mut stale = connect(&server);
+    assert_eq!(round_trip(&mut stale, "x\n"), "x\n");
+    // The loop keeps firing the stale deadline, once per turn, and still serves others.
+    let mut other = connect(&server);
+    let started = Instant::now();
+    for i in 0..20 {
+        assert_eq!(round_trip(&mut other, &format!("{i}\n")), format!("{i}\n"));
+    }
+    assert!(started.elapsed() < WAIT);
+    // And shutdown is still seen.
+    server.shutdown();
+    server.join().unwrap();
+}
+
+/// Re-runs one test of this binary in a child process (for settings, like a descriptor limit,
+/// that must not touch the other tests).
+fn run_child(test: &str) {
+    let status = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([test, "--exact", "--nocapture", "--test-threads=1"])
+        .env("CONCURRENCE_HOSTILE_CHILD", "1")
+        .status()
+        .unwrap();
+    assert!(status.success(), "the child run of {test} failed");
+}
+
+#[test]
+fn out_of_descriptors_the_loop_rests_and_recovers() {
+    if std::env::var_os("CONCURRENCE_HOSTILE_CHILD").is_none() {
+        run_child("out_of_descriptors_the_loop_rests_and_recovers");
+        return;
+    }
+    // In the child: few descriptors, so that accepting runs out of them.
+    let limit = rustix::process::Rlimit {
+        current: Some(64),
+        maximum: rustix::process::getrlimit(rustix::process::Resource::Nofile).maximum,
+    };
+    rustix::process::setrlimit(rustix::process::Resource::Nofile, limit).unwrap();
+    let server = serve(
+        &"127.0.0.1:0".parse().unwrap(),
+        ServerConfig::default(),
+        |_| LineEcho,
+    )
+    .unwrap();
+    let Address::Tcp(addr) = server.local_addr().clone() else {
+        unreachable!()
+    };
+    // Clients are in this process too: each costs a descriptor here and one in the server,
+    // so the server's accepts fail with EMFILE once the table is full.
+    let mut clients = Vec::new();
+    while let Ok(stream) = TcpStream::connect(addr) {
+        clients.push(stream);
+        if clients.len() > 200 {
+            break;
+        }
+    }
+    assert!(clients.len() < 200, "the descriptor limit was not reached");
+    // Out of descriptors, with connections pending in the backlog: the loop must rest, not
+    // spin. Measure the process's CPU time over half a second of that.
+    let cpu = || {
+        let t = rustix::time::clock_gettime(rustix::time::ClockId::ProcessCPUTime);
+        Duration::new(
+            u64::try_from(t.tv_sec).unwrap(),
+            u32::try_from(t.tv_nsec).unwrap(),
+        )
+    };
+    let (cpu_before, wall) = (cpu(), Instant::now());
+    std::thread::sleep(Duration::from_millis(500));
+    let busy = (cpu() - cpu_before).as_secs_f64() / wall.elapsed().as_secs_f64();
+    assert!(
+        busy < 0.2,
+        "the loop spins while out of descriptors: {busy:.2} CPU"
+    );
+    // Free descriptors: the server accepts the waiting connections and serves them.
+    let mut keep = clients.split_off(clients.len() - 4);
+    drop(clients);
+    for stream in &mut keep {
+        stream.set_read_timeout(Some(WAIT)).unwrap();
+    }
+    for stream in &mut keep {
+        assert_eq!(round_trip(stream, "back\n"), "back\n");
+    }
+}
