@@ -9,6 +9,10 @@ use crate::{ReaderConfig, WriterConfig};
 /// end of stream: 5 s.
 pub const DEFAULT_LINGER: Duration = Duration::from_secs(5);
 
+/// The servers' default idle timeout (both socket backends): 60 s. Peers that connect and go
+/// quiet cannot hold a server's connection slots forever.
+pub const DEFAULT_SERVER_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// How long a client connection may take to be established: 10 s.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 

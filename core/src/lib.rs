@@ -39,7 +39,9 @@ mod time;
 pub use address::{Address, AddressError};
 pub use buffer::{Buffer, BufferBytes, BufferError};
 pub use connection::Connection;
-pub use connection_config::{ConnectionConfig, DEFAULT_CONNECT_TIMEOUT, DEFAULT_LINGER};
+pub use connection_config::{
+    ConnectionConfig, DEFAULT_CONNECT_TIMEOUT, DEFAULT_LINGER, DEFAULT_SERVER_IDLE_TIMEOUT,
+};
 pub use end_reason::{EndKind, EndReason, Ended};
 pub use framing::{
     DEFAULT_BUFFER_SIZE, FramingError, ReaderConfig, StreamReader, StreamWriter, WriterConfig,

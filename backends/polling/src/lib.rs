@@ -33,5 +33,5 @@ pub mod sessions_guide {}
 pub use client::connect_session;
 pub use error::SocketError;
 pub use server::{ServerHandle, SocketServer, serve};
-pub use server_config::{DEFAULT_IDLE_TIMEOUT, ServerConfig};
+pub use server_config::ServerConfig;
 pub use socket::{DEFAULT_BACKLOG, Socket};

@@ -2,12 +2,11 @@
 
 use std::time::Duration;
 
-use concurrence_core::{ConnectionConfig, DEFAULT_LINGER, ReaderConfig, WriterConfig};
+use concurrence_core::{
+    ConnectionConfig, DEFAULT_LINGER, DEFAULT_SERVER_IDLE_TIMEOUT, ReaderConfig, WriterConfig,
+};
 
 use crate::socket::DEFAULT_BACKLOG;
-
-/// The servers' default idle timeout: 60 s.
-pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Settings for [`serve`](crate::serve) and [`SocketServer`](crate::SocketServer).
 ///
@@ -28,7 +27,7 @@ pub struct ServerConfig {
     pub max_connections: usize,
     /// Close a connection after this long without a byte read or written, so that peers that
     /// connect and go quiet cannot hold `max_connections` forever. Default 60 s
-    /// ([`DEFAULT_IDLE_TIMEOUT`]); raise it (or set `None`) for protocols whose clients keep
+    /// (`concurrence_core::DEFAULT_SERVER_IDLE_TIMEOUT`); raise it (or set `None`) for protocols whose clients keep
     /// pooled connections quiet for long.
     pub idle_timeout: Option<Duration>,
     /// After an accept fails (`EMFILE`, `ENFILE`, `ENOBUFS`...), the listener rests this long
@@ -60,7 +59,7 @@ impl Default for ServerConfig {
             threads: 1,
             backlog: DEFAULT_BACKLOG,
             max_connections: 10_000,
-            idle_timeout: Some(DEFAULT_IDLE_TIMEOUT),
+            idle_timeout: Some(DEFAULT_SERVER_IDLE_TIMEOUT),
             accept_error_pause: Duration::from_millis(100),
             linger: DEFAULT_LINGER,
             shutdown_grace: Duration::from_secs(5),

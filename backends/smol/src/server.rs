@@ -6,10 +6,12 @@ use std::fmt::Display;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use concurrence_core::{
-    Address, Connection, ConnectionConfig, DEFAULT_LINGER, ReaderConfig, Session, WriterConfig,
+    Address, Connection, ConnectionConfig, DEFAULT_LINGER, DEFAULT_SERVER_IDLE_TIMEOUT,
+    ReaderConfig, Session, WriterConfig,
 };
 use futures_lite::FutureExt;
 
@@ -24,8 +26,15 @@ use crate::spawn::{SmolGlobal, Spawn};
 pub struct ServerConfig {
     /// The `listen` backlog. Default 255, as in the seed.
     pub backlog: i32,
-    /// For `serve_session`: close a connection after this long without a byte moved.
-    /// Default: none.
+    /// Connections open at once. At the cap the server stops accepting: new connections wait
+    /// in the kernel's backlog until a connection ends. Default 10,000.
+    pub max_connections: usize,
+    /// After an accept fails (`EMFILE`, `ENFILE`, ...), how long the server rests before it
+    /// accepts again. Logged once per run of failures. Default 100 ms.
+    pub accept_error_pause: Duration,
+    /// For `serve_session`: close a connection after this long without a byte moved, so that
+    /// quiet peers cannot hold `max_connections` forever. Default 60 s
+    /// (`concurrence_core::DEFAULT_SERVER_IDLE_TIMEOUT`).
     pub idle_timeout: Option<Duration>,
     /// For `serve_session`: once a session is done, how long its connection may take to send
     /// what is pending and see the peer's end of stream. Default 5 s
@@ -44,7 +53,9 @@ impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
             backlog: 255,
-            idle_timeout: None,
+            max_connections: 10_000,
+            accept_error_pause: Duration::from_millis(100),
+            idle_timeout: Some(DEFAULT_SERVER_IDLE_TIMEOUT),
             linger: DEFAULT_LINGER,
             read_budget: 64 * 1024,
             reader: ReaderConfig::default(),
@@ -61,6 +72,30 @@ impl ServerConfig {
             .with_buffers(self.reader, self.writer)
             .with_idle_timeout(self.idle_timeout)
             .with_linger(self.linger)
+    }
+}
+
+/// One live connection, counted while its task runs (also if the task is dropped unfinished);
+/// its end wakes an accept loop waiting at `max_connections`.
+struct LiveSlot {
+    live: Arc<AtomicUsize>,
+    freed: async_channel::Sender<()>,
+}
+
+impl LiveSlot {
+    fn take(live: &Arc<AtomicUsize>, freed: &async_channel::Sender<()>) -> LiveSlot {
+        live.fetch_add(1, Ordering::SeqCst);
+        LiveSlot {
+            live: Arc::clone(live),
+            freed: freed.clone(),
+        }
+    }
+}
+
+impl Drop for LiveSlot {
+    fn drop(&mut self) {
+        self.live.fetch_sub(1, Ordering::SeqCst);
+        let _ = self.freed.try_send(());
     }
 }
 
@@ -237,7 +272,25 @@ impl SocketServer {
         let Some(listener) = self.listener.as_mut() else {
             return Ok(());
         };
+        let live = Arc::new(AtomicUsize::new(0));
+        let (freed_tx, freed_rx) = async_channel::bounded::<()>(1);
+        let mut error_logged = false;
         loop {
+            // At the cap, wait (newcomers stay in the backlog) until a connection ends.
+            while live.load(Ordering::SeqCst) >= self.config.max_connections {
+                let stopped =
+                    futures_lite::future::or(async { freed_rx.recv().await.is_err() }, async {
+                        let _ = stop.recv().await;
+                        true
+                    })
+                    .await;
+                if stopped {
+                    break;
+                }
+            }
+            if stop.is_closed() {
+                break;
+            }
             let accepted =
                 futures_lite::future::or(async { Some(listener.accept(None).await) }, async {
                     let _ = stop.recv().await;
@@ -247,11 +300,14 @@ impl SocketServer {
             match accepted {
                 None => break,
                 Some(Ok(socket)) => {
+                    error_logged = false;
                     let peer = socket.address().clone();
                     let task = task_for(socket);
+                    let slot = LiveSlot::take(&live, &freed_tx);
                     // A panicking connection task is logged and contained: the server and the
                     // executor's other tasks go on.
                     self.spawner.spawn(Box::pin(async move {
+                        let _slot = slot;
                         if let Err(panic) = AssertUnwindSafe(task).catch_unwind().await {
                             let what = panic
                                 .downcast_ref::<&str>()
@@ -263,9 +319,13 @@ impl SocketServer {
                     }));
                 }
                 Some(Err(error)) => {
-                    // EMFILE and friends pass; back off briefly instead of spinning.
-                    tracing::warn!(%error, "accept failed");
-                    async_io::Timer::after(Duration::from_millis(10)).await;
+                    // EMFILE and friends: rest instead of spinning on the same error.
+                    if !error_logged {
+                        tracing::warn!(%error, pause = ?self.config.accept_error_pause,
+                            "accept failed; pausing accepts (logged once until an accept succeeds)");
+                        error_logged = true;
+                    }
+                    async_io::Timer::after(self.config.accept_error_pause).await;
                 }
             }
         }
