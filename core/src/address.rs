@@ -2,7 +2,8 @@
 //!
 //! Mirrors the seed's `Socket.from_address` rule (a `(host, port)` tuple is TCP, a string is a
 //! Unix path): `host:port` and `[v6]:port` are TCP; text starting with `/`, `./`, `../` or
-//! `unix:` is a Unix socket path. No name resolution happens here (that would be I/O); the
+//! `unix:` is a Unix socket path, and so is text without a colon that is not an IP address, a
+//! bare number or `localhost` (`echo.sock`). No name resolution happens here (that would be I/O); the
 //! one name accepted is `localhost`, as `127.0.0.1`.
 
 use std::fmt;
@@ -36,7 +37,7 @@ pub enum AddressError {
     },
     /// Not a path, and not `ip:port`.
     #[error(
-        "address {input:?} is neither ip:port (e.g. 127.0.0.1:80, [::1]:80) nor a Unix path starting with '/', './' or 'unix:'{hint}"
+        "address {input:?} is neither ip:port (e.g. 127.0.0.1:80, [::1]:80) nor a Unix socket path (e.g. /tmp/app.sock, app.sock){hint}"
     )]
     Invalid {
         /// The text given.
@@ -87,6 +88,15 @@ impl FromStr for Address {
         }
         if let Ok(addr) = text.parse::<SocketAddr>() {
             return Ok(Address::Tcp(addr));
+        }
+        // No colon: a relative Unix path (`echo.sock`), unless it is clearly a host without
+        // its port (an IP address, a bare number, `localhost`).
+        if !text.contains(':')
+            && text.parse::<IpAddr>().is_err()
+            && !text.bytes().all(|b| b.is_ascii_digit())
+            && text != "localhost"
+        {
+            return Ok(Address::Unix(PathBuf::from(text)));
         }
         if let Some(port) = text.strip_prefix("localhost:") {
             if let Ok(port) = port.parse::<u16>() {
@@ -165,6 +175,9 @@ mod tests {
             assert_eq!(addr.as_unix(), Some(Path::new(path)));
             assert_eq!(addr.to_string(), path);
         }
+        let relative: Address = "echo.sock".parse().unwrap();
+        assert_eq!(relative.as_unix(), Some(Path::new("echo.sock")));
+        assert_eq!(relative.to_string().parse::<Address>().unwrap(), relative);
         let prefixed: Address = "unix:rel.sock".parse().unwrap();
         assert_eq!(prefixed.as_unix(), Some(Path::new("rel.sock")));
         assert_eq!(prefixed.to_string(), "unix:rel.sock");
@@ -181,6 +194,8 @@ mod tests {
         for (text, hint) in [
             ("example.com:80", "not resolved"),
             ("127.0.0.1", "port is missing"),
+            ("7000", "port is missing"),
+            ("localhost", "port is missing"),
             ("127.0.0.1:99999", "0 to 65535"),
             ("::1:80", "brackets"),
         ] {

@@ -23,6 +23,7 @@ mod server;
 mod server_config;
 mod socket;
 mod transfer;
+mod unix_path;
 mod wait;
 
 /// The guide `docs/sessions.md`, compiled here so that every code block in it is a doc test.

@@ -208,7 +208,10 @@ where
             }
             let target = match &address {
                 Address::Tcp(addr) => socket2::SockAddr::from(*addr),
-                Address::Unix(path) => socket2::SockAddr::unix(path).map_err(fail)?,
+                Address::Unix(path) => {
+                    crate::unix_path::clear_stale_socket(path).map_err(fail)?;
+                    socket2::SockAddr::unix(path).map_err(fail)?
+                }
             };
             socket.bind(&target).map_err(fail)?;
             // Port 0: the first bind picked a port; the other loops share it.

@@ -214,6 +214,10 @@ impl Socket {
     /// # Errors
     /// The address is in use or not available, or the socket is closed.
     pub fn bind(&mut self) -> Result<(), SocketError> {
+        if let Address::Unix(path) = &self.address {
+            crate::unix_path::clear_stale_socket(path)
+                .map_err(|e| SocketError::io("bind", &self.address, e))?;
+        }
         let target =
             sock_addr(&self.address).map_err(|e| SocketError::io("bind", &self.address, e))?;
         self.raw("bind")?

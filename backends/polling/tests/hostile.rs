@@ -144,3 +144,31 @@ fn out_of_descriptors_the_loop_rests_and_recovers() {
         assert_eq!(round_trip(stream, "back\n"), "back\n");
     }
 }
+
+#[test]
+fn a_stale_unix_socket_file_is_replaced_and_a_live_one_is_a_clear_error() {
+    let path = std::env::temp_dir().join(format!(
+        "concurrence-polling-stale-{}.sock",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_file(&path);
+    // A server that died without cleaning up: the file stays, nobody listens.
+    drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
+    assert!(path.exists());
+    let address = Address::Unix(path.clone());
+    let server = serve(&address, ServerConfig::default(), |_| LineEcho).unwrap();
+    let mut client = std::os::unix::net::UnixStream::connect(&path).unwrap();
+    client.set_read_timeout(Some(WAIT)).unwrap();
+    client.write_all(b"hi\n").unwrap();
+    let mut reply = String::new();
+    BufReader::new(&client).read_line(&mut reply).unwrap();
+    assert_eq!(reply, "hi\n");
+    // A second server on the live path is refused with a sentence, and the first goes on.
+    let err = serve(&address, ServerConfig::default(), |_| LineEcho).unwrap_err();
+    let message = err.to_string();
+    assert!(
+        message.contains("a live server already listens"),
+        "{message}"
+    );
+    drop(server);
+}

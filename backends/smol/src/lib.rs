@@ -23,6 +23,7 @@ mod server;
 mod session_driver;
 mod socket;
 mod spawn;
+mod unix_path;
 
 pub use client::connect_session;
 pub use error::SocketError;

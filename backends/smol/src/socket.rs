@@ -150,6 +150,7 @@ impl Socket {
                 (Inner::TcpListener(Async::new(socket).map_err(fail)?), bound)
             }
             Address::Unix(path) => {
+                crate::unix_path::clear_stale_socket(path).map_err(fail)?;
                 let socket = UnixListener::bind(path).map_err(fail)?;
                 rustix::net::listen(&socket, backlog).map_err(|e| fail(e.into()))?;
                 (

@@ -137,3 +137,21 @@ fn at_the_cap_newcomers_wait_in_the_backlog_until_a_slot_frees() {
     assert_eq!(&reply, b"3\n");
     closer.close();
 }
+
+#[test]
+fn a_stale_unix_socket_file_is_replaced_and_a_live_one_is_a_clear_error() {
+    let path = std::env::temp_dir().join(format!(
+        "concurrence-smol-stale-{}.sock",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_file(&path);
+    drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
+    let address = Address::Unix(path.clone());
+    let live = concurrence_smol::Socket::listen(&address, 16).unwrap();
+    let err = concurrence_smol::Socket::listen(&address, 16).unwrap_err();
+    assert!(
+        err.to_string().contains("a live server already listens"),
+        "{err}"
+    );
+    drop(live);
+}
