@@ -114,6 +114,10 @@ pub struct Connection<S> {
     linger_deadline: Option<Timestamp>,
     /// Bytes the session wrote that were dropped unsent when the connection finished.
     unsent: usize,
+    /// Since when unconsumed input has waited for the session to complete a frame.
+    frame_started: Option<Timestamp>,
+    /// `reader.consumed_bytes()` when last looked at.
+    consumed_seen: u64,
 }
 
 impl<S: Session> Connection<S> {
@@ -148,6 +152,8 @@ impl<S: Session> Connection<S> {
             connect_deadline: None,
             linger_deadline: None,
             unsent: 0,
+            frame_started: None,
+            consumed_seen: 0,
         }
     }
 
@@ -215,6 +221,7 @@ impl<S: Session> Connection<S> {
         match self.phase {
             Phase::Open => {
                 self.run_input(now);
+                self.track_frame(now);
                 self.settle(now);
             }
             Phase::Ending => {
@@ -284,6 +291,9 @@ impl<S: Session> Connection<S> {
                     // produce; a pending end of stream is delivered once it keeps up.
                     if self.eof == Eof::NotSeen {
                         self.run_input(now);
+                        // The frame clock ran only while the session was free to consume.
+                        self.frame_started = None;
+                        self.track_frame(now);
                     } else {
                         self.pump_eof(now);
                     }
@@ -327,6 +337,10 @@ impl<S: Session> Connection<S> {
             Phase::Open => {
                 if self.idle_deadline().is_some_and(|d| d <= now) {
                     self.finish(now, EndReason::IdleTimeout);
+                    return;
+                }
+                if self.frame_deadline().is_some_and(|d| d <= now) {
+                    self.finish(now, EndReason::FrameTimeout);
                     return;
                 }
                 if let Some(deadline) = self.session.poll_timeout() {
@@ -407,12 +421,41 @@ impl<S: Session> Connection<S> {
     pub fn poll_timeout(&self) -> Option<Timestamp> {
         match self.phase {
             Phase::Connecting => self.connect_deadline,
-            Phase::Open => match (self.session.poll_timeout(), self.idle_deadline()) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            },
+            Phase::Open => [
+                self.session.poll_timeout(),
+                self.idle_deadline(),
+                self.frame_deadline(),
+            ]
+            .into_iter()
+            .flatten()
+            .min(),
             Phase::Ending => self.linger_deadline,
             Phase::New | Phase::Closed => None,
+        }
+    }
+
+    /// While unconsumed input waits for the session to complete a frame (and the session is
+    /// free to consume it), when the frame timeout ends the connection.
+    fn frame_deadline(&self) -> Option<Timestamp> {
+        if self.eof != Eof::NotSeen || self.writer.is_backpressured() {
+            return None;
+        }
+        let timeout = self.config.frame_timeout?;
+        self.frame_started.map(|t| t.saturating_add(timeout))
+    }
+
+    /// Restarts the frame clock whenever the session consumed something; starts it when input
+    /// waits unconsumed.
+    fn track_frame(&mut self, now: Timestamp) {
+        let consumed = self.reader.consumed_bytes();
+        if consumed != self.consumed_seen {
+            self.consumed_seen = consumed;
+            self.frame_started = None;
+        }
+        if self.reader.is_empty() {
+            self.frame_started = None;
+        } else if self.frame_started.is_none() {
+            self.frame_started = Some(now);
         }
     }
 

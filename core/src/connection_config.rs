@@ -13,6 +13,10 @@ pub const DEFAULT_LINGER: Duration = Duration::from_secs(5);
 /// quiet cannot hold a server's connection slots forever.
 pub const DEFAULT_SERVER_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// The servers' default frame timeout (both socket backends): 30 s for a request to arrive
+/// once its first byte did.
+pub const DEFAULT_SERVER_FRAME_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// How long a client connection may take to be established: 10 s.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -31,6 +35,12 @@ pub struct ConnectionConfig {
     /// this long without a byte received or sent while the session runs. Default: none
     /// (servers set their own default).
     pub idle_timeout: Option<Duration>,
+    /// End the connection ([`EndReason::FrameTimeout`](crate::EndReason::FrameTimeout)) when
+    /// input sits unconsumed this long: a frame (a request) started arriving and the session
+    /// could not complete it, while it was free to (not back-pressured). Stops peers that
+    /// trickle a request a byte at a time (slowloris), which an idle timeout never catches.
+    /// Default: none (servers set their own default).
+    pub frame_timeout: Option<Duration>,
     /// Once the session is done (`Close` or an error), how long the connection may take to
     /// send what is pending, shut down its write side and read the peer's end of stream
     /// (input meanwhile is discarded: closing with unread input would reset the connection
@@ -48,6 +58,7 @@ impl Default for ConnectionConfig {
             reader: ReaderConfig::default(),
             writer: WriterConfig::default(),
             idle_timeout: None,
+            frame_timeout: None,
             linger: DEFAULT_LINGER,
             connect_timeout: Some(DEFAULT_CONNECT_TIMEOUT),
         }
@@ -67,6 +78,13 @@ impl ConnectionConfig {
     #[must_use]
     pub fn with_idle_timeout(mut self, idle_timeout: Option<Duration>) -> Self {
         self.idle_timeout = idle_timeout;
+        self
+    }
+
+    /// This configuration with a frame timeout.
+    #[must_use]
+    pub fn with_frame_timeout(mut self, frame_timeout: Option<Duration>) -> Self {
+        self.frame_timeout = frame_timeout;
         self
     }
 

@@ -28,6 +28,9 @@ pub enum EndReason {
     Reset,
     /// Nothing was received or sent for the idle timeout (`ConnectionConfig::idle_timeout`).
     IdleTimeout,
+    /// A frame started arriving and did not complete within `ConnectionConfig::frame_timeout`
+    /// (a peer trickling its request: slowloris).
+    FrameTimeout,
     /// Closing, the peer did not take the last output within `ConnectionConfig::linger`.
     LingerTimeout {
         /// Bytes the session wrote that were never sent.
@@ -64,6 +67,8 @@ pub enum EndKind {
     Reset,
     /// [`EndReason::IdleTimeout`].
     IdleTimeout,
+    /// [`EndReason::FrameTimeout`].
+    FrameTimeout,
     /// [`EndReason::LingerTimeout`].
     LingerTimeout,
     /// [`EndReason::ConnectRefused`].
@@ -91,6 +96,7 @@ impl EndReason {
             EndReason::PeerClosed => EndKind::PeerClosed,
             EndReason::Reset => EndKind::Reset,
             EndReason::IdleTimeout => EndKind::IdleTimeout,
+            EndReason::FrameTimeout => EndKind::FrameTimeout,
             EndReason::LingerTimeout { .. } => EndKind::LingerTimeout,
             EndReason::ConnectRefused => EndKind::ConnectRefused,
             EndReason::ConnectTimedOut => EndKind::ConnectTimedOut,
@@ -140,6 +146,9 @@ impl fmt::Display for EndReason {
             EndReason::PeerClosed => f.write_str("closed by the peer"),
             EndReason::Reset => f.write_str("reset by the peer"),
             EndReason::IdleTimeout => f.write_str("idle timeout"),
+            EndReason::FrameTimeout => {
+                f.write_str("a request took too long to arrive (frame timeout)")
+            }
             EndReason::LingerTimeout { unsent } => write!(
                 f,
                 "the peer did not take the last {unsent} bytes within the linger time"

@@ -40,7 +40,8 @@ pub use address::{Address, AddressError};
 pub use buffer::{Buffer, BufferBytes, BufferError};
 pub use connection::Connection;
 pub use connection_config::{
-    ConnectionConfig, DEFAULT_CONNECT_TIMEOUT, DEFAULT_LINGER, DEFAULT_SERVER_IDLE_TIMEOUT,
+    ConnectionConfig, DEFAULT_CONNECT_TIMEOUT, DEFAULT_LINGER, DEFAULT_SERVER_FRAME_TIMEOUT,
+    DEFAULT_SERVER_IDLE_TIMEOUT,
 };
 pub use end_reason::{EndKind, EndReason, Ended};
 pub use framing::{

@@ -501,3 +501,31 @@ fn a_session_that_stops_consuming_a_full_reader_is_ended_as_stalled() {
     conn.handle_timeout(Timestamp::from_millis(1_000));
     assert_eq!(conn.end_kind(), Some(EndKind::IdleTimeout));
 }
+
+#[test]
+fn a_request_trickled_a_byte_at_a_time_hits_the_frame_timeout() {
+    let config = ConnectionConfig::default()
+        .with_idle_timeout(Some(Duration::from_secs(10)))
+        .with_frame_timeout(Some(Duration::from_secs(3)));
+    let mut slowloris = Script::new();
+    for byte in ["G", "E", "T", " ", "/", "x", "y", "z"] {
+        slowloris = slowloris.send(byte).wait(Duration::from_secs(1));
+    }
+    let server = Connection::with_config(LineEcho::default(), config);
+    let client = Connection::with_defaults(slowloris);
+    let mut pair = Pair::from_connections(server, client);
+    pair.run().unwrap();
+    assert_eq!(pair.a().end_kind(), Some(EndKind::FrameTimeout));
+    // The first byte came at 0 s; the idle timeout (10 s) never fired: bytes kept coming.
+    assert!(pair.now() >= Timestamp::from_millis(3_000));
+
+    // Whole lines at the same pace are progress: no frame timeout.
+    let mut steady = Script::new();
+    for _ in 0..8 {
+        steady = steady.send("line\n").wait(Duration::from_secs(2));
+    }
+    let server = Connection::with_config(LineEcho::default(), config);
+    let mut pair = Pair::from_connections(server, Connection::with_defaults(steady.close()));
+    pair.run().unwrap();
+    assert_eq!(pair.a().end_kind(), Some(EndKind::PeerClosed));
+}

@@ -3,7 +3,8 @@
 use std::time::Duration;
 
 use concurrence_core::{
-    ConnectionConfig, DEFAULT_LINGER, DEFAULT_SERVER_IDLE_TIMEOUT, ReaderConfig, WriterConfig,
+    ConnectionConfig, DEFAULT_LINGER, DEFAULT_SERVER_FRAME_TIMEOUT, DEFAULT_SERVER_IDLE_TIMEOUT,
+    ReaderConfig, WriterConfig,
 };
 
 use crate::socket::DEFAULT_BACKLOG;
@@ -30,6 +31,11 @@ pub struct ServerConfig {
     /// (`concurrence_core::DEFAULT_SERVER_IDLE_TIMEOUT`); raise it (or set `None`) for protocols whose clients keep
     /// pooled connections quiet for long.
     pub idle_timeout: Option<Duration>,
+    /// Close a connection whose request (frame) started arriving and did not complete
+    /// within this long: peers that trickle bytes (slowloris) are not idle, so only this
+    /// stops them. Default 30 s (`concurrence_core::DEFAULT_SERVER_FRAME_TIMEOUT`); raise it
+    /// for protocols whose frames are large and may cross slow links.
+    pub frame_timeout: Option<Duration>,
     /// After an accept fails (`EMFILE`, `ENFILE`, `ENOBUFS`...), the listener rests this long
     /// before it is watched again (a level-triggered listener would report the same error at
     /// once and spin the loop). Logged once per run of failures. Default 100 ms.
@@ -60,6 +66,7 @@ impl Default for ServerConfig {
             backlog: DEFAULT_BACKLOG,
             max_connections: 10_000,
             idle_timeout: Some(DEFAULT_SERVER_IDLE_TIMEOUT),
+            frame_timeout: Some(DEFAULT_SERVER_FRAME_TIMEOUT),
             accept_error_pause: Duration::from_millis(100),
             linger: DEFAULT_LINGER,
             shutdown_grace: Duration::from_secs(5),
@@ -93,6 +100,13 @@ impl ServerConfig {
         self
     }
 
+    /// This configuration with a frame timeout.
+    #[must_use]
+    pub fn with_frame_timeout(mut self, frame_timeout: Option<Duration>) -> Self {
+        self.frame_timeout = frame_timeout;
+        self
+    }
+
     /// This configuration with the linger time set.
     #[must_use]
     pub fn with_linger(mut self, linger: Duration) -> Self {
@@ -106,6 +120,7 @@ impl ServerConfig {
         ConnectionConfig::default()
             .with_buffers(self.reader, self.writer)
             .with_idle_timeout(self.idle_timeout)
+            .with_frame_timeout(self.frame_timeout)
             .with_linger(self.linger)
     }
 

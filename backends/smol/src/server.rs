@@ -10,8 +10,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use concurrence_core::{
-    Address, Connection, ConnectionConfig, DEFAULT_LINGER, DEFAULT_SERVER_IDLE_TIMEOUT,
-    ReaderConfig, Session, WriterConfig,
+    Address, Connection, ConnectionConfig, DEFAULT_LINGER, DEFAULT_SERVER_FRAME_TIMEOUT,
+    DEFAULT_SERVER_IDLE_TIMEOUT, ReaderConfig, Session, WriterConfig,
 };
 use futures_lite::FutureExt;
 
@@ -29,6 +29,10 @@ pub struct ServerConfig {
     /// Connections open at once. At the cap the server stops accepting: new connections wait
     /// in the kernel's backlog until a connection ends. Default 10,000.
     pub max_connections: usize,
+    /// For `serve_session`: close a connection whose request (frame) started arriving and
+    /// did not complete within this long (slowloris). Default 30 s
+    /// (`concurrence_core::DEFAULT_SERVER_FRAME_TIMEOUT`).
+    pub frame_timeout: Option<Duration>,
     /// After an accept fails (`EMFILE`, `ENFILE`, ...), how long the server rests before it
     /// accepts again. Logged once per run of failures. Default 100 ms.
     pub accept_error_pause: Duration,
@@ -54,6 +58,7 @@ impl Default for ServerConfig {
         ServerConfig {
             backlog: 255,
             max_connections: 10_000,
+            frame_timeout: Some(DEFAULT_SERVER_FRAME_TIMEOUT),
             accept_error_pause: Duration::from_millis(100),
             idle_timeout: Some(DEFAULT_SERVER_IDLE_TIMEOUT),
             linger: DEFAULT_LINGER,
@@ -71,6 +76,7 @@ impl ServerConfig {
         ConnectionConfig::default()
             .with_buffers(self.reader, self.writer)
             .with_idle_timeout(self.idle_timeout)
+            .with_frame_timeout(self.frame_timeout)
             .with_linger(self.linger)
     }
 }

@@ -54,6 +54,7 @@ pub struct StreamReader {
     scan_delimiter: u8,
     closed: bool,
     scanned_bytes: u64,
+    consumed_bytes: u64,
 }
 
 /// What a stream wrapper waits for.
@@ -87,6 +88,7 @@ impl StreamReader {
             scan_delimiter: b'\n',
             closed: false,
             scanned_bytes: 0,
+            consumed_bytes: 0,
         }
     }
 
@@ -182,6 +184,13 @@ impl StreamReader {
     #[must_use]
     pub fn capacity(&self) -> usize {
         self.buf.len()
+    }
+
+    /// How many bytes were consumed (read as frames) in all: a driver can tell from it
+    /// whether a session made progress.
+    #[must_use]
+    pub fn consumed_bytes(&self) -> u64 {
+        self.consumed_bytes
     }
 
     /// Test hook: how many bytes delimiter scans have examined in all. Linear framing keeps
@@ -417,6 +426,7 @@ impl StreamReader {
     }
 
     fn consume_to(&mut self, to: usize) {
+        self.consumed_bytes += (to - self.start) as u64;
         self.start = to;
         self.scan_from = self.scan_from.max(to);
         if self.start == self.end {
