@@ -15,8 +15,8 @@ use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use crate::clock;
 use crate::socket::Socket;
 
-/// Bytes received per read, copied into the connection's reader (the read runs beside a
-/// write that borrows the connection's pending bytes).
+/// The inbox for reads that run beside a write (which borrows the connection's pending
+/// bytes); copied into the connection's reader. Other reads go straight into the reader.
 const RECEIVE_CHUNK: usize = 16 * 1024;
 
 /// What one wake-up costs against the per-turn budget at least: a deadline or a tiny read
@@ -26,7 +26,10 @@ const WAKE_COST: usize = 1024;
 /// What woke the loop.
 enum Wake {
     Wrote(std::io::Result<usize>),
+    /// Read straight into the connection's receive buffer.
     Read(std::io::Result<usize>),
+    /// Read into the task's inbox (while a write was in flight).
+    ReadInbox(std::io::Result<usize>),
     Deadline,
 }
 
@@ -41,7 +44,7 @@ pub(crate) async fn drive<S: Session>(
     conn: &mut Connection<S>,
     turn_budget: usize,
 ) {
-    let mut inbox = vec![0u8; RECEIVE_CHUNK];
+    let mut inbox: Option<Vec<u8>> = None;
     conn.handle_start(clock::now());
     let mut spent = 0usize;
     loop {
@@ -63,27 +66,6 @@ pub(crate) async fn drive<S: Session>(
             conn.handle_shutdown(clock::now());
             break;
         }
-        let room = if wants_read {
-            conn.recv_buffer().len().min(inbox.len())
-        } else {
-            0
-        };
-        let outgoing = conn.poll_transmit();
-        let (mut rx, mut tx) = (socket, socket);
-        let write = async {
-            if wants_write {
-                Wake::Wrote(tx.write(outgoing).await)
-            } else {
-                pending().await
-            }
-        };
-        let read = async {
-            if wants_read {
-                Wake::Read(rx.read(&mut inbox[..room]).await)
-            } else {
-                pending().await
-            }
-        };
         let sleep = async {
             match deadline {
                 Some(at) => {
@@ -93,7 +75,47 @@ pub(crate) async fn drive<S: Session>(
                 None => pending().await,
             }
         };
-        let wake = or(write, or(read, sleep)).await;
+        let (mut rx, mut tx) = (socket, socket);
+        // Most writes complete at once (the socket buffer has room): try that first, so
+        // that only a write that has to wait needs a read beside it.
+        let immediate = if wants_write {
+            futures_lite::future::poll_once(tx.write(conn.poll_transmit())).await
+        } else {
+            None
+        };
+        let wake = if let Some(written) = immediate {
+            Wake::Wrote(written)
+        } else if wants_write {
+            // Reading while writing: the pending bytes and the receive buffer both belong to
+            // the connection, so the read lands in the inbox (allocated on first need).
+            let inbox = inbox.get_or_insert_with(|| vec![0u8; RECEIVE_CHUNK]);
+            let room = if wants_read {
+                conn.recv_buffer().len().min(inbox.len())
+            } else {
+                0
+            };
+            let outgoing = conn.poll_transmit();
+            let write = async { Wake::Wrote(tx.write(outgoing).await) };
+            let read = async {
+                if wants_read {
+                    Wake::ReadInbox(rx.read(&mut inbox[..room]).await)
+                } else {
+                    pending().await
+                }
+            };
+            or(write, or(read, sleep)).await
+        } else {
+            // Only reading: straight into the connection's receive buffer, no copy and no
+            // buffer of the task's own (an idle connection holds only its reader).
+            let read = async {
+                if wants_read {
+                    Wake::Read(rx.read(conn.recv_buffer()).await)
+                } else {
+                    pending().await
+                }
+            };
+            or(read, sleep).await
+        };
         let now = clock::now();
         let moved = match wake {
             Wake::Wrote(Ok(0)) => {
@@ -109,11 +131,21 @@ pub(crate) async fn drive<S: Session>(
                 0
             }
             Wake::Read(Ok(n)) => {
-                let taken = conn.feed(now, &inbox[..n]);
-                debug_assert_eq!(taken, n, "read no more than the connection had room for");
+                conn.handle_received(now, n);
                 n
             }
-            Wake::Wrote(Err(e)) | Wake::Read(Err(e)) => {
+            Wake::ReadInbox(Ok(0)) => {
+                conn.handle_peer_closed(now);
+                0
+            }
+            Wake::ReadInbox(Ok(n)) => {
+                if let Some(inbox) = &inbox {
+                    let taken = conn.feed(now, &inbox[..n]);
+                    debug_assert_eq!(taken, n, "read no more than the connection had room for");
+                }
+                n
+            }
+            Wake::Wrote(Err(e)) | Wake::Read(Err(e)) | Wake::ReadInbox(Err(e)) => {
                 conn.handle_io_error(now, e);
                 0
             }
