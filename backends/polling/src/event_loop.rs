@@ -329,20 +329,24 @@ where
         self.rearm_timer(key);
     }
 
-    /// Puts the connection's next deadline (session or idle) into `timers`.
+    /// Puts the connection's next deadline (connection or session) into `timers`.
     fn rearm_timer(&mut self, key: usize) {
         let Some(Some(slot)) = self.slots.get_mut(key) else {
             return;
         };
-        let wanted = slot.conn.poll_timeout();
-        if wanted != slot.timer {
-            if let Some(old) = slot.timer {
-                self.timers.remove(&(old, key));
+        // Lazily: a deadline that moved later (the idle deadline moves with every byte) keeps
+        // its earlier entry; that entry fires, `handle_timeout` finds nothing due, and the
+        // real deadline is entered then. Only an earlier deadline moves the entry now.
+        match (slot.conn.poll_timeout(), slot.timer) {
+            (Some(wanted), Some(armed)) if wanted >= armed => {}
+            (Some(wanted), armed) => {
+                if let Some(old) = armed {
+                    self.timers.remove(&(old, key));
+                }
+                self.timers.insert((wanted, key));
+                slot.timer = Some(wanted);
             }
-            if let Some(new) = wanted {
-                self.timers.insert((new, key));
-            }
-            slot.timer = wanted;
+            (None, _) => {}
         }
     }
 

@@ -47,6 +47,11 @@ pub(crate) async fn drive<S: Session>(
     let mut inbox: Option<Vec<u8>> = None;
     conn.handle_start(clock::now());
     let mut spent = 0usize;
+    // One timer for the task's life, moved only when the deadline comes earlier: a deadline
+    // that moved later (the idle deadline moves with every byte) lets the armed one fire,
+    // `handle_timeout` finds nothing due, and the timer is set again then.
+    let mut timer = Timer::never();
+    let mut armed: Option<concurrence_core::Timestamp> = None;
     loop {
         if conn.poll_shutdown_write() {
             if let Err(e) = socket.shutdown_write() {
@@ -66,13 +71,19 @@ pub(crate) async fn drive<S: Session>(
             conn.handle_shutdown(clock::now());
             break;
         }
+        if let Some(at) = deadline {
+            if armed.is_none_or(|a| at < a) {
+                timer.set_at(clock::instant(at));
+                armed = Some(at);
+            }
+        }
+        let timer = &mut timer;
         let sleep = async {
-            match deadline {
-                Some(at) => {
-                    Timer::at(clock::instant(at)).await;
-                    Wake::Deadline
-                }
-                None => pending().await,
+            if armed.is_some() {
+                timer.await;
+                Wake::Deadline
+            } else {
+                pending().await
             }
         };
         let (mut rx, mut tx) = (socket, socket);
@@ -150,6 +161,7 @@ pub(crate) async fn drive<S: Session>(
                 0
             }
             Wake::Deadline => {
+                armed = None;
                 conn.handle_timeout(now);
                 0
             }
