@@ -9,9 +9,10 @@ use concurrence_core::{
     Address, Connection, ConnectionConfig, EndReason, Ended, Session, Timestamp,
 };
 
-use crate::clock;
-use crate::socket::{new_raw, set_nodelay, sock_addr};
-use crate::transfer::{close, log_end, pump};
+use concurrence_os::sockaddr::{new_socket, set_nodelay, sock_addr};
+use concurrence_os::{clock, log_end};
+
+use crate::transfer::{close, pump};
 use crate::wait::{Readiness, wait_ready};
 
 /// Connects to `address` (TCP for `ip:port`, Unix for a path) and runs `session` as the client
@@ -61,7 +62,7 @@ fn connect<S: Session>(address: &Address, conn: &mut Connection<S>) -> Option<so
         conn.handle_io_error(clock::now(), e);
         None
     };
-    let socket = match new_raw(address, "connect") {
+    let socket = match new_socket(address, "connect") {
         Ok(socket) => socket,
         Err(e) => return fail(conn, io::Error::other(e)),
     };

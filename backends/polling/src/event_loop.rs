@@ -17,12 +17,11 @@ use std::sync::atomic::Ordering;
 use concurrence_core::{Address, Connection, Session, Timestamp};
 use polling::{Event, PollMode, Poller};
 
-use crate::clock;
-use crate::error::SocketError;
+use concurrence_os::sockaddr::{address_of, set_nodelay};
+use concurrence_os::{ServerConfig, SocketError, clock, log_end};
+
 use crate::server::Shared;
-use crate::server_config::ServerConfig;
-use crate::socket::{address_of, set_nodelay};
-use crate::transfer::{close, log_end, pump};
+use crate::transfer::{close, pump};
 
 /// The listener's key (`usize::MAX` is reserved by `polling`).
 const LISTENER: usize = usize::MAX - 1;

@@ -15,15 +15,10 @@
 #![deny(missing_docs)]
 
 mod client;
-mod clock;
-mod error;
 mod event_loop;
-mod fd_passing;
 mod server;
-mod server_config;
 mod socket;
 mod transfer;
-mod unix_path;
 mod wait;
 
 /// The guide `docs/sessions.md`, compiled here so that every code block in it is a doc test.
@@ -32,7 +27,7 @@ mod wait;
 pub mod sessions_guide {}
 
 pub use client::connect_session;
-pub use error::SocketError;
+pub use concurrence_os::server_config::DEFAULT_BACKLOG;
+pub use concurrence_os::{ServerConfig, SocketError};
 pub use server::{ServerHandle, SocketServer, serve};
-pub use server_config::ServerConfig;
-pub use socket::{DEFAULT_BACKLOG, Socket};
+pub use socket::Socket;

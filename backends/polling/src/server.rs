@@ -8,10 +8,10 @@ use std::thread::JoinHandle;
 use concurrence_core::{Address, Session};
 use polling::Poller;
 
-use crate::error::SocketError;
+use concurrence_os::sockaddr::address_of;
+use concurrence_os::{ServerConfig, SocketError};
+
 use crate::event_loop::EventLoop;
-use crate::server_config::ServerConfig;
-use crate::socket::{address_of, new_raw};
 
 /// State the loops and the handle share.
 #[derive(Debug, Default)]
@@ -200,22 +200,11 @@ where
         let tcp = matches!(address, Address::Tcp(_));
         let loops = if tcp { threads } else { 1 };
         for _ in 0..loops {
-            let socket = new_raw(&address, "bind")?;
-            let fail = |e| SocketError::io("bind", &address, e);
-            socket.set_reuse_address(true).map_err(fail)?;
-            if tcp && threads > 1 {
-                socket.set_reuse_port(true).map_err(fail)?;
-            }
-            let target = match &address {
-                Address::Tcp(addr) => socket2::SockAddr::from(*addr),
-                Address::Unix(path) => {
-                    crate::unix_path::clear_stale_socket(path).map_err(fail)?;
-                    socket2::SockAddr::unix(path).map_err(fail)?
-                }
-            };
-            socket.bind(&target).map_err(fail)?;
+            let socket = concurrence_os::sockaddr::bind(&address, tcp && threads > 1)?;
             // Port 0: the first bind picked a port; the other loops share it.
-            let local = socket.local_addr().map_err(fail)?;
+            let local = socket
+                .local_addr()
+                .map_err(|e| SocketError::io("bind", &address, e))?;
             address = address_of(&local, &address);
             self.listeners.push(socket);
         }

@@ -7,14 +7,11 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::time::Duration;
 
 use concurrence_core::{Address, Buffer, SocketEvent, SocketState, SocketStateMachine};
-use socket2::{Domain, SockAddr, Type};
 
-use crate::error::SocketError;
+use concurrence_os::sockaddr::{address_of, new_socket, set_nodelay, sock_addr};
+use concurrence_os::{SocketError, clock, fd_passing, send};
+
 use crate::wait::{Readiness, wait_ready};
-use crate::{clock, fd_passing};
-
-/// The seed's default `listen` backlog.
-pub const DEFAULT_BACKLOG: i32 = 255;
 
 /// A TCP or Unix stream socket with the seed's blocking API.
 ///
@@ -48,51 +45,6 @@ pub struct Socket {
     bound: bool,
 }
 
-fn domain_of(address: &Address) -> Domain {
-    match address {
-        Address::Tcp(addr) => Domain::for_address(*addr),
-        Address::Unix(_) => Domain::UNIX,
-    }
-}
-
-pub(crate) fn sock_addr(address: &Address) -> io::Result<SockAddr> {
-    match address {
-        Address::Tcp(addr) => Ok(SockAddr::from(*addr)),
-        Address::Unix(path) => SockAddr::unix(path),
-    }
-}
-
-/// The `Address` a `SockAddr` names; `fallback` for an unnamed Unix peer.
-pub(crate) fn address_of(addr: &SockAddr, fallback: &Address) -> Address {
-    if let Some(inet) = addr.as_socket() {
-        Address::Tcp(inet)
-    } else if let Some(path) = addr.as_pathname() {
-        Address::Unix(path.to_path_buf())
-    } else {
-        fallback.clone()
-    }
-}
-
-/// A new non-blocking, close-on-exec stream socket for `address`'s family.
-pub(crate) fn new_raw(address: &Address, op: &'static str) -> Result<socket2::Socket, SocketError> {
-    let socket = socket2::Socket::new(domain_of(address), Type::STREAM, None)
-        .map_err(|e| SocketError::io(op, address, e))?;
-    socket
-        .set_nonblocking(true)
-        .map_err(|e| SocketError::io(op, address, e))?;
-    Ok(socket)
-}
-
-/// Turns on `TCP_NODELAY` for TCP sockets (a no-op for Unix ones).
-pub(crate) fn set_nodelay(socket: &socket2::Socket, address: &Address) -> Result<(), SocketError> {
-    if matches!(address, Address::Tcp(_)) {
-        socket
-            .set_tcp_nodelay(true)
-            .map_err(|e| SocketError::io("set TCP_NODELAY", address, e))?;
-    }
-    Ok(())
-}
-
 impl Socket {
     /// A new, unconnected socket for `address` (TCP for `ip:port`, Unix for a path), in
     /// state `Init`: ready for [`bind`](Socket::bind) and [`listen`](Socket::listen).
@@ -101,7 +53,7 @@ impl Socket {
     /// The OS refused to create the socket.
     pub fn from_address(address: &Address) -> Result<Socket, SocketError> {
         Ok(Socket::wrap(
-            new_raw(address, "create socket")?,
+            new_socket(address, "create socket")?,
             address.clone(),
             SocketState::Init,
         ))
@@ -215,7 +167,7 @@ impl Socket {
     /// The address is in use or not available, or the socket is closed.
     pub fn bind(&mut self) -> Result<(), SocketError> {
         if let Address::Unix(path) = &self.address {
-            crate::unix_path::clear_stale_socket(path)
+            concurrence_os::unix_path::clear_stale_socket(path)
                 .map_err(|e| SocketError::io("bind", &self.address, e))?;
         }
         let target =
@@ -232,7 +184,7 @@ impl Socket {
     }
 
     /// Starts listening with `backlog` pending connections (the seed's default is
-    /// [`DEFAULT_BACKLOG`]). Binds first if [`bind`](Socket::bind) was not called.
+    /// `DEFAULT_BACKLOG`). Binds first if [`bind`](Socket::bind) was not called.
     ///
     /// # Errors
     /// Wrong state (not `Init`), or the OS refused.
@@ -352,7 +304,7 @@ impl Socket {
     /// A timeout, end of stream or a message without a descriptor, or the OS refused.
     pub fn read_socket(&mut self, timeout: Option<Duration>) -> Result<Socket, SocketError> {
         let fallback = self.address.clone();
-        let received = self.read_with(timeout, fd_passing::recv_fd)?;
+        let received = self.read_with(timeout, |raw| fd_passing::recv_fd(raw))?;
         let Some(fd) = received else {
             return Err(SocketError::NoDescriptor {
                 address: self.address.to_string(),
@@ -484,11 +436,6 @@ impl Socket {
             }
         }
     }
-}
-
-/// `send` without `SIGPIPE`: a vanished peer is an `EPIPE` error, not a dead process.
-pub(crate) fn send(socket: &socket2::Socket, bytes: &[u8]) -> io::Result<usize> {
-    rustix::net::send(socket, bytes, rustix::net::SendFlags::NOSIGNAL).map_err(io::Error::from)
 }
 
 impl Read for Socket {

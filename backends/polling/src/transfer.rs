@@ -5,9 +5,9 @@
 use std::io::{self, Read};
 use std::net::Shutdown;
 
-use concurrence_core::{Address, Connection, EndReason, Session, Timestamp};
+use concurrence_core::{Connection, Session, Timestamp};
 
-use crate::socket::send;
+use concurrence_os::send;
 
 /// One turn for one connection: receive up to `read_budget` bytes while it wants input, send
 /// while it has output and the socket takes it, and shut down the write side when asked.
@@ -77,19 +77,4 @@ pub(crate) fn close<S: Session>(socket: socket2::Socket, conn: &Connection<S>) {
         let _ = socket.set_linger(Some(std::time::Duration::ZERO));
     }
     drop(socket);
-}
-
-/// One log line for a finished connection, at a level that matches how unusual its end was.
-pub(crate) fn log_end(peer: &Address, reason: Option<&EndReason>) {
-    match reason {
-        None => {}
-        Some(reason @ (EndReason::Session(_) | EndReason::Stalled)) => {
-            tracing::info!(%peer, %reason, "connection ended");
-        }
-        Some(reason @ EndReason::Io(_)) => tracing::warn!(%peer, %reason, "connection ended"),
-        Some(reason) if reason.is_graceful() => {
-            tracing::trace!(%peer, %reason, "connection ended");
-        }
-        Some(reason) => tracing::debug!(%peer, %reason, "connection ended"),
-    }
 }

@@ -9,7 +9,7 @@ use std::os::fd::AsFd;
 use concurrence_core::Timestamp;
 use rustix::event::{PollFd, PollFlags, Timespec};
 
-use crate::clock;
+use concurrence_os::clock;
 
 /// Which readiness to wait for.
 #[derive(Debug, Clone, Copy)]

@@ -6,8 +6,9 @@ use async_io::Timer;
 use concurrence_core::{Address, Connection, ConnectionConfig, EndReason, Ended, Session};
 use futures_lite::future::{or, pending};
 
-use crate::clock;
-use crate::session_driver::{drive, log_end};
+use concurrence_os::{clock, log_end};
+
+use crate::session_driver::drive;
 use crate::socket::Socket;
 
 /// Bytes moved per turn before the client task yields to its executor.

@@ -16,17 +16,14 @@
 #![deny(missing_docs)]
 
 mod client;
-mod clock;
-mod error;
-mod fd_passing;
 mod server;
 mod session_driver;
 mod socket;
 mod spawn;
-mod unix_path;
 
 pub use client::connect_session;
-pub use error::SocketError;
-pub use server::{CloseHandle, ServerConfig, SocketServer};
+pub use concurrence_os::server_config::DEFAULT_BACKLOG;
+pub use concurrence_os::{ServerConfig, SocketError};
+pub use server::{CloseHandle, SocketServer};
 pub use socket::Socket;
 pub use spawn::{SmolGlobal, Spawn, Task};

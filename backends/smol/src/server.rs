@@ -7,79 +7,15 @@ use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
 
-use concurrence_core::{
-    Address, Connection, ConnectionConfig, DEFAULT_LINGER, DEFAULT_SERVER_FRAME_TIMEOUT,
-    DEFAULT_SERVER_IDLE_TIMEOUT, ReaderConfig, Session, WriterConfig,
-};
+use concurrence_core::{Address, Connection, Session};
 use futures_lite::FutureExt;
 
-use crate::error::SocketError;
-use crate::session_driver::{drive, log_end};
+use concurrence_os::{ServerConfig, SocketError, log_end};
+
+use crate::session_driver::drive;
 use crate::socket::Socket;
 use crate::spawn::{SmolGlobal, Spawn};
-
-/// Settings for a [`SocketServer`].
-#[derive(Debug, Clone, Copy)]
-#[non_exhaustive]
-pub struct ServerConfig {
-    /// The `listen` backlog. Default 255, as in the seed.
-    pub backlog: i32,
-    /// Connections open at once. At the cap the server stops accepting: new connections wait
-    /// in the kernel's backlog until a connection ends. Default 10,000.
-    pub max_connections: usize,
-    /// For `serve_session`: close a connection whose request (frame) started arriving and
-    /// did not complete within this long (slowloris). Default 30 s
-    /// (`concurrence_core::DEFAULT_SERVER_FRAME_TIMEOUT`).
-    pub frame_timeout: Option<Duration>,
-    /// After an accept fails (`EMFILE`, `ENFILE`, ...), how long the server rests before it
-    /// accepts again. Logged once per run of failures. Default 100 ms.
-    pub accept_error_pause: Duration,
-    /// For `serve_session`: close a connection after this long without a byte moved, so that
-    /// quiet peers cannot hold `max_connections` forever. Default 60 s
-    /// (`concurrence_core::DEFAULT_SERVER_IDLE_TIMEOUT`).
-    pub idle_timeout: Option<Duration>,
-    /// For `serve_session`: once a session is done, how long its connection may take to send
-    /// what is pending and see the peer's end of stream. Default 5 s
-    /// (`concurrence_core::DEFAULT_LINGER`).
-    pub linger: Duration,
-    /// For `serve_session`: bytes one connection's task moves before it yields to the
-    /// executor, so that one busy peer cannot starve the others. Default 64 KiB.
-    pub read_budget: usize,
-    /// For `serve_session`: each connection's reader bounds.
-    pub reader: ReaderConfig,
-    /// For `serve_session`: each connection's writer bounds (high-water mark = back-pressure).
-    pub writer: WriterConfig,
-}
-
-impl Default for ServerConfig {
-    fn default() -> Self {
-        ServerConfig {
-            backlog: 255,
-            max_connections: 10_000,
-            frame_timeout: Some(DEFAULT_SERVER_FRAME_TIMEOUT),
-            accept_error_pause: Duration::from_millis(100),
-            idle_timeout: Some(DEFAULT_SERVER_IDLE_TIMEOUT),
-            linger: DEFAULT_LINGER,
-            read_budget: 64 * 1024,
-            reader: ReaderConfig::default(),
-            writer: WriterConfig::default(),
-        }
-    }
-}
-
-impl ServerConfig {
-    /// The settings of each connection `serve_session` accepts.
-    #[must_use]
-    pub fn connection_config(&self) -> ConnectionConfig {
-        ConnectionConfig::default()
-            .with_buffers(self.reader, self.writer)
-            .with_idle_timeout(self.idle_timeout)
-            .with_frame_timeout(self.frame_timeout)
-            .with_linger(self.linger)
-    }
-}
 
 /// One live connection, counted while its task runs (also if the task is dropped unfinished);
 /// its end wakes an accept loop waiting at `max_connections`.

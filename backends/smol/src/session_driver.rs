@@ -8,11 +8,12 @@
 //! `wants_read`, false while the writer is above its high-water mark.
 
 use async_io::Timer;
-use concurrence_core::{Address, Connection, EndReason, Session};
+use concurrence_core::{Connection, Session};
 use futures_lite::future::{or, pending, yield_now};
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 
-use crate::clock;
+use concurrence_os::clock;
+
 use crate::socket::Socket;
 
 /// The inbox for reads that run beside a write (which borrows the connection's pending
@@ -174,20 +175,5 @@ pub(crate) async fn drive<S: Session>(
     }
     if conn.wants_reset() {
         socket.reset_on_close();
-    }
-}
-
-/// One log line for a finished connection, at a level that matches how unusual its end was.
-pub(crate) fn log_end(peer: &Address, reason: Option<&EndReason>) {
-    match reason {
-        None => {}
-        Some(reason @ (EndReason::Session(_) | EndReason::Stalled)) => {
-            tracing::info!(%peer, %reason, "connection ended");
-        }
-        Some(reason @ EndReason::Io(_)) => tracing::warn!(%peer, %reason, "connection ended"),
-        Some(reason) if reason.is_graceful() => {
-            tracing::trace!(%peer, %reason, "connection ended");
-        }
-        Some(reason) => tracing::debug!(%peer, %reason, "connection ended"),
     }
 }

@@ -15,8 +15,7 @@ use async_io::{Async, Timer};
 use concurrence_core::{Address, Buffer, SocketEvent, SocketState, SocketStateMachine};
 use futures_io::{AsyncRead, AsyncWrite};
 
-use crate::error::SocketError;
-use crate::{clock, fd_passing};
+use concurrence_os::{SocketError, clock, fd_passing};
 
 /// The OS socket behind a `Socket`.
 #[derive(Debug)]
@@ -150,7 +149,7 @@ impl Socket {
                 (Inner::TcpListener(Async::new(socket).map_err(fail)?), bound)
             }
             Address::Unix(path) => {
-                crate::unix_path::clear_stale_socket(path).map_err(fail)?;
+                concurrence_os::unix_path::clear_stale_socket(path).map_err(fail)?;
                 let socket = UnixListener::bind(path).map_err(fail)?;
                 rustix::net::listen(&socket, backlog).map_err(|e| fail(e.into()))?;
                 (

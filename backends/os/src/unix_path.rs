@@ -10,7 +10,7 @@ use std::path::Path;
 ///
 /// # Errors
 /// `AddrInUse` naming the path when a server still accepts connections there.
-pub(crate) fn clear_stale_socket(path: &Path) -> io::Result<()> {
+pub fn clear_stale_socket(path: &Path) -> io::Result<()> {
     let Ok(meta) = std::fs::symlink_metadata(path) else {
         return Ok(());
     };

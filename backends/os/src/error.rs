@@ -1,4 +1,4 @@
-//! The one error type of the polling backend: every OS error names the operation and address.
+//! The one error type of both socket backends: every OS error names the operation and address.
 
 use std::io;
 use std::time::Duration;
@@ -14,7 +14,7 @@ pub enum SocketError {
     Io {
         /// The operation, e.g. `"connect"`.
         op: &'static str,
-        /// The address involved, as text (local for listeners, peer for connections).
+        /// The address involved, as text.
         address: String,
         /// What the OS said.
         #[source]
@@ -31,18 +31,28 @@ pub enum SocketError {
         /// The timeout that passed.
         timeout: Duration,
     },
-    /// The socket is in the wrong state for the operation (e.g. reading a listener).
+    /// The socket is in the wrong state for the operation.
     #[error(transparent)]
     State(#[from] SocketStateError),
     /// An address could not be parsed.
     #[error(transparent)]
     Address(#[from] AddressError),
-    /// A `Buffer` could not take the bytes (it is already full, or empty for a write).
+    /// A `Buffer` could not take the bytes.
     #[error(transparent)]
     Buffer(#[from] BufferError),
     /// `read_socket` received a message without a file descriptor.
     #[error("read_socket on {address}: the message carried no file descriptor")]
     NoDescriptor {
+        /// The address involved.
+        address: String,
+    },
+    /// The operation needs the other kind of socket (e.g. `write_socket` on TCP).
+    #[error("{op} needs a {needs} socket, but {address} is not one")]
+    WrongKind {
+        /// The operation.
+        op: &'static str,
+        /// What it needs, e.g. "connected Unix".
+        needs: &'static str,
         /// The address involved.
         address: String,
     },
@@ -55,7 +65,7 @@ impl SocketError {
         matches!(self, SocketError::TimedOut { .. })
     }
 
-    /// The OS error kind, for `Io` errors (`ConnectionRefused`, `ConnectionReset`, ...).
+    /// The OS error kind, for `Io` and `TimedOut` errors.
     #[must_use]
     pub fn io_kind(&self) -> Option<io::ErrorKind> {
         match self {
@@ -65,7 +75,8 @@ impl SocketError {
         }
     }
 
-    pub(crate) fn io(op: &'static str, address: impl ToString, source: io::Error) -> Self {
+    /// An [`Io`](SocketError::Io) error for `op` on `address`.
+    pub fn io(op: &'static str, address: impl ToString, source: io::Error) -> Self {
         SocketError::Io {
             op,
             address: address.to_string(),

@@ -13,7 +13,10 @@ use rustix::net::{
 };
 
 /// Sends `fd` with one payload byte. Returns the bytes sent (1).
-pub(crate) fn send_fd(socket: impl AsFd, fd: BorrowedFd<'_>) -> io::Result<usize> {
+///
+/// # Errors
+/// What the OS said (`WouldBlock` on a full non-blocking socket, ...).
+pub fn send_fd(socket: impl AsFd, fd: BorrowedFd<'_>) -> io::Result<usize> {
     let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
     let mut control = SendAncillaryBuffer::new(&mut space);
     let fds = [fd];
@@ -31,9 +34,11 @@ pub(crate) fn send_fd(socket: impl AsFd, fd: BorrowedFd<'_>) -> io::Result<usize
     Ok(sent)
 }
 
-/// Receives one message; its descriptor, if it carried one. End of stream is an
-/// `UnexpectedEof` error.
-pub(crate) fn recv_fd(socket: impl AsFd) -> io::Result<Option<OwnedFd>> {
+/// Receives one message; its descriptor, if it carried one.
+///
+/// # Errors
+/// End of stream is `UnexpectedEof`; otherwise what the OS said.
+pub fn recv_fd(socket: impl AsFd) -> io::Result<Option<OwnedFd>> {
     let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
     let mut control = RecvAncillaryBuffer::new(&mut space);
     let mut byte = [0u8; 1];
@@ -61,4 +66,34 @@ pub(crate) fn recv_fd(socket: impl AsFd) -> io::Result<Option<OwnedFd>> {
         }
     }
     Ok(descriptor)
+}
+
+/// What a received descriptor is, as far as a socket API cares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FdKind {
+    /// A listening stream socket (`SO_ACCEPTCONN`).
+    Listener {
+        /// A Unix-domain socket (else TCP/IP).
+        unix: bool,
+    },
+    /// A connected (or connectable) stream socket.
+    Stream {
+        /// A Unix-domain socket (else TCP/IP).
+        unix: bool,
+    },
+}
+
+/// Tells a listener from a stream, and Unix from TCP, for a descriptor received with
+/// [`recv_fd`].
+///
+/// # Errors
+/// The descriptor is not a socket, or the OS refused to say.
+pub fn fd_kind(fd: impl std::os::fd::AsFd) -> io::Result<FdKind> {
+    let unix = rustix::net::sockopt::socket_domain(&fd)? == rustix::net::AddressFamily::UNIX;
+    Ok(if rustix::net::sockopt::socket_acceptconn(&fd)? {
+        FdKind::Listener { unix }
+    } else {
+        FdKind::Stream { unix }
+    })
 }

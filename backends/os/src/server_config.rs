@@ -1,4 +1,4 @@
-//! The named, documented settings of a polling server.
+//! The named, documented settings of a server, the same on both socket backends.
 
 use std::time::Duration;
 
@@ -7,18 +7,21 @@ use concurrence_core::{
     ReaderConfig, WriterConfig,
 };
 
-use crate::socket::DEFAULT_BACKLOG;
+/// The seed's default `listen` backlog.
+pub const DEFAULT_BACKLOG: i32 = 255;
 
-/// Settings for [`serve`](crate::serve) and [`SocketServer`](crate::SocketServer).
+/// Settings for a server on either socket backend (`concurrence_polling::serve` /
+/// `SocketServer`, `concurrence_smol::SocketServer`). The same fields mean the same on both;
+/// where a backend has no use for one, its doc says so.
 ///
 /// Fields are public: start from `ServerConfig::default()` and set what you need, or chain the
 /// `with_*` methods.
 #[derive(Debug, Clone, Copy)]
 #[non_exhaustive]
 pub struct ServerConfig {
-    /// Event loops, each on its own thread. TCP loops each own a listener bound to the same
-    /// port with `SO_REUSEPORT` (the kernel spreads connections); Unix loops share one
-    /// listener. Default 1.
+    /// polling: event loops, each on its own thread. TCP loops each own a listener bound to
+    /// the same port with `SO_REUSEPORT` (the kernel spreads connections); Unix loops share
+    /// one listener. smol: not used (the executor you run the server on decides). Default 1.
     pub threads: usize,
     /// The `listen` backlog. Default 255, as in the seed.
     pub backlog: i32,
@@ -45,13 +48,13 @@ pub struct ServerConfig {
     /// closing does not reset the connection and destroy the last reply). Default 5 s
     /// (`concurrence_core::DEFAULT_LINGER`).
     pub linger: Duration,
-    /// After `shutdown()`, how long live connections may take to finish before they are
+    /// polling: after `shutdown()`; smol: after `close()`: how long live connections may take to finish before they are
     /// closed. Default 5 s.
     pub shutdown_grace: Duration,
-    /// Bytes read from one connection per loop turn, so that one busy peer cannot starve the
-    /// others. Default 64 KiB.
+    /// Bytes one connection moves per turn (polling: per loop turn; smol: before its task
+    /// yields to the executor), so that one busy peer cannot starve the others. Default 64 KiB.
     pub read_budget: usize,
-    /// Connections accepted per loop turn. Default 64.
+    /// polling: connections accepted per loop turn (smol accepts one per wake-up). Default 64.
     pub accept_budget: usize,
     /// Each connection's reader bounds.
     pub reader: ReaderConfig,

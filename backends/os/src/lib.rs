@@ -1,0 +1,29 @@
+//! The OS layer under concurrence's real-socket backends (`concurrence-polling`,
+//! `concurrence-smol`): everything both need and the pure core must not have. Not a backend,
+//! and the simulator does not use it.
+//!
+//! - [`clock`]: the monotonic clock as the core's `Timestamp`, and back.
+//! - [`SocketError`]: the one error type of both backends.
+//! - [`sockaddr`]: `Address` <-> `socket2::SockAddr`, new non-blocking sockets, options.
+//! - [`fd_passing`]: `SCM_RIGHTS` through rustix's safe API, and what a received fd is.
+//! - [`unix_path`]: stale Unix socket files.
+//! - [`send`]: `send` without `SIGPIPE`.
+//! - [`ServerConfig`]: one set of server settings for both backends.
+//! - [`log_end`]: one log line per finished connection.
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod clock;
+mod end_log;
+mod error;
+pub mod fd_passing;
+mod send;
+pub mod server_config;
+pub mod sockaddr;
+pub mod unix_path;
+
+pub use end_log::log_end;
+pub use error::SocketError;
+pub use send::send;
+pub use server_config::ServerConfig;
