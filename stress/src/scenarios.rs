@@ -341,8 +341,7 @@ fn never_reads(backend: &str, quick: bool) -> Outcome {
 /// (resets) Many connections reset mid-stream: every descriptor comes back.
 fn resets(backend: &str, quick: bool) -> Outcome {
     let server = ServerProcess::start(backend, &[])?;
-    still_serves(server.addr)?;
-    let baseline = server.fds();
+    let baseline = settled_fds(&server, usize::MAX);
     let n = if quick { 1_000 } else { 5_000 };
     for i in 0..n {
         let mut stream = connect(server.addr)?;
@@ -352,21 +351,33 @@ fn resets(backend: &str, quick: bool) -> Outcome {
             .map_err(|e| format!("cannot set SO_LINGER: {e}"))?;
         drop(stream); // RST
     }
-    let started = Instant::now();
-    while server.fds() > baseline && started.elapsed() < Duration::from_secs(10) {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let after = server.fds();
+    // The server may still be accepting connections that are already reset: wait until its
+    // descriptor count is back to the baseline and stays there.
+    let after = settled_fds(&server, baseline);
     if after > baseline {
-        return Err(format!(
-            "{} descriptors leaked after {n} resets",
-            after - baseline
-        ));
+        return Err(format!("{} descriptors leaked after {n} resets", after - baseline));
     }
     still_serves(server.addr)?;
-    Ok(format!(
-        "resets={n} fds_baseline={baseline} fds_after={after}"
-    ))
+    Ok(format!("resets={n} fds_baseline={baseline} fds_after={after}"))
+}
+
+/// The server's descriptor count once it stopped changing (the same for 200 ms), waiting at
+/// most 10 s for it to fall to `target` or below.
+fn settled_fds(server: &ServerProcess, target: usize) -> usize {
+    let started = Instant::now();
+    let mut last = server.fds();
+    let mut stable_since = Instant::now();
+    while started.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(20));
+        let now = server.fds();
+        if now != last {
+            last = now;
+            stable_since = Instant::now();
+        } else if stable_since.elapsed() >= Duration::from_millis(200) && now <= target {
+            break;
+        }
+    }
+    last
 }
 
 /// (connections) Many concurrent connections, each answered; memory per connection.
