@@ -90,7 +90,7 @@ fn polling_server() -> (SocketAddr, concurrence_polling::ServerHandle) {
         |_| LineEcho,
     )
     .expect("polling server");
-    (server.local_addr().as_tcp().expect("tcp"), server)
+    (server.local_address().as_tcp().expect("tcp"), server)
 }
 
 fn smol_server() -> SocketAddr {
@@ -104,7 +104,7 @@ fn smol_server() -> SocketAddr {
                 concurrence_smol::SocketServer::new("127.0.0.1:0".parse().expect("address"))
                     .with_spawner(move |task| spawner.spawn(task).detach());
             server.listen(1024).expect("smol listen");
-            tx.send(server.local_addr().as_tcp().expect("tcp"))
+            tx.send(server.local_address().as_tcp().expect("tcp"))
                 .expect("send address");
             smol::block_on(executor.run(server.serve_session(|_| LineEcho))).expect("serve");
         })

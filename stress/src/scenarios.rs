@@ -355,10 +355,15 @@ fn resets(backend: &str, quick: bool) -> Outcome {
     // descriptor count is back to the baseline and stays there.
     let after = settled_fds(&server, baseline);
     if after > baseline {
-        return Err(format!("{} descriptors leaked after {n} resets", after - baseline));
+        return Err(format!(
+            "{} descriptors leaked after {n} resets",
+            after - baseline
+        ));
     }
     still_serves(server.addr)?;
-    Ok(format!("resets={n} fds_baseline={baseline} fds_after={after}"))
+    Ok(format!(
+        "resets={n} fds_baseline={baseline} fds_after={after}"
+    ))
 }
 
 /// The server's descriptor count once it stopped changing (the same for 200 ms), waiting at

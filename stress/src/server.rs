@@ -62,7 +62,7 @@ pub(crate) fn serve(args: &ServeArgs) -> Result<(), String> {
                 .with_shutdown_grace(Duration::from_millis(100));
             let server = concurrence_polling::serve(&address, config, |_| LineEcho)
                 .map_err(|e| format!("cannot listen on {address}: {e}"))?;
-            announce(server.local_addr());
+            announce(server.local_address());
             let _ = stopped.recv();
             server.shutdown();
             server.join().map_err(|e| e.to_string())
@@ -76,7 +76,7 @@ pub(crate) fn serve(args: &ServeArgs) -> Result<(), String> {
             server
                 .listen(1024)
                 .map_err(|e| format!("cannot listen on {address}: {e}"))?;
-            announce(server.local_addr());
+            announce(server.local_address());
             let closer = server.close_handle();
             std::thread::spawn(move || {
                 let _ = stopped.recv();

@@ -70,7 +70,6 @@ pub fn recv_fd(socket: impl AsFd) -> io::Result<Option<OwnedFd>> {
 
 /// What a received descriptor is, as far as a socket API cares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
 pub enum FdKind {
     /// A listening stream socket (`SO_ACCEPTCONN`).
     Listener {

@@ -83,7 +83,7 @@ fn run(args: &Args) -> Result<(), String> {
         .with_idle_timeout(idle);
     let server = serve(&address, config, |_peer| LineEcho)
         .map_err(|e| format!("cannot listen on {address}: {e}"))?;
-    tracing::info!(address = %server.local_addr(), "echo-server listening (Ctrl-C or SIGTERM to stop)");
+    tracing::info!(address = %server.local_address(), "echo-server listening (Ctrl-C or SIGTERM to stop)");
     let (stop, stopped) = mpsc::channel();
     ctrlc::set_handler(move || {
         let _ = stop.send(());

@@ -389,7 +389,7 @@ where
 }
 
 /// The text of a panic payload (`&str` or `String`), or a placeholder.
-fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
     panic
         .downcast_ref::<&str>()
         .map(|s| (*s).to_owned())

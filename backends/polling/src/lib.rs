@@ -16,6 +16,7 @@
 
 mod client;
 mod event_loop;
+mod handler_server;
 mod server;
 mod socket;
 mod transfer;

@@ -1,6 +1,7 @@
 //! Serving sessions: `serve` and the seed's `SocketServer` start event loops on threads and
 //! hand back a `ServerHandle` to find the address, shut down and join.
 
+use std::fmt::Display;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
@@ -12,6 +13,7 @@ use concurrence_os::sockaddr::address_of;
 use concurrence_os::{ServerConfig, SocketError};
 
 use crate::event_loop::EventLoop;
+use crate::socket::Socket;
 
 /// State the loops and the handle share.
 #[derive(Debug, Default)]
@@ -22,6 +24,13 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
+    pub(crate) fn add_poller(&self, poller: Arc<Poller>) {
+        self.pollers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(poller);
+    }
+
     pub(crate) fn wake_all(&self) {
         for poller in self
             .pollers
@@ -46,9 +55,23 @@ pub struct ServerHandle {
 }
 
 impl ServerHandle {
+    pub(crate) fn new(
+        address: Address,
+        shared: Arc<Shared>,
+        threads: Vec<JoinHandle<Result<(), SocketError>>>,
+    ) -> Self {
+        let unix_path_to_remove = address.as_unix().map(std::path::Path::to_path_buf);
+        ServerHandle {
+            address,
+            shared,
+            threads,
+            unix_path_to_remove,
+        }
+    }
+
     /// The address the server listens on (with the real port when port 0 was asked for).
     #[must_use]
-    pub fn local_addr(&self) -> &Address {
+    pub fn local_address(&self) -> &Address {
         &self.address
     }
 
@@ -120,7 +143,7 @@ impl Drop for ServerHandle {
 /// }
 ///
 /// let server = serve(&"127.0.0.1:0".parse()?, ServerConfig::default(), |_peer| Echo)?;
-/// println!("listening on {}", server.local_addr());
+/// println!("listening on {}", server.local_address());
 /// server.shutdown();
 /// server.join()?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -137,49 +160,57 @@ where
     S: Session + 'static,
     F: Fn(&Address) -> S + Send + Sync + 'static,
 {
-    let mut server = SocketServer::with_config(address.clone(), config, factory);
+    let mut server = SocketServer::with_config(address.clone(), config);
     server.listen(config.backlog)?;
-    server.start()
+    server.start_sessions(Arc::new(factory))
 }
 
-/// The seed's `SocketServer`: an endpoint and a session factory; `bind`, `listen`, `serve`,
-/// `close`.
-pub struct SocketServer<F> {
+/// The seed's `SocketServer`: an endpoint, then `bind`, `listen(backlog)`, and either
+/// [`serve`](Self::serve) (a blocking handler per connection, each on its own thread, at most
+/// `max_connections` at once) or [`serve_session`](Self::serve_session) (core `Session`s on
+/// the event loops); [`close`](Self::close) stops it. Both serve calls return at once; the
+/// server runs on its own threads.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use concurrence_core::Buffer;
+/// use concurrence_polling::{Socket, SocketError, SocketServer};
+///
+/// let mut server = SocketServer::new("127.0.0.1:7000".parse()?);
+/// server.listen(255)?;
+/// server.serve(|mut socket: Socket| {
+///     let mut buffer = Buffer::new(1024);
+///     socket.read(&mut buffer, Some(Duration::from_secs(5)))?;
+///     buffer.flip();
+///     socket.write(&mut buffer, Some(Duration::from_secs(5)))?;
+///     Ok::<_, SocketError>(())
+/// })?;
+/// // ... later:
+/// server.close()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct SocketServer {
     endpoint: Address,
     config: ServerConfig,
-    factory: Arc<F>,
     listeners: Vec<socket2::Socket>,
     listening: bool,
     handle: Option<ServerHandle>,
 }
 
-impl<F> std::fmt::Debug for SocketServer<F> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SocketServer")
-            .field("endpoint", &self.endpoint)
-            .field("config", &self.config)
-            .field("listening", &self.listening)
-            .finish_non_exhaustive()
-    }
-}
-
-impl<S, F> SocketServer<F>
-where
-    S: Session + 'static,
-    F: Fn(&Address) -> S + Send + Sync + 'static,
-{
-    /// A server for `endpoint` with default settings; `factory` makes one session per
-    /// connection.
-    pub fn new(endpoint: Address, factory: F) -> Self {
-        SocketServer::with_config(endpoint, ServerConfig::default(), factory)
+impl SocketServer {
+    /// A server for `endpoint` with default settings.
+    #[must_use]
+    pub fn new(endpoint: Address) -> Self {
+        SocketServer::with_config(endpoint, ServerConfig::default())
     }
 
     /// A server with explicit settings.
-    pub fn with_config(endpoint: Address, config: ServerConfig, factory: F) -> Self {
+    #[must_use]
+    pub fn with_config(endpoint: Address, config: ServerConfig) -> Self {
         SocketServer {
             endpoint,
             config,
-            factory: Arc::new(factory),
             listeners: Vec::new(),
             listening: false,
             handle: None,
@@ -187,7 +218,7 @@ where
     }
 
     /// Creates the listening sockets if needed and binds them (`SO_REUSEADDR` always;
-    /// `SO_REUSEPORT` with more than one TCP loop).
+    /// `SO_REUSEPORT` with more than one TCP loop; a stale Unix socket file removed first).
     ///
     /// # Errors
     /// The address is in use or not available.
@@ -231,33 +262,83 @@ where
 
     /// The address the server is bound to (the real port once bound).
     #[must_use]
-    pub fn local_addr(&self) -> &Address {
+    pub fn local_address(&self) -> &Address {
         &self.endpoint
     }
 
-    /// Listens if needed, then starts the event loops on their threads and returns at once
-    /// (the seed's "starts a new task accepting"). The server runs until
-    /// [`close`](Self::close); [`handle`](Self::handle) gives its address and live count.
+    /// Listens if needed, then serves a blocking `handler(socket)` per connection, each on a
+    /// thread of its own, at most `max_connections` at once (newcomers wait in the backlog).
+    /// The socket is closed when the handler returns, unless the handler kept it (moved it
+    /// elsewhere). A handler that returns `Err` or panics is logged; the server goes on.
+    /// Returns at once; the server runs until [`close`](Self::close).
     ///
     /// # Errors
-    /// As [`listen`](SocketServer::listen), or a poller or thread could not be created.
-    pub fn serve(&mut self) -> Result<(), SocketError> {
+    /// As [`listen`](SocketServer::listen), or the accept thread could not be started.
+    pub fn serve<H, E>(&mut self, handler: H) -> Result<(), SocketError>
+    where
+        H: Fn(Socket) -> Result<(), E> + Send + Sync + 'static,
+        E: Display,
+    {
         if self.handle.is_none() {
-            self.handle = Some(self.start()?);
+            self.listen(self.config.backlog)?;
+            let handle = crate::handler_server::start(
+                self.take_listener()?,
+                self.endpoint.clone(),
+                self.config,
+                Arc::new(handler),
+            )?;
+            self.handle = Some(handle);
         }
         Ok(())
     }
 
-    /// The running server, after [`serve`](Self::serve).
+    /// Listens if needed, then serves one `Session` per connection (from `factory`, given the
+    /// peer's address) on `config.threads` event loops. Returns at once; the server runs until
+    /// [`close`](Self::close).
+    ///
+    /// # Errors
+    /// As [`listen`](SocketServer::listen), or a poller or thread could not be created.
+    pub fn serve_session<S, F>(&mut self, factory: F) -> Result<(), SocketError>
+    where
+        S: Session + 'static,
+        F: Fn(&Address) -> S + Send + Sync + 'static,
+    {
+        if self.handle.is_none() {
+            self.handle = Some(self.start_sessions(Arc::new(factory))?);
+        }
+        Ok(())
+    }
+
+    /// The running server, after a serve call: its address and live connection count.
     #[must_use]
     pub fn handle(&self) -> Option<&ServerHandle> {
         self.handle.as_ref()
     }
 
-    fn start(&mut self) -> Result<ServerHandle, SocketError> {
+    /// The one listener (handler servers run one accept thread).
+    fn take_listener(&mut self) -> Result<socket2::Socket, SocketError> {
+        let mut listeners = std::mem::take(&mut self.listeners);
+        self.listening = false;
+        let first = listeners.drain(..).next();
+        first.ok_or_else(|| {
+            SocketError::io(
+                "serve",
+                &self.endpoint,
+                std::io::Error::other("no listener was created"),
+            )
+        })
+    }
+
+    fn start_sessions<S, F>(&mut self, factory: Arc<F>) -> Result<ServerHandle, SocketError>
+    where
+        S: Session + 'static,
+        F: Fn(&Address) -> S + Send + Sync + 'static,
+    {
         self.listen(self.config.backlog)?;
         let shared = Arc::new(Shared::default());
         let mut listeners = std::mem::take(&mut self.listeners);
+        // Serving consumes the listeners: a later serve after close binds and listens anew.
+        self.listening = false;
         let threads = self.config.threads.max(1);
         // Unix servers: every loop shares the one listener.
         while listeners.len() < threads {
@@ -271,13 +352,9 @@ where
             let poller = Arc::new(
                 Poller::new().map_err(|e| SocketError::io("create poller", &self.endpoint, e))?,
             );
-            shared
-                .pollers
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .push(Arc::clone(&poller));
+            shared.add_poller(Arc::clone(&poller));
             let (endpoint, config) = (self.endpoint.clone(), self.config);
-            let (shared, factory) = (Arc::clone(&shared), Arc::clone(&self.factory));
+            let (shared, factory) = (Arc::clone(&shared), Arc::clone(&factory));
             // The loop (and so every session) is built on its own thread: sessions need not
             // be `Send`.
             let thread = std::thread::Builder::new()
@@ -288,22 +365,18 @@ where
                 .map_err(|e| SocketError::io("spawn event loop", &self.endpoint, e))?;
             handles.push(thread);
         }
-        let handle = ServerHandle {
-            address: self.endpoint.clone(),
-            shared,
-            threads: handles,
-            unix_path_to_remove: self.endpoint.as_unix().map(std::path::Path::to_path_buf),
-        };
-        Ok(handle)
+        Ok(ServerHandle::new(self.endpoint.clone(), shared, handles))
     }
 
-    /// Stops accepting, lets live connections finish within the grace period, closes them,
-    /// and waits for the loops.
+    /// Stops accepting, lets live connections finish within the grace period (session
+    /// servers), closes them, and waits for the server's threads. A later serve call binds
+    /// and listens again.
     ///
     /// # Errors
-    /// The first error a loop ended with.
+    /// The first error a server thread ended with.
     pub fn close(&mut self) -> Result<(), SocketError> {
         self.listeners.clear();
+        self.listening = false;
         match self.handle.take() {
             Some(handle) => {
                 handle.shutdown();

@@ -200,19 +200,12 @@ impl Socket {
         Ok(())
     }
 
-    /// Waits for a connection and returns it, connected (no timeout).
-    ///
-    /// # Errors
-    /// Wrong state (not listening), or the OS refused.
-    pub fn accept(&mut self) -> Result<Socket, SocketError> {
-        self.accept_timeout(None)
-    }
-
-    /// Waits at most `timeout` for a connection.
+    /// Waits at most `timeout` (`None`: forever, the seed's `-1`) for a connection and
+    /// returns it, connected.
     ///
     /// # Errors
     /// [`SocketError::TimedOut`] (the listener stays usable), wrong state, or the OS refused.
-    pub fn accept_timeout(&mut self, timeout: Option<Duration>) -> Result<Socket, SocketError> {
+    pub fn accept(&mut self, timeout: Option<Duration>) -> Result<Socket, SocketError> {
         let deadline = self
             .state
             .begin(SocketEvent::Accept, clock::now(), timeout)?;
@@ -292,6 +285,7 @@ impl Socket {
         other: &Socket,
         timeout: Option<Duration>,
     ) -> Result<(), SocketError> {
+        self.require_unix("write_socket")?;
         let fd = other.raw("write_socket")?.as_fd();
         self.write_with(timeout, |raw| fd_passing::send_fd(raw, fd))
             .map(drop)
@@ -303,6 +297,7 @@ impl Socket {
     /// # Errors
     /// A timeout, end of stream or a message without a descriptor, or the OS refused.
     pub fn read_socket(&mut self, timeout: Option<Duration>) -> Result<Socket, SocketError> {
+        self.require_unix("read_socket")?;
         let fallback = self.address.clone();
         let received = self.read_with(timeout, |raw| fd_passing::recv_fd(raw))?;
         let Some(fd) = received else {
@@ -311,6 +306,20 @@ impl Socket {
             });
         };
         Socket::from_received(fd, &fallback)
+    }
+
+    /// Descriptors pass over connected Unix sockets only.
+    fn require_unix(&self, op: &'static str) -> Result<(), SocketError> {
+        if matches!(self.address, Address::Unix(_)) && self.state.state() == SocketState::Connected
+        {
+            Ok(())
+        } else {
+            Err(SocketError::WrongKind {
+                op,
+                needs: "connected Unix",
+                address: self.address.to_string(),
+            })
+        }
     }
 
     fn from_received(fd: OwnedFd, fallback: &Address) -> Result<Socket, SocketError> {

@@ -13,7 +13,7 @@ use concurrence_polling::{ServerConfig, ServerHandle, serve};
 const WAIT: Duration = Duration::from_secs(10);
 
 fn connect(server: &ServerHandle) -> TcpStream {
-    let Address::Tcp(addr) = server.local_addr().clone() else {
+    let Address::Tcp(addr) = server.local_address().clone() else {
         unreachable!("a TCP server")
     };
     let stream = TcpStream::connect(addr).unwrap();
@@ -105,7 +105,7 @@ fn out_of_descriptors_the_loop_rests_and_recovers() {
         |_| LineEcho,
     )
     .unwrap();
-    let Address::Tcp(addr) = server.local_addr().clone() else {
+    let Address::Tcp(addr) = server.local_address().clone() else {
         unreachable!()
     };
     // Clients are in this process too: each costs a descriptor here and one in the server,

@@ -44,7 +44,7 @@ fn replies_to_complete_lines_survive_a_partial_last_line_at_end_of_stream() {
         |_| LineEcho,
     )
     .unwrap();
-    let Address::Tcp(addr) = server.local_addr().clone() else {
+    let Address::Tcp(addr) = server.local_address().clone() else {
         unreachable!()
     };
     for total in (8_180..=8_200).chain([16_384, 65_536]) {
@@ -100,7 +100,7 @@ fn a_client_session_talks_to_a_server_session_over_tcp_and_unix() {
             .send("hello\nworld\n")
             .await_suffix("world\n")
             .close();
-        let ended = connect_session(server.local_addr(), script, ConnectionConfig::default());
+        let ended = connect_session(server.local_address(), script, ConnectionConfig::default());
         assert_eq!(ended.reason.kind(), EndKind::Closed, "{address}");
         assert_eq!(ended.session.received(), b"hello\nworld\n");
         assert_eq!(
@@ -122,7 +122,7 @@ fn a_client_half_close_still_gets_every_reply() {
     // The client sends its requests and its FIN at once; the server answers both lines, then
     // closes on the client's end of stream.
     let script = Script::new().send("a\nb\n").close_write();
-    let ended = connect_session(server.local_addr(), script, ConnectionConfig::default());
+    let ended = connect_session(server.local_address(), script, ConnectionConfig::default());
     assert_eq!(ended.session.received(), b"a\nb\n");
     assert!(ended.session.saw_peer_close());
     assert_eq!(
@@ -137,7 +137,7 @@ fn a_client_half_close_still_gets_every_reply() {
 fn a_client_abort_is_a_reset_for_the_server_session() {
     let (server, server_ends) = echo_server(&"127.0.0.1:0".parse().unwrap());
     let script = Script::new().send("x\n").await_suffix("x\n").reset();
-    let ended = connect_session(server.local_addr(), script, ConnectionConfig::default());
+    let ended = connect_session(server.local_address(), script, ConnectionConfig::default());
     assert_eq!(ended.reason.kind(), EndKind::Aborted);
     assert_eq!(server_ends.recv_timeout(WAIT).unwrap(), EndKind::Reset);
 }

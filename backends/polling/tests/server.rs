@@ -17,7 +17,7 @@ use concurrence_core::{Address, BufferedStream, WriterConfig};
 use concurrence_polling::{ServerConfig, Socket, serve};
 
 fn tcp_client(server: &concurrence_polling::ServerHandle) -> TcpStream {
-    let stream = TcpStream::connect(server.local_addr().as_tcp().unwrap()).unwrap();
+    let stream = TcpStream::connect(server.local_address().as_tcp().unwrap()).unwrap();
     stream.set_read_timeout(SOON).unwrap();
     stream
 }
@@ -25,7 +25,7 @@ fn tcp_client(server: &concurrence_polling::ServerHandle) -> TcpStream {
 #[test]
 fn line_echo_over_tcp_with_the_blocking_socket_client() {
     let server = serve_tcp(ServerConfig::default(), |_| LineEcho);
-    let socket = Socket::connect(server.local_addr(), SOON).unwrap();
+    let socket = Socket::connect(server.local_address(), SOON).unwrap();
     let mut stream = BufferedStream::new(socket);
     stream.write_bytes(b"hello\r\nworld\n").unwrap();
     stream.flush().unwrap();
@@ -175,7 +175,7 @@ fn a_reset_peer_is_dropped_and_the_server_keeps_serving() {
 #[test]
 fn two_loops_serve_a_thousand_concurrent_clients() {
     let server = serve_tcp(ServerConfig::default().with_threads(2), |_| LineEcho);
-    let addr = server.local_addr().as_tcp().unwrap();
+    let addr = server.local_address().as_tcp().unwrap();
     let workers: Vec<_> = (0..4)
         .map(|w| {
             std::thread::spawn(move || {
@@ -216,7 +216,7 @@ fn shutdown_lets_live_connections_finish_then_closes_them() {
     server.shutdown();
     // New connections are refused once the listener is gone.
     eventually("listener closed", || {
-        TcpStream::connect(server.local_addr().as_tcp().unwrap()).is_err()
+        TcpStream::connect(server.local_address().as_tcp().unwrap()).is_err()
     });
     // A live connection still works during the grace period and may finish by itself.
     finishing.write_all(b"last words\nQUIT\n").unwrap();

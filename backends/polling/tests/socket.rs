@@ -49,7 +49,7 @@ fn seed_api_round_trip_over_tcp_and_unix() {
             socket.close().unwrap(); // idempotent
             assert_eq!(socket.state(), SocketState::Closed);
         });
-        let mut conn = server.accept_timeout(SOON).unwrap();
+        let mut conn = server.accept(SOON).unwrap();
         let mut buffer = Buffer::new(16);
         let mut got = 0;
         while got < 4 {
@@ -77,7 +77,7 @@ fn seed_api_round_trip_over_tcp_and_unix() {
 fn read_timeout_is_typed_and_leaves_the_socket_usable() {
     let mut server = listener("127.0.0.1:0");
     let mut client = TcpStream::connect(server.address().as_tcp().unwrap()).unwrap();
-    let mut conn = server.accept().unwrap();
+    let mut conn = server.accept(SOON).unwrap();
     let mut buffer = Buffer::new(8);
     let started = Instant::now();
     let err = conn
@@ -100,13 +100,11 @@ fn read_timeout_is_typed_and_leaves_the_socket_usable() {
 #[test]
 fn accept_timeout_leaves_the_listener_usable() {
     let mut server = listener("127.0.0.1:0");
-    let err = server
-        .accept_timeout(Some(Duration::from_millis(50)))
-        .unwrap_err();
+    let err = server.accept(Some(Duration::from_millis(50))).unwrap_err();
     assert!(err.is_timeout());
     assert_eq!(server.state(), SocketState::Listening);
     let _client = TcpStream::connect(server.address().as_tcp().unwrap()).unwrap();
-    server.accept_timeout(SOON).unwrap();
+    server.accept(SOON).unwrap();
 }
 
 #[test]
@@ -149,7 +147,7 @@ fn connect_times_out_against_a_full_backlog() {
 fn reset_mid_transfer_is_a_typed_error() {
     let mut server = listener("127.0.0.1:0");
     let client = TcpStream::connect(server.address().as_tcp().unwrap()).unwrap();
-    let mut conn = server.accept().unwrap();
+    let mut conn = server.accept(SOON).unwrap();
     let raw = socket2::Socket::from(client);
     (&raw).write_all(b"partial").unwrap();
     // Unread data in the peer's receive queue + linger 0: its close sends RST.
@@ -174,7 +172,7 @@ fn reset_mid_transfer_is_a_typed_error() {
 fn a_live_tcp_connection_is_passed_over_a_unix_socket_and_continues() {
     // A TCP conversation: client <-> echo server.
     let echo = serve_tcp(ServerConfig::default(), |_| LineEcho);
-    let mut tcp = Socket::connect(echo.local_addr(), SOON).unwrap();
+    let mut tcp = Socket::connect(echo.local_address(), SOON).unwrap();
     tcp.write(&mut filled(b"before\n"), SOON).unwrap();
     let mut reply = Buffer::new(7);
     while reply.remaining() > 0 {
@@ -198,7 +196,7 @@ fn a_live_tcp_connection_is_passed_over_a_unix_socket_and_continues() {
         reply.flip();
         reply.read_remaining().into_owned()
     });
-    let mut channel = control.accept_timeout(SOON).unwrap();
+    let mut channel = control.accept(SOON).unwrap();
     channel.write_socket(&tcp, SOON).unwrap();
     tcp.close().unwrap(); // the receiver's copy keeps the connection open
     assert_eq!(receiver.join().unwrap(), b"after\n");
@@ -216,26 +214,73 @@ fn wrong_state_calls_are_errors_not_panics() {
     assert_eq!(err.to_string(), "cannot read a socket that is listening");
     assert!(server.listen(4).is_err(), "listen twice");
     let mut fresh = Socket::from_address(&"127.0.0.1:0".parse().unwrap()).unwrap();
-    assert!(fresh.accept_timeout(SOON).is_err(), "accept before listen");
+    assert!(fresh.accept(SOON).is_err(), "accept before listen");
     fresh.close().unwrap();
     assert!(fresh.write(&mut filled(b"x"), SOON).is_err());
 }
 
-#[test]
-fn socket_server_seed_api_with_a_session_factory() {
-    let mut server = SocketServer::new("127.0.0.1:0".parse().unwrap(), |_: &Address| LineEcho);
-    server.bind().unwrap();
-    server.listen(255).unwrap();
-    server.serve().unwrap();
-    let address = server.local_addr().clone();
+fn echo_once(address: &Address, line: &[u8]) -> Vec<u8> {
     let mut client = TcpStream::connect(address.as_tcp().unwrap()).unwrap();
     client.set_read_timeout(SOON).unwrap();
-    client.write_all(b"seed\n").unwrap();
-    let mut reply = [0u8; 5];
+    client.write_all(line).unwrap();
+    let mut reply = vec![0u8; line.len()];
     client.read_exact(&mut reply).unwrap();
-    assert_eq!(&reply, b"seed\n");
-    assert_eq!(server.handle().unwrap().connections(), 1);
-    drop(client); // otherwise close() gives it the full shutdown grace period
+    reply
+}
+
+#[test]
+fn socket_server_seed_api_sessions_then_close_then_serve_again() {
+    let mut server = SocketServer::new("127.0.0.1:0".parse().unwrap());
+    server.bind().unwrap();
+    server.listen(255).unwrap();
+    server.serve_session(|_: &Address| LineEcho).unwrap();
+    let address = server.local_address().clone();
+    assert_eq!(echo_once(&address, b"seed\n"), b"seed\n");
+    server.close().unwrap();
+    assert!(TcpStream::connect(address.as_tcp().unwrap()).is_err());
+    // Serving again after close binds and listens anew (on the same port).
+    server.serve_session(|_: &Address| LineEcho).unwrap();
+    assert_eq!(server.local_address(), &address);
+    assert_eq!(echo_once(&address, b"again\n"), b"again\n");
+    server.close().unwrap();
+}
+
+#[test]
+fn socket_server_blocking_handlers_survive_failing_and_panicking_ones() {
+    let mut server = SocketServer::new("127.0.0.1:0".parse().unwrap());
+    server.listen(255).unwrap();
+    server
+        .serve(|mut socket: Socket| {
+            let mut buffer = Buffer::new(64);
+            socket.read(&mut buffer, SOON)?;
+            buffer.flip();
+            match buffer.get(0) {
+                Ok(b'!') => {
+                    return Err(SocketError::NoDescriptor {
+                        address: "a failing handler".into(),
+                    });
+                }
+                Ok(b'?') => panic!("a panicking handler"),
+                _ => {}
+            }
+            socket.write(&mut buffer, SOON)?;
+            Ok::<(), SocketError>(())
+        })
+        .unwrap();
+    let address = server.local_address().clone();
+    assert_eq!(echo_once(&address, b"one"), b"one");
+    for bad in [b"!", b"?"] {
+        let mut client = TcpStream::connect(address.as_tcp().unwrap()).unwrap();
+        client.set_read_timeout(SOON).unwrap();
+        client.write_all(bad).unwrap();
+        let mut rest = Vec::new();
+        assert_eq!(
+            client.read_to_end(&mut rest).unwrap(),
+            0,
+            "closed after the handler"
+        );
+    }
+    assert_eq!(echo_once(&address, b"two"), b"two", "the server goes on");
     server.close().unwrap();
     assert!(TcpStream::connect(address.as_tcp().unwrap()).is_err());
 }

@@ -46,7 +46,7 @@ async fn run(args: &Args) -> Result<(), String> {
     server
         .listen(255)
         .map_err(|e| format!("cannot listen on {address}: {e}"))?;
-    tracing::info!(address = %server.local_addr(), "async-echo-server listening (Ctrl-C or SIGTERM to stop)");
+    tracing::info!(address = %server.local_address(), "async-echo-server listening (Ctrl-C or SIGTERM to stop)");
     let closer = server.close_handle();
     ctrlc::set_handler(move || closer.close())
         .map_err(|e| format!("cannot install the signal handler: {e}"))?;

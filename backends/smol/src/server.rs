@@ -119,30 +119,37 @@ impl SocketServer {
         self
     }
 
-    /// Binds and listens (the seed's `bind` and `listen` in one, as the OS does them).
+    /// Creates the socket if needed and binds it (the seed's `bind`).
     ///
     /// # Errors
     /// The address is in use or not available.
-    pub fn listen(&mut self, backlog: i32) -> Result<(), SocketError> {
+    pub fn bind(&mut self) -> Result<(), SocketError> {
         if self.listener.is_none() {
-            let listener = Socket::listen(&self.endpoint, backlog)?;
-            self.endpoint = listener.address().clone();
-            self.listener = Some(listener);
+            let mut socket = Socket::from_address(&self.endpoint)?;
+            socket.bind()?;
+            self.endpoint = socket.address().clone();
+            self.listener = Some(socket);
         }
         Ok(())
     }
 
-    /// The seed's `bind`: the same as `listen` with the configured backlog.
+    /// Binds if needed, then listens with `backlog` (the seed's default is 255).
     ///
     /// # Errors
-    /// As [`listen`](Self::listen).
-    pub fn bind(&mut self) -> Result<(), SocketError> {
-        self.listen(self.config.backlog)
+    /// The address is in use or not available, or the OS refused to listen.
+    pub fn listen(&mut self, backlog: i32) -> Result<(), SocketError> {
+        self.bind()?;
+        if let Some(socket) = self.listener.as_mut() {
+            if socket.state() != concurrence_core::SocketState::Listening {
+                socket.listen(backlog)?;
+            }
+        }
+        Ok(())
     }
 
-    /// The bound address (the real port once listening).
+    /// The address the server is bound to (the real port once bound).
     #[must_use]
-    pub fn local_addr(&self) -> &Address {
+    pub fn local_address(&self) -> &Address {
         &self.endpoint
     }
 

@@ -20,6 +20,11 @@ use concurrence_os::{SocketError, clock, fd_passing};
 /// The OS socket behind a `Socket`.
 #[derive(Debug)]
 enum Inner {
+    /// Created by `from_address`, maybe bound, not yet listening.
+    Init {
+        socket: socket2::Socket,
+        bound: bool,
+    },
     Tcp(Async<TcpStream>),
     Unix(Async<UnixStream>),
     TcpListener(Async<TcpListener>),
@@ -135,36 +140,99 @@ impl Socket {
         }
     }
 
-    /// Binds and listens on `address` with `backlog` (`SO_REUSEADDR` on, as servers want).
+    /// A new, unconnected socket for `address` (TCP for `ip:port`, Unix for a path), in
+    /// state `Init`: ready for [`bind`](Socket::bind) and [`listen`](Socket::listen).
     ///
     /// # Errors
-    /// The address is in use or not available.
-    pub fn listen(address: &Address, backlog: i32) -> Result<Socket, SocketError> {
-        let fail = |e| SocketError::io("listen", address, e);
-        let (inner, bound) = match address {
-            Address::Tcp(addr) => {
-                let socket = std::net::TcpListener::bind(*addr).map_err(fail)?;
-                rustix::net::listen(&socket, backlog).map_err(|e| fail(e.into()))?;
-                let bound = Address::Tcp(socket.local_addr().map_err(fail)?);
-                (Inner::TcpListener(Async::new(socket).map_err(fail)?), bound)
-            }
-            Address::Unix(path) => {
-                concurrence_os::unix_path::clear_stale_socket(path).map_err(fail)?;
-                let socket = UnixListener::bind(path).map_err(fail)?;
-                rustix::net::listen(&socket, backlog).map_err(|e| fail(e.into()))?;
-                (
-                    Inner::UnixListener(Async::new(socket).map_err(fail)?),
-                    address.clone(),
-                )
-            }
-        };
-        let mut state = SocketStateMachine::new();
-        state.begin(SocketEvent::Listen, clock::now(), None)?;
+    /// The OS refused to create the socket.
+    pub fn from_address(address: &Address) -> Result<Socket, SocketError> {
+        let socket = concurrence_os::sockaddr::new_socket(address, "create socket")?;
         Ok(Socket {
-            inner,
-            address: bound,
-            state,
+            inner: Inner::Init {
+                socket,
+                bound: false,
+            },
+            address: address.clone(),
+            state: SocketStateMachine::new(),
         })
+    }
+
+    /// Binds to the socket's address (`SO_REUSEADDR` on; a stale Unix socket file removed
+    /// first, a live one an error). With port 0 the address becomes the port picked.
+    ///
+    /// # Errors
+    /// The address is in use or not available, or the socket is not new.
+    pub fn bind(&mut self) -> Result<(), SocketError> {
+        let Inner::Init { socket, bound } = &mut self.inner else {
+            return Err(SocketError::State(
+                concurrence_core::SocketStateError::InvalidState {
+                    op: "bind",
+                    state: self.state.state(),
+                },
+            ));
+        };
+        if *bound {
+            return Ok(());
+        }
+        let fail = |e| SocketError::io("bind", &self.address, e);
+        socket.set_reuse_address(true).map_err(fail)?;
+        if let Address::Unix(path) = &self.address {
+            concurrence_os::unix_path::clear_stale_socket(path).map_err(fail)?;
+        }
+        let target = concurrence_os::sockaddr::sock_addr(&self.address).map_err(fail)?;
+        socket.bind(&target).map_err(fail)?;
+        *bound = true;
+        if let Ok(local) = socket.local_addr() {
+            self.address = concurrence_os::sockaddr::address_of(&local, &self.address);
+        }
+        Ok(())
+    }
+
+    /// Starts listening with `backlog` pending connections (the seed's default is 255).
+    /// Binds first if [`bind`](Socket::bind) was not called.
+    ///
+    /// # Errors
+    /// Wrong state (not `Init`), the address is in use, or the OS refused.
+    pub fn listen(&mut self, backlog: i32) -> Result<(), SocketError> {
+        concurrence_core::transition(self.state.state(), SocketEvent::Listen)?;
+        self.bind()?;
+        let Inner::Init { socket, .. } = std::mem::replace(&mut self.inner, Inner::Closed) else {
+            return Err(SocketError::State(
+                concurrence_core::SocketStateError::InvalidState {
+                    op: "listen",
+                    state: self.state.state(),
+                },
+            ));
+        };
+        let fail = |e| SocketError::io("listen", &self.address, e);
+        socket.listen(backlog).map_err(fail)?;
+        self.inner = match self.address {
+            Address::Tcp(_) => Inner::TcpListener(
+                Async::new(TcpListener::from(OwnedFd::from(socket))).map_err(fail)?,
+            ),
+            Address::Unix(_) => Inner::UnixListener(
+                Async::new(UnixListener::from(OwnedFd::from(socket))).map_err(fail)?,
+            ),
+        };
+        self.state.begin(SocketEvent::Listen, clock::now(), None)?;
+        Ok(())
+    }
+
+    /// The address this socket is bound to (the real port once bound).
+    ///
+    /// # Errors
+    /// The socket is closed, or the OS refused.
+    pub fn local_address(&self) -> Result<Address, SocketError> {
+        let fd = self.borrowed_fd().ok_or(SocketError::State(
+            concurrence_core::SocketStateError::InvalidState {
+                op: "local_address",
+                state: SocketState::Closed,
+            },
+        ))?;
+        let local = socket2::SockRef::from(&fd)
+            .local_addr()
+            .map_err(|e| SocketError::io("local_address", &self.address, e))?;
+        Ok(concurrence_os::sockaddr::address_of(&local, &self.address))
     }
 
     /// Waits at most `timeout` for a connection and returns it, connected.
@@ -318,29 +386,50 @@ impl Socket {
         self.adopt(fd)
     }
 
-    /// Wraps a received descriptor (a connected TCP or Unix stream).
+    /// Wraps a received descriptor: a listener (told by `SO_ACCEPTCONN`) in state
+    /// `Listening`, else a connected TCP or Unix stream.
     fn adopt(&self, fd: OwnedFd) -> Result<Socket, SocketError> {
+        use concurrence_os::fd_passing::{FdKind, fd_kind};
         let fail = |e| SocketError::io("read_socket", &self.address, e);
-        let domain = rustix::net::sockopt::socket_domain(&fd).map_err(|e| fail(e.into()))?;
-        let (inner, address) = if domain == rustix::net::AddressFamily::UNIX {
-            let stream = UnixStream::from(fd);
-            (
-                Inner::Unix(Async::new(stream).map_err(fail)?),
-                self.address.clone(),
-            )
-        } else {
-            let stream = TcpStream::from(fd);
-            let peer = stream.peer_addr().map_err(fail)?;
-            stream.set_nodelay(true).map_err(fail)?;
-            (
-                Inner::Tcp(Async::new(stream).map_err(fail)?),
-                Address::Tcp(peer),
-            )
+        let kind = fd_kind(&fd).map_err(fail)?;
+        let local = |fd: &OwnedFd| {
+            socket2::SockRef::from(fd)
+                .local_addr()
+                .map(|a| concurrence_os::sockaddr::address_of(&a, &self.address))
+        };
+        let (inner, address, state) = match kind {
+            FdKind::Listener { unix } => {
+                let address = local(&fd).map_err(fail)?;
+                let inner = if unix {
+                    Inner::UnixListener(Async::new(UnixListener::from(fd)).map_err(fail)?)
+                } else {
+                    Inner::TcpListener(Async::new(TcpListener::from(fd)).map_err(fail)?)
+                };
+                (inner, address, SocketState::Listening)
+            }
+            FdKind::Stream { unix: true } => {
+                let stream = UnixStream::from(fd);
+                (
+                    Inner::Unix(Async::new(stream).map_err(fail)?),
+                    self.address.clone(),
+                    SocketState::Connected,
+                )
+            }
+            FdKind::Stream { .. } => {
+                let stream = TcpStream::from(fd);
+                let peer = stream.peer_addr().map_err(fail)?;
+                stream.set_nodelay(true).map_err(fail)?;
+                (
+                    Inner::Tcp(Async::new(stream).map_err(fail)?),
+                    Address::Tcp(peer),
+                    SocketState::Connected,
+                )
+            }
         };
         Ok(Socket {
             inner,
             address,
-            state: SocketStateMachine::in_state(SocketState::Connected),
+            state: SocketStateMachine::in_state(state),
         })
     }
 
@@ -375,6 +464,7 @@ impl Socket {
             Inner::Unix(s) => Some(s.as_fd()),
             Inner::TcpListener(s) => Some(s.as_fd()),
             Inner::UnixListener(s) => Some(s.as_fd()),
+            Inner::Init { socket, .. } => Some(socket.as_fd()),
             Inner::Closed => None,
         }
     }

@@ -2,6 +2,8 @@
 //! floods pipelined lines, a session whose deadline never moves, and `max_connections`. In
 //! each case the other connections are still served.
 
+mod common;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::sync::Arc;
@@ -22,7 +24,7 @@ fn start<S: Session + Send + 'static>(
 ) -> (std::net::SocketAddr, CloseHandle) {
     let mut server = SocketServer::with_config("127.0.0.1:0".parse().unwrap(), config);
     server.listen(255).unwrap();
-    let (bound, closer) = (server.local_addr().clone(), server.close_handle());
+    let (bound, closer) = (server.local_address().clone(), server.close_handle());
     smol::spawn(async move { server.serve_session(factory).await.unwrap() }).detach();
     let Address::Tcp(addr) = bound else {
         unreachable!()
@@ -147,8 +149,8 @@ fn a_stale_unix_socket_file_is_replaced_and_a_live_one_is_a_clear_error() {
     let _ = std::fs::remove_file(&path);
     drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
     let address = Address::Unix(path.clone());
-    let live = concurrence_smol::Socket::listen(&address, 16).unwrap();
-    let err = concurrence_smol::Socket::listen(&address, 16).unwrap_err();
+    let live = common::listening(&address, 16).unwrap();
+    let err = common::listening(&address, 16).unwrap_err();
     assert!(
         err.to_string().contains("a live server already listens"),
         "{err}"

@@ -22,7 +22,7 @@ fn echo_server(address: &Address) -> (Address, CloseHandle, mpsc::Receiver<EndKi
     let (ends, server_ends) = mpsc::channel();
     let mut server = SocketServer::with_config(address.clone(), ServerConfig::default());
     server.listen(255).unwrap();
-    let (bound, closer) = (server.local_addr().clone(), server.close_handle());
+    let (bound, closer) = (server.local_address().clone(), server.close_handle());
     smol::spawn(async move {
         server
             .serve_session(move |_| ReportEnd {
@@ -145,7 +145,7 @@ fn refused_and_timed_out_connects_are_told_to_the_client_session() {
             assert_eq!(ended.session.end_kind(), Some(EndKind::ConnectRefused));
         }
         // A listener that never accepts, with its backlog full, leaves new connects hanging.
-        let listener = Socket::listen(&"127.0.0.1:0".parse().unwrap(), 1).unwrap();
+        let listener = common::listening(&"127.0.0.1:0".parse().unwrap(), 1).unwrap();
         let address = listener.address().clone();
         let quick =
             ConnectionConfig::default().with_connect_timeout(Some(Duration::from_millis(200)));

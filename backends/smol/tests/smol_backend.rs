@@ -27,7 +27,7 @@ fn start_handler_server(
 ) -> (Address, concurrence_smol::CloseHandle) {
     let mut server = SocketServer::new(address.parse().unwrap()).with_spawner(spawner.clone());
     server.listen(255).unwrap();
-    let (bound, closer) = (server.local_addr().clone(), server.close_handle());
+    let (bound, closer) = (server.local_address().clone(), server.close_handle());
     spawner.spawn(Box::pin(async move {
         server
             .serve(|socket: Socket| async move {
@@ -110,7 +110,7 @@ fn start_session_server<S: Session + Send + 'static>(
 ) -> (Address, concurrence_smol::CloseHandle) {
     let mut server = SocketServer::with_config("127.0.0.1:0".parse().unwrap(), config);
     server.listen(255).unwrap();
-    let (bound, closer) = (server.local_addr().clone(), server.close_handle());
+    let (bound, closer) = (server.local_address().clone(), server.close_handle());
     smol::spawn(async move { server.serve_session(factory).await.unwrap() }).detach();
     (bound, closer)
 }
@@ -181,7 +181,7 @@ fn sixty_four_mib_through_a_session_with_a_slow_reader_keeps_memory_flat() {
 #[test]
 fn timeouts_refusals_and_resets_are_typed() {
     smol::block_on(async {
-        let mut listener = Socket::listen(&"127.0.0.1:0".parse().unwrap(), 1).unwrap();
+        let mut listener = common::listening(&"127.0.0.1:0".parse().unwrap(), 1).unwrap();
         let address = listener.address().clone();
         // accept timeout leaves the listener usable
         let err = listener
@@ -226,7 +226,7 @@ fn timeouts_refusals_and_resets_are_typed() {
 #[test]
 fn connect_times_out_against_a_full_backlog() {
     smol::block_on(async {
-        let _listener = Socket::listen(&"127.0.0.1:0".parse().unwrap(), 1).unwrap();
+        let _listener = common::listening(&"127.0.0.1:0".parse().unwrap(), 1).unwrap();
         let address = _listener.address().clone();
         let mut parked = Vec::new();
         for _ in 0..32 {
@@ -248,7 +248,7 @@ fn a_live_tcp_connection_is_passed_over_a_unix_socket() {
     smol::block_on(async {
         let tcp = Socket::connect(&echo, SOON).await.unwrap();
         let path = unix_path("fd");
-        let mut control = Socket::listen(&Address::Unix(path.clone()), 4).unwrap();
+        let mut control = common::listening(&Address::Unix(path.clone()), 4).unwrap();
         let receiver = smol::spawn(async move {
             let mut channel = Socket::connect(&Address::Unix(path), SOON).await.unwrap();
             let mut passed = channel.read_socket(SOON).await.unwrap();
@@ -303,7 +303,7 @@ fn a_panicking_or_failing_handler_does_not_stop_the_server() {
     let count = Arc::clone(&served);
     let mut server = SocketServer::new("127.0.0.1:0".parse().unwrap());
     server.listen(16).unwrap();
-    let (bound, closer) = (server.local_addr().clone(), server.close_handle());
+    let (bound, closer) = (server.local_address().clone(), server.close_handle());
     smol::spawn(async move {
         server
             .serve(move |mut socket: Socket| {

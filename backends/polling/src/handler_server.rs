@@ -1,0 +1,172 @@
+//! The blocking handler server behind `SocketServer::serve`: one accept thread watching the
+//! listener with a `Poller`, and one thread per connection running the user's handler over a
+//! blocking `Socket`, at most `max_connections` at once (newcomers wait in the backlog).
+
+use std::fmt::Display;
+use std::io;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use concurrence_core::{Address, SocketState, Timestamp};
+use concurrence_os::sockaddr::{address_of, set_nodelay};
+use concurrence_os::{ServerConfig, SocketError, clock};
+use polling::{Event, PollMode, Poller};
+
+use crate::event_loop::panic_message;
+use crate::server::{ServerHandle, Shared};
+use crate::socket::Socket;
+
+/// The listener's key in the accept thread's poller.
+const LISTENER: usize = 0;
+
+/// Starts the accept thread for `listener` and returns the running server's handle.
+pub(crate) fn start<H, E>(
+    listener: socket2::Socket,
+    address: Address,
+    config: ServerConfig,
+    handler: Arc<H>,
+) -> Result<ServerHandle, SocketError>
+where
+    H: Fn(Socket) -> Result<(), E> + Send + Sync + 'static,
+    E: Display,
+{
+    listener
+        .set_nonblocking(true)
+        .map_err(|e| SocketError::io("serve", &address, e))?;
+    let shared = Arc::new(Shared::default());
+    let poller =
+        Arc::new(Poller::new().map_err(|e| SocketError::io("create poller", &address, e))?);
+    shared.add_poller(Arc::clone(&poller));
+    let acceptor = Acceptor {
+        listener,
+        address: address.clone(),
+        config,
+        handler,
+        shared: Arc::clone(&shared),
+        poller,
+    };
+    let thread = std::thread::Builder::new()
+        .name("concurrence-accept".into())
+        .spawn(move || acceptor.run())
+        .map_err(|e| SocketError::io("spawn accept thread", &address, e))?;
+    Ok(ServerHandle::new(address, shared, vec![thread]))
+}
+
+struct Acceptor<H> {
+    listener: socket2::Socket,
+    address: Address,
+    config: ServerConfig,
+    handler: Arc<H>,
+    shared: Arc<Shared>,
+    poller: Arc<Poller>,
+}
+
+impl<H, E> Acceptor<H>
+where
+    H: Fn(Socket) -> Result<(), E> + Send + Sync + 'static,
+    E: Display,
+{
+    fn run(self) -> Result<(), SocketError> {
+        let fail = |op, e| SocketError::io(op, &self.address, e);
+        self.poller
+            .add_with_mode(&self.listener, Event::none(LISTENER), PollMode::Level)
+            .map_err(|e| fail("register listener", e))?;
+        let mut armed = false;
+        let mut paused_until: Option<Timestamp> = None;
+        let mut error_logged = false;
+        let mut events = Vec::new();
+        while !self.shared.stop.load(Ordering::SeqCst) {
+            let now = clock::now();
+            if paused_until.is_some_and(|t| now >= t) {
+                paused_until = None;
+            }
+            // Watch the listener only below the cap and outside an error pause.
+            let live = self.shared.live.load(Ordering::SeqCst);
+            let want = paused_until.is_none() && live < self.config.max_connections;
+            if want != armed {
+                let interest = if want {
+                    Event::readable(LISTENER)
+                } else {
+                    Event::none(LISTENER)
+                };
+                self.poller
+                    .modify_with_mode(&self.listener, interest, PollMode::Level)
+                    .map_err(|e| fail("watch listener", e))?;
+                armed = want;
+            }
+            events.clear();
+            let timeout = paused_until.map(|t| t.saturating_duration_since(now));
+            match self.poller.wait(&mut events, timeout) {
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(fail("wait", e)),
+            }
+            if !armed || events.is_empty() {
+                continue;
+            }
+            for _ in 0..self.config.accept_budget.max(1) {
+                if self.shared.live.load(Ordering::SeqCst) >= self.config.max_connections {
+                    break;
+                }
+                match self.listener.accept() {
+                    Ok((socket, peer)) => {
+                        error_logged = false;
+                        let peer = address_of(&peer, &self.address);
+                        self.spawn_handler(socket, peer);
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) => {
+                        if !error_logged {
+                            tracing::warn!(address = %self.address, error = %e,
+                                pause = ?self.config.accept_error_pause,
+                                "accept failed; pausing accepts (logged once until an accept succeeds)");
+                            error_logged = true;
+                        }
+                        paused_until = Some(clock::now() + self.config.accept_error_pause);
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn spawn_handler(&self, socket: socket2::Socket, peer: Address) {
+        if let Err(e) = socket
+            .set_nonblocking(true)
+            .map_err(|e| SocketError::io("accept", &peer, e))
+            .and_then(|()| set_nodelay(&socket, &peer))
+        {
+            tracing::warn!(error = %e, "could not set up an accepted connection");
+            return;
+        }
+        let socket = Socket::wrap(socket, peer.clone(), SocketState::Connected);
+        let (handler, shared) = (Arc::clone(&self.handler), Arc::clone(&self.shared));
+        let max = self.config.max_connections;
+        self.shared.live.fetch_add(1, Ordering::SeqCst);
+        let spawned = std::thread::Builder::new()
+            .name("concurrence-handler".into())
+            .spawn(move || {
+                let outcome =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handler(socket)));
+                match outcome {
+                    Ok(Ok(())) => {}
+                    Ok(Err(error)) => {
+                        tracing::warn!(%peer, %error, "connection handler failed");
+                    }
+                    Err(panic) => {
+                        tracing::error!(%peer, panic = %panic_message(&*panic), "connection handler panicked");
+                    }
+                }
+                if shared.live.fetch_sub(1, Ordering::SeqCst) == max {
+                    shared.wake_all();
+                }
+            });
+        if let Err(e) = spawned {
+            // The closure (and the socket in it) was dropped: the connection is closed.
+            self.shared.live.fetch_sub(1, Ordering::SeqCst);
+            tracing::warn!(error = %e, "could not start a handler thread; connection closed");
+        }
+    }
+}
