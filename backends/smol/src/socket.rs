@@ -44,6 +44,17 @@ pub struct Socket {
     inner: Inner,
     address: Address,
     state: SocketStateMachine,
+    timeouts: IoTimeouts,
+}
+
+/// The timeouts of the `AsyncRead` / `AsyncWrite` implementations, and the timers of the
+/// read and write in progress.
+#[derive(Debug, Default)]
+struct IoTimeouts {
+    read: Option<Duration>,
+    write: Option<Duration>,
+    read_timer: Option<Timer>,
+    write_timer: Option<Timer>,
 }
 
 /// Runs `work` with a timeout; `None` when the timeout passed first.
@@ -84,6 +95,7 @@ impl Socket {
             inner,
             address: address.clone(),
             state: SocketStateMachine::in_state(SocketState::Connected),
+            timeouts: IoTimeouts::default(),
         })
     }
 
@@ -135,6 +147,7 @@ impl Socket {
                     inner,
                     address: address.clone(),
                     state,
+                    timeouts: IoTimeouts::default(),
                 })
             }
         }
@@ -154,6 +167,7 @@ impl Socket {
             },
             address: address.clone(),
             state: SocketStateMachine::new(),
+            timeouts: IoTimeouts::default(),
         })
     }
 
@@ -267,6 +281,7 @@ impl Socket {
                 inner,
                 address: peer,
                 state: SocketStateMachine::in_state(SocketState::Connected),
+                timeouts: IoTimeouts::default(),
             }),
         }
     }
@@ -430,6 +445,7 @@ impl Socket {
             inner,
             address,
             state: SocketStateMachine::in_state(state),
+            timeouts: IoTimeouts::default(),
         })
     }
 
@@ -444,6 +460,14 @@ impl Socket {
         }
         self.inner = Inner::Closed;
         Ok(())
+    }
+
+    /// Timeouts for the `futures_io::AsyncRead` / `AsyncWrite` implementations, and so for an
+    /// `AsyncBufferedStream` over this socket (default: none). A read or write that makes no
+    /// progress for that long fails with `ErrorKind::TimedOut`; the socket stays usable.
+    pub fn set_timeouts(&mut self, read: Option<Duration>, write: Option<Duration>) {
+        self.timeouts.read = read;
+        self.timeouts.write = write;
     }
 
     /// The socket's state.
@@ -515,31 +539,86 @@ fn not_connected() -> io::Error {
     )
 }
 
+/// Bounds a pending I/O poll by `timeout`: the timer starts with the first `Pending` and is
+/// dropped once the operation completes; a timer that fires first is a `TimedOut` error.
+fn with_timeout<T>(
+    cx: &mut Context<'_>,
+    timeout: Option<Duration>,
+    timer: &mut Option<Timer>,
+    op: impl FnOnce(&mut Context<'_>) -> Poll<io::Result<T>>,
+) -> Poll<io::Result<T>> {
+    match op(cx) {
+        Poll::Ready(result) => {
+            *timer = None;
+            Poll::Ready(result)
+        }
+        Poll::Pending => {
+            let Some(limit) = timeout else {
+                return Poll::Pending;
+            };
+            let running = timer.get_or_insert_with(|| Timer::after(limit));
+            if Pin::new(running).poll(cx).is_ready() {
+                *timer = None;
+                return Poll::Ready(Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("no progress within {limit:?} (Socket::set_timeouts)"),
+                )));
+            }
+            Poll::Pending
+        }
+    }
+}
+
+/// Reads honour the read timeout of [`Socket::set_timeouts`] (a `TimedOut` error; the socket
+/// stays usable) and move the socket's state at end of stream, as `read` does.
 impl AsyncRead for Socket {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
-        match &mut self.inner {
-            Inner::Tcp(s) => Pin::new(s).poll_read(cx, buf),
-            Inner::Unix(s) => Pin::new(s).poll_read(cx, buf),
-            _ => Poll::Ready(Err(not_connected())),
+        let this = &mut *self;
+        let inner = &mut this.inner;
+        let timeouts = &mut this.timeouts;
+        let polled = with_timeout(
+            cx,
+            timeouts.read,
+            &mut timeouts.read_timer,
+            |cx| match inner {
+                Inner::Tcp(s) => Pin::new(s).poll_read(cx, buf),
+                Inner::Unix(s) => Pin::new(s).poll_read(cx, buf),
+                _ => Poll::Ready(Err(not_connected())),
+            },
+        );
+        if let Poll::Ready(Ok(0)) = polled {
+            if !buf.is_empty() && this.state.state() == SocketState::Connected {
+                let _ = this.state.apply(SocketEvent::PeerClosed);
+            }
         }
+        polled
     }
 }
 
+/// Writes honour the write timeout of [`Socket::set_timeouts`].
 impl AsyncWrite for Socket {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        match &mut self.inner {
-            Inner::Tcp(s) => Pin::new(s).poll_write(cx, buf),
-            Inner::Unix(s) => Pin::new(s).poll_write(cx, buf),
-            _ => Poll::Ready(Err(not_connected())),
-        }
+        let this = &mut *self;
+        let inner = &mut this.inner;
+        let timeouts = &mut this.timeouts;
+        with_timeout(
+            cx,
+            timeouts.write,
+            &mut timeouts.write_timer,
+            |cx| match inner {
+                Inner::Tcp(s) => Pin::new(s).poll_write(cx, buf),
+                Inner::Unix(s) => Pin::new(s).poll_write(cx, buf),
+                _ => Poll::Ready(Err(not_connected())),
+            },
+        )
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {

@@ -432,3 +432,30 @@ fn a_peer_that_stops_reading_is_closed_by_the_idle_timeout() {
     });
     closer.close();
 }
+
+#[test]
+fn an_async_buffered_stream_read_times_out_and_end_of_stream_moves_the_state() {
+    smol::block_on(async {
+        let mut listener = common::listening(&"127.0.0.1:0".parse().unwrap(), 4).unwrap();
+        let address = listener.address().clone();
+        let mut socket = Socket::connect(&address, SOON).await.unwrap();
+        let mut peer = listener.accept(SOON).await.unwrap();
+        socket.set_timeouts(Some(Duration::from_millis(100)), SOON);
+        let mut stream = AsyncBufferedStream::new(socket);
+        // The peer sends nothing: the read gives up after its timeout, as a typed error.
+        let started = Instant::now();
+        let err = stream.read_line().await.unwrap_err();
+        assert!(err.is_timeout(), "{err}");
+        assert!(started.elapsed() < Duration::from_secs(5));
+        // The stream stays usable: a line sent now is read.
+        let mut line = Buffer::new(8);
+        line.write_bytes(b"late\n").unwrap();
+        line.flip();
+        peer.write(&mut line, SOON).await.unwrap();
+        assert_eq!(stream.read_line().await.unwrap(), Some(&b"late"[..]));
+        // End of stream moves the socket's state, as `Socket::read` does.
+        peer.close().unwrap();
+        assert_eq!(stream.read_line().await.unwrap(), None);
+        assert_eq!(stream.get_ref().state(), SocketState::Closing);
+    });
+}

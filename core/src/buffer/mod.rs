@@ -125,10 +125,12 @@ impl Buffer {
         self.limit
     }
 
-    /// Moves the limit to `limit`; a position past the new limit is pulled back to it (as NIO).
+    /// Moves the limit to `limit`.
     ///
     /// # Errors
-    /// [`BufferError::InvalidArgument`] if `limit > capacity`.
+    /// [`BufferError::InvalidArgument`] if `limit > capacity`, or if `limit < position` (the
+    /// seed refuses that too: "limit must be >= position"; NIO would pull the position back).
+    /// Nothing changes then.
     pub fn set_limit(&mut self, limit: usize) -> Result<(), BufferError> {
         if limit > self.capacity {
             return Err(invalid(
@@ -136,8 +138,16 @@ impl Buffer {
                 format!("limit {limit} is past the capacity {}", self.capacity),
             ));
         }
+        if limit < self.position {
+            return Err(invalid(
+                "set_limit",
+                format!(
+                    "limit must be >= position: limit {limit} is below the position {}",
+                    self.position
+                ),
+            ));
+        }
         self.limit = limit;
-        self.position = self.position.min(limit);
         Ok(())
     }
 

@@ -54,13 +54,15 @@ fn position_and_limit_setters_follow_nio() {
     let mut buf = Buffer::new(10);
     buf.set_position(4).unwrap();
     assert_eq!(buf.position(), 4);
-    buf.set_limit(2).unwrap();
-    assert_eq!(
-        (buf.position(), buf.limit()),
-        (2, 2),
-        "position pulled back to the limit"
+    // As the seed: a limit below the position is refused and changes nothing.
+    fails_unchanged(&mut buf, |b| b.set_limit(2), is_invalid);
+    let err = buf.set_limit(2).unwrap_err();
+    assert!(
+        err.to_string().contains("limit must be >= position"),
+        "{err}"
     );
-    fails_unchanged(&mut buf, |b| b.set_position(3), is_invalid);
+    buf.set_limit(4).unwrap();
+    fails_unchanged(&mut buf, |b| b.set_position(5), is_invalid);
     fails_unchanged(&mut buf, |b| b.set_limit(11), is_invalid);
     buf.set_limit(10).unwrap();
     buf.set_position(10).unwrap();

@@ -276,13 +276,10 @@ impl BufferModel {
             }
             O::SetLimit { buf, limit } => {
                 let b = &mut self.buffers[buf];
-                if limit > b.capacity {
+                if limit > b.capacity || limit < b.position {
                     return Outcome::InvalidArgument;
                 }
                 b.limit = limit;
-                if b.position > limit {
-                    b.position = limit;
-                }
                 Outcome::Done
             }
             O::Clear { buf } => {
