@@ -24,6 +24,7 @@ mod connection;
 mod connection_config;
 mod end_reason;
 mod framing;
+#[cfg(feature = "_internal_test_exports")]
 #[doc(hidden)]
 pub mod model;
 mod pair;
@@ -32,6 +33,7 @@ mod script;
 mod session;
 mod socket_state;
 mod stream;
+#[cfg(feature = "_internal_test_exports")]
 #[doc(hidden)]
 pub mod testing;
 mod time;
