@@ -12,7 +12,9 @@ mod writer;
 pub use config::{DEFAULT_BUFFER_SIZE, ReaderConfig, WriterConfig};
 pub use error::FramingError;
 pub use reader::StreamReader;
-pub(crate) use reader::{Found, FrameKind};
+#[cfg(feature = "futures-io")]
+pub(crate) use reader::Found;
+pub(crate) use reader::FrameKind;
 pub use writer::StreamWriter;
 
 #[cfg(test)]
