@@ -201,8 +201,26 @@ fn a_live_tcp_connection_is_passed_over_a_unix_socket_and_continues() {
     tcp.close().unwrap(); // the receiver's copy keeps the connection open
     assert_eq!(receiver.join().unwrap(), b"after\n");
 
-    // A closed channel yields a typed error, not a descriptor.
-    drop(channel);
+    // The receiver is gone: its end of the channel closed, and reading a descriptor from a
+    // closed channel is a typed error, not a descriptor.
+    let err = channel.read_socket(SOON).unwrap_err();
+    assert_eq!(err.io_kind(), Some(ErrorKind::UnexpectedEof), "{err}");
+    // A TCP socket cannot carry descriptors: a typed error on both ends.
+    let mut other = Socket::connect(echo.local_address(), SOON).unwrap();
+    assert!(matches!(
+        other.read_socket(SOON),
+        Err(SocketError::WrongKind {
+            op: "read_socket",
+            ..
+        })
+    ));
+    assert!(matches!(
+        other.write_socket(&channel, SOON),
+        Err(SocketError::WrongKind {
+            op: "write_socket",
+            ..
+        })
+    ));
     let _ = std::fs::remove_file(path);
 }
 

@@ -45,12 +45,19 @@ impl Drop for LiveSlot {
 #[derive(Debug, Clone)]
 pub struct CloseHandle {
     stop: async_channel::Sender<()>,
+    live: Arc<AtomicUsize>,
 }
 
 impl CloseHandle {
     /// Stops accepting. Connections already handed to tasks run on.
     pub fn close(&self) {
         self.stop.close();
+    }
+
+    /// Connections whose tasks are running right now.
+    #[must_use]
+    pub fn connections(&self) -> usize {
+        self.live.load(Ordering::SeqCst)
     }
 }
 
@@ -81,6 +88,7 @@ pub struct SocketServer {
     spawner: Arc<dyn Spawn>,
     listener: Option<Socket>,
     stop: (async_channel::Sender<()>, async_channel::Receiver<()>),
+    live: Arc<AtomicUsize>,
 }
 
 impl std::fmt::Debug for SocketServer {
@@ -109,6 +117,7 @@ impl SocketServer {
             spawner: Arc::new(SmolGlobal),
             listener: None,
             stop: async_channel::bounded(1),
+            live: Arc::new(AtomicUsize::new(0)),
         }
     }
 
@@ -158,7 +167,14 @@ impl SocketServer {
     pub fn close_handle(&self) -> CloseHandle {
         CloseHandle {
             stop: self.stop.0.clone(),
+            live: Arc::clone(&self.live),
         }
+    }
+
+    /// Connections whose tasks are running right now.
+    #[must_use]
+    pub fn connections(&self) -> usize {
+        self.live.load(Ordering::SeqCst)
     }
 
     /// Stops accepting (as [`CloseHandle::close`]).
@@ -221,7 +237,7 @@ impl SocketServer {
         let Some(listener) = self.listener.as_mut() else {
             return Ok(());
         };
-        let live = Arc::new(AtomicUsize::new(0));
+        let live = Arc::clone(&self.live);
         let (freed_tx, freed_rx) = async_channel::bounded::<()>(1);
         let mut error_logged = false;
         loop {

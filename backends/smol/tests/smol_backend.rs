@@ -212,6 +212,19 @@ fn timeouts_refusals_and_resets_are_typed() {
             conn.read(&mut buffer, SOON).await,
             Err(SocketError::State(_))
         ));
+        // a peer that resets: the read is a typed ConnectionReset error
+        let resetting = std::net::TcpStream::connect(address.as_tcp().unwrap()).unwrap();
+        let mut victim = listener.accept(SOON).await.unwrap();
+        socket2::SockRef::from(&resetting)
+            .set_linger(Some(Duration::ZERO))
+            .unwrap();
+        drop(resetting); // RST
+        let err = victim.read(&mut Buffer::new(16), SOON).await.unwrap_err();
+        assert_eq!(
+            err.io_kind(),
+            Some(std::io::ErrorKind::ConnectionReset),
+            "{err}"
+        );
         // refused
         drop(listener);
         let err = Socket::connect(&address, SOON).await.unwrap_err();
@@ -275,6 +288,7 @@ fn a_live_tcp_connection_is_passed_over_a_unix_socket() {
 
 #[test]
 fn a_thousand_concurrent_clients() {
+    common::raise_nofile();
     let (bound, closer) = start_session_server(ServerConfig::default(), |_| LineEcho);
     smol::block_on(async {
         let clients: Vec<_> = (0..1000)
@@ -287,13 +301,18 @@ fn a_thousand_concurrent_clients() {
                     let mut reply = vec![0u8; line.len()];
                     socket.read_exact(&mut reply).await.unwrap();
                     assert_eq!(reply, line.as_bytes());
+                    socket
                 })
             })
             .collect();
+        let mut open = Vec::new();
         for client in clients {
-            client.await;
+            open.push(client.await);
         }
+        assert_eq!(closer.connections(), 1000, "all 1,000 open at once");
+        drop(open);
     });
+    common::eventually("every connection closed", || closer.connections() == 0);
     closer.close();
 }
 
@@ -356,9 +375,11 @@ fn a_reset_peer_is_dropped_and_the_server_keeps_serving() {
         let client = std::net::TcpStream::connect(addr).unwrap();
         let raw = std::net::TcpStream::try_clone(&client).unwrap();
         (&raw).write_all(&vec![b'x'; 100_000]).unwrap();
+        common::eventually("the connection is served", || closer.connections() == 1);
         // SO_LINGER 0 through rustix: closing with unread data sends RST.
         rustix::net::sockopt::set_socket_linger(&client, Some(Duration::ZERO)).unwrap();
     }
+    common::eventually("the reset connection is gone", || closer.connections() == 0);
     smol::block_on(async {
         let mut socket = Socket::connect(&bound, SOON).await.unwrap();
         socket.write_all(b"after reset\n").await.unwrap();
@@ -421,7 +442,8 @@ fn a_peer_that_stops_reading_is_closed_by_the_idle_timeout() {
         let mut buf = vec![0u8; 1 << 16];
         loop {
             match AsyncReadExt::read(&mut socket, &mut buf).await {
-                Ok(0) | Err(_) => break,
+                Ok(0) => break,
+                Err(e) => panic!("the idle server should close in order, not fail: {e}"),
                 Ok(n) => got += n,
             }
         }

@@ -11,10 +11,10 @@ mod writer;
 
 pub use config::{DEFAULT_BUFFER_SIZE, ReaderConfig, WriterConfig};
 pub use error::FramingError;
-pub use reader::StreamReader;
 #[cfg(feature = "futures-io")]
 pub(crate) use reader::Found;
 pub(crate) use reader::FrameKind;
+pub use reader::StreamReader;
 pub use writer::StreamWriter;
 
 #[cfg(test)]

@@ -20,3 +20,28 @@ pub(crate) fn listening(address: &Address, backlog: i32) -> Result<Socket, Socke
     socket.listen(backlog)?;
     Ok(socket)
 }
+
+/// Raises this process's descriptor limit to its hard limit: a test that opens 1,000 clients
+/// holds 2,000 descriptors here (both ends), past a common soft limit of 1,024.
+pub(crate) fn raise_nofile() {
+    let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile);
+    let _ = rustix::process::setrlimit(
+        rustix::process::Resource::Nofile,
+        rustix::process::Rlimit {
+            current: limit.maximum,
+            maximum: limit.maximum,
+        },
+    );
+}
+
+/// Waits (bounded, 5 s) until `check` holds.
+pub(crate) fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !check() {
+        assert!(
+            std::time::Instant::now() < until,
+            "timed out waiting for: {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+}
