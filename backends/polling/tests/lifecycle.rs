@@ -2,6 +2,9 @@
 //! session error at end of stream, client sessions over TCP and Unix, half-close, resets, and
 //! refused or timed-out connects told to the session as end reasons.
 
+mod common;
+
+use common::unix_path;
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::os::unix::net::UnixStream;
@@ -13,15 +16,6 @@ use concurrence_core::{Address, ConnectionConfig, EndKind, Script};
 use concurrence_polling::{ServerConfig, Socket, connect_session, serve};
 
 const WAIT: Duration = Duration::from_secs(10);
-
-fn unix_path(name: &str) -> std::path::PathBuf {
-    let path = std::env::temp_dir().join(format!(
-        "concurrence-polling-lifecycle-{}-{name}.sock",
-        std::process::id()
-    ));
-    let _ = std::fs::remove_file(&path);
-    path
-}
 
 /// Sends `input`, half-closes, and returns everything received until the server closes.
 fn exchange(
