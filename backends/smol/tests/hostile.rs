@@ -23,6 +23,12 @@ fn start<S: Session + Send + 'static>(
     factory: impl Fn(&Address) -> S + Send + Sync + 'static,
 ) -> (std::net::SocketAddr, CloseHandle) {
     let mut server = SocketServer::with_config("127.0.0.1:0".parse().unwrap(), config);
+    server.bind().unwrap();
+    assert_ne!(
+        server.local_address().as_tcp().unwrap().port(),
+        0,
+        "bind picks the port"
+    );
     server.listen(255).unwrap();
     let (bound, closer) = (server.local_address().clone(), server.close_handle());
     smol::spawn(async move { server.serve_session(factory).await.unwrap() }).detach();
