@@ -1,0 +1,71 @@
+//! `Trace`: what happened in a run, as a hash (always) and as lines people can read (when
+//! asked). Two runs of one seed must give the same hash; the lines show where they part.
+
+use std::fmt::Write;
+
+use concurrence_core::Timestamp;
+
+/// FNV-1a, 64 bits: a stable hash with no seed of its own.
+#[derive(Debug, Clone, Copy)]
+struct Fnv(u64);
+
+impl Fnv {
+    fn new() -> Self {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+    fn bytes(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 ^= u64::from(b);
+            self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+}
+
+/// The record of a run.
+#[derive(Debug, Clone)]
+pub struct Trace {
+    hash: Fnv,
+    events: u64,
+    lines: Option<Vec<String>>,
+}
+
+impl Trace {
+    pub(crate) fn new(keep_lines: bool) -> Self {
+        Trace {
+            hash: Fnv::new(),
+            events: 0,
+            lines: keep_lines.then(Vec::new),
+        }
+    }
+
+    /// Records one event at `now`: `what` names it, `data` is hashed too (not printed).
+    pub(crate) fn record(&mut self, now: Timestamp, what: std::fmt::Arguments<'_>, data: &[u8]) {
+        self.events += 1;
+        let mut line = String::new();
+        let _ = write!(line, "{:>12.6}s {what}", now.since_epoch().as_secs_f64());
+        self.hash.bytes(line.as_bytes());
+        self.hash.bytes(data);
+        if let Some(lines) = &mut self.lines {
+            lines.push(line);
+        }
+    }
+
+    /// The hash of everything recorded so far.
+    #[must_use]
+    pub fn hash(&self) -> u64 {
+        self.hash.0
+    }
+
+    /// How many events were recorded.
+    #[must_use]
+    pub fn events(&self) -> u64 {
+        self.events
+    }
+
+    /// The readable lines, if the network was built to keep them
+    /// ([`SimNetwork::keep_trace`](crate::SimNetwork::keep_trace)).
+    #[must_use]
+    pub fn lines(&self) -> Option<&[String]> {
+        self.lines.as_deref()
+    }
+}
