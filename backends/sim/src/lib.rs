@@ -42,6 +42,11 @@ mod network;
 mod rng;
 mod trace;
 
+/// The guide `docs/simulation.md`, compiled here so that every code block in it is a doc test.
+#[doc = include_str!("../../../docs/simulation.md")]
+#[doc(hidden)]
+pub mod simulation_guide {}
+
 pub use echo_run::{EchoClient, EchoReport, EchoServer, echo_run};
 pub use faults::Faults;
 pub use network::{AnySession, Client, HostId, SimError, SimNetwork};
