@@ -417,9 +417,7 @@ impl SimNetwork {
 
     fn is_stale(&self, event: Event) -> bool {
         match event {
-            Event::Timer(id, side) => self.conns[id].ends[side]
-                .as_ref()
-                .is_none_or(|e| e.done),
+            Event::Timer(id, side) => self.conns[id].ends[side].as_ref().is_none_or(|e| e.done),
             _ => false,
         }
     }
