@@ -1,70 +1,279 @@
-//! Finding a delimiter byte: word-at-a-time for the first bytes, SIMD `memchr` beyond.
+//! Finding delimiter bytes: 64-byte block masks (safe SIMD through `wide`), a cache of the last
+//! block's mask, SWAR for one-off short searches, and `memchr` for long stretches.
 //!
-//! Lines in protocols are mostly short. For them the call and dispatch cost of `memchr` exceeds
-//! the scan itself, so the first [`SHORT_SCAN`] bytes are checked eight at a time with an exact
-//! SWAR test, inlined into the caller; a longer haystack continues with `memchr`.
+//! Lines in protocols are mostly short. A reader that finds one line usually looks for the
+//! next one a few bytes further: [`BlockCache`] keeps the bit mask of every delimiter in the
+//! 64-byte block where the last search stopped, so the next search is a shift and a
+//! `trailing_zeros`, not a new scan. A block without a delimiter hands the rest of a long line
+//! to `memchr` (whose AVX2 loop beats 16-byte blocks on long haystacks).
 
-/// How many leading bytes are scanned inline before handing over to `memchr`.
-const SHORT_SCAN: usize = 64;
-const ONES: u64 = 0x0101_0101_0101_0101;
-const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+use wide::u8x16;
 
-/// The high bit of each byte of `word` that is zero, and nothing else (no false positives:
-/// no carry crosses a byte).
-#[inline(always)]
-fn zero_bytes(word: u64) -> u64 {
-    !(((word & LOW7) + LOW7) | word | LOW7)
+/// Bytes per cached block (one bit each in a `u64`).
+pub(crate) const BLOCK: usize = 64;
+
+/// Up to three delimiter bytes searched for at once (any of them ends a frame).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Delims {
+    bytes: [u8; 3],
+    len: u8,
 }
 
-/// The index of the first `needle` in `haystack`.
-#[inline]
-pub(crate) fn find_byte(needle: u8, haystack: &[u8]) -> Option<usize> {
-    let pattern = ONES * u64::from(needle);
-    let head = haystack.len().min(SHORT_SCAN);
-    let mut words = haystack[..head].chunks_exact(8);
-    let mut offset = 0;
-    for chunk in &mut words {
-        let mut bytes = [0; 8];
-        bytes.copy_from_slice(chunk);
-        let found = zero_bytes(u64::from_le_bytes(bytes) ^ pattern);
-        if found != 0 {
-            return Some(offset + (found.trailing_zeros() / 8) as usize);
+impl Delims {
+    /// One delimiter.
+    pub(crate) const fn one(byte: u8) -> Self {
+        Delims {
+            bytes: [byte; 3],
+            len: 1,
         }
-        offset += 8;
     }
-    if let Some(i) = words.remainder().iter().position(|&b| b == needle) {
-        return Some(offset + i);
+
+    /// One to three delimiters (`None` for none or more than three).
+    pub(crate) fn any(bytes: &[u8]) -> Option<Self> {
+        match *bytes {
+            [a] => Some(Delims::one(a)),
+            [a, b] => Some(Delims {
+                bytes: [a, b, b],
+                len: 2,
+            }),
+            [a, b, c] => Some(Delims {
+                bytes: [a, b, c],
+                len: 3,
+            }),
+            _ => None,
+        }
     }
-    memchr::memchr(needle, &haystack[head..]).map(|i| head + i)
+
+    /// True when `byte` is one of them.
+    #[cfg(test)]
+    pub(crate) fn contains(self, byte: u8) -> bool {
+        self.bytes[..usize::from(self.len)].contains(&byte)
+    }
+
+    /// The bit mask of delimiter positions in one 16-byte chunk.
+    #[inline(always)]
+    fn mask16(self, chunk: [u8; 16]) -> u64 {
+        let v = u8x16::new(chunk);
+        // Repeating a delimiter (`len` < 3) makes the extra compares harmless.
+        let hits = v.cmp_eq(u8x16::splat(self.bytes[0]))
+            | v.cmp_eq(u8x16::splat(self.bytes[1]))
+            | v.cmp_eq(u8x16::splat(self.bytes[2]));
+        // The low 16 bits are the lanes; `to_le_bytes` keeps them without a sign cast.
+        let [lo, hi, _, _] = hits.move_mask().to_le_bytes();
+        u64::from(u16::from_le_bytes([lo, hi]))
+    }
+
+    /// The bit mask of delimiter positions in `block` (at most [`BLOCK`] bytes; bit `i` is
+    /// `block[i]`).
+    #[inline]
+    pub(crate) fn block_mask(self, block: &[u8]) -> u64 {
+        let mut mask = 0u64;
+        let mut chunks = block.chunks_exact(16);
+        let mut shift = 0;
+        for chunk in &mut chunks {
+            let mut bytes = [0u8; 16];
+            bytes.copy_from_slice(chunk);
+            mask |= self.mask16(bytes) << shift;
+            shift += 16;
+        }
+        let tail = chunks.remainder();
+        if !tail.is_empty() {
+            let mut bytes = [0u8; 16];
+            bytes[..tail.len()].copy_from_slice(tail);
+            // Padding may equal a delimiter: keep only the real bytes' bits.
+            let real = (1u64 << tail.len()) - 1;
+            mask |= (self.mask16(bytes) & real) << shift;
+        }
+        mask
+    }
+
+    /// The first delimiter in `haystack` (any of them).
+    pub(crate) fn find(self, haystack: &[u8]) -> Option<usize> {
+        match self.len {
+            1 => memchr::memchr(self.bytes[0], haystack),
+            2 => memchr::memchr2(self.bytes[0], self.bytes[1], haystack),
+            _ => memchr::memchr3(self.bytes[0], self.bytes[1], self.bytes[2], haystack),
+        }
+    }
+}
+
+/// The mask of the block where the last search stopped: positions are absolute indexes into
+/// the searched storage, which must not change under a valid cache (its owner invalidates it
+/// whenever bytes move or are overwritten).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct BlockCache {
+    delims: Delims,
+    start: usize,
+    len: usize,
+    mask: u64,
+    valid: bool,
+}
+
+impl Default for BlockCache {
+    fn default() -> Self {
+        BlockCache {
+            delims: Delims::one(b'\n'),
+            start: 0,
+            len: 0,
+            mask: 0,
+            valid: false,
+        }
+    }
+}
+
+/// What a cached search found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ScanHit {
+    /// Absolute index of the delimiter, if one was found.
+    pub(crate) at: Option<usize>,
+    /// Bytes examined for the first time by this search (for the linear-scan accounting).
+    pub(crate) examined: usize,
+    /// Where the next search need not look before (everything before it holds no delimiter).
+    pub(crate) resume: usize,
+}
+
+impl BlockCache {
+    /// Forgets the cached block (its bytes moved or changed).
+    #[inline]
+    pub(crate) fn invalidate(&mut self) {
+        self.valid = false;
+    }
+
+    /// The first delimiter of `delims` in `storage[from..end]`, using and refreshing the
+    /// cached block.
+    #[inline]
+    pub(crate) fn search(
+        &mut self,
+        delims: Delims,
+        storage: &[u8],
+        mut from: usize,
+        end: usize,
+    ) -> ScanHit {
+        let mut examined = 0;
+        if self.valid && self.delims == delims && self.start <= from && from < self.start + self.len
+        {
+            let rest = self.mask >> (from - self.start);
+            if rest != 0 {
+                let at = from + rest.trailing_zeros() as usize;
+                if at < end {
+                    return ScanHit {
+                        at: Some(at),
+                        examined: 0,
+                        resume: at,
+                    };
+                }
+            }
+            // Nothing more in the cached block: go on after it.
+            from = self.start + self.len;
+        }
+        if from >= end {
+            return ScanHit {
+                at: None,
+                examined,
+                resume: end.max(from),
+            };
+        }
+        let n = (end - from).min(BLOCK);
+        let mask = delims.block_mask(&storage[from..from + n]);
+        examined += n;
+        *self = BlockCache {
+            delims,
+            start: from,
+            len: n,
+            mask,
+            valid: true,
+        };
+        if mask != 0 {
+            let at = from + mask.trailing_zeros() as usize;
+            return ScanHit {
+                at: Some(at),
+                examined,
+                resume: at,
+            };
+        }
+        if n < BLOCK {
+            return ScanHit {
+                at: None,
+                examined,
+                resume: end,
+            };
+        }
+        // A long stretch without a delimiter: memchr from here on.
+        let rest = from + n;
+        match delims.find(&storage[rest..end]) {
+            Some(i) => ScanHit {
+                at: Some(rest + i),
+                examined: examined + i + 1,
+                resume: rest + i,
+            },
+            None => ScanHit {
+                at: None,
+                examined: examined + (end - rest),
+                resume: end,
+            },
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::find_byte;
+    use super::{BlockCache, Delims};
 
     #[test]
-    fn agrees_with_a_plain_search_at_every_offset_and_length() {
-        let mut hay: Vec<u8> = (0..200u8).map(|i| i.wrapping_mul(37) | 1).collect();
-        for len in 0..hay.len() {
-            for at in 0..=len {
-                let saved = hay.get(at).copied();
-                if at < len {
-                    hay[at] = 0x80;
-                }
-                let want = hay[..len].iter().position(|&b| b == 0x80);
-                assert_eq!(find_byte(0x80, &hay[..len]), want, "len {len} at {at}");
-                if let Some(b) = saved {
-                    hay[at] = b;
+    fn cached_search_agrees_with_a_plain_search() {
+        let mut data: Vec<u8> = (0..1000u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+            .collect();
+        for i in (0..data.len()).step_by(7) {
+            data[i] = b'\n';
+        }
+        for delims in [
+            Delims::one(b'\n'),
+            Delims::any(b"\r\n").unwrap(),
+            Delims::any(b";:,").unwrap(),
+        ] {
+            let mut cache = BlockCache::default();
+            let mut from = 0;
+            // Search the growing prefix the way a reader does: resume after each find.
+            for end in [5, 64, 65, 200, 1000] {
+                loop {
+                    let want = data[from..end]
+                        .iter()
+                        .position(|&b| delims.contains(b))
+                        .map(|i| from + i);
+                    let found = cache.search(delims, &data, from, end);
+                    assert_eq!(found.at, want, "from {from} end {end}");
+                    match found.at {
+                        Some(at) => from = at + 1,
+                        None => break,
+                    }
                 }
             }
         }
-        // Bytes next to the needle in value (borrow and carry cases).
-        for needle in [0u8, 1, 0x0a, 0x7f, 0x80, 0xff] {
-            for other in [0u8, 1, 0x0a, 0x7f, 0x80, 0xff] {
-                let mut v = vec![other; 20];
-                v[13] = needle;
-                let want = v.iter().position(|&b| b == needle);
-                assert_eq!(find_byte(needle, &v), want, "needle {needle} among {other}");
+    }
+}
+
+#[cfg(test)]
+mod block_tests {
+    use super::Delims;
+
+    #[test]
+    fn block_masks_agree_with_a_plain_search_at_every_length_and_value() {
+        for needle in [0u8, 1, b'\n', 0x7f, 0x80, 0xff] {
+            for other in [0u8, 1, b'\n', 0x7f, 0x80, 0xff] {
+                for len in 0..=64 {
+                    for at in 0..len {
+                        let mut block = vec![other; len];
+                        block[at] = needle;
+                        let mut want = 0u64;
+                        for (i, &b) in block.iter().enumerate() {
+                            if b == needle {
+                                want |= 1 << i;
+                            }
+                        }
+                        assert_eq!(Delims::one(needle).block_mask(&block), want);
+                    }
+                }
             }
         }
     }

@@ -13,6 +13,8 @@ use std::ops::Range;
 pub use error::BufferError;
 use storage::Storage;
 
+use crate::scan::{BlockCache, Delims};
+
 /// A fixed-capacity byte array with Java-NIO `position` and `limit`.
 ///
 /// Invariant: `0 <= position <= limit <= capacity`. A new buffer is zero-filled, with position
@@ -43,6 +45,9 @@ pub struct Buffer {
     capacity: usize,
     position: usize,
     limit: usize,
+    /// Delimiter positions of the block where the last scan stopped (owned bytes only;
+    /// invalidated by every write).
+    scan: BlockCache,
 }
 
 /// What `read_*` results carry: the bytes, borrowed when possible.
@@ -86,6 +91,7 @@ impl Buffer {
             capacity,
             position: 0,
             limit: capacity,
+            scan: BlockCache::default(),
         }
     }
 
@@ -181,7 +187,7 @@ impl Buffer {
         let unread = self.position..self.limit;
         let len = unread.len();
         if unread.start != 0 && len != 0 {
-            self.storage.view_mut().copy_within(unread, 0);
+            self.bytes_mut().copy_within(unread, 0);
         }
         self.position = len;
         self.limit = self.capacity;
@@ -200,6 +206,7 @@ impl Buffer {
             capacity: self.capacity,
             position: self.position,
             limit: self.limit,
+            scan: BlockCache::default(),
         }
     }
 
@@ -242,10 +249,10 @@ impl Buffer {
             )
         })?;
         if self.storage.same_bytes(&src.storage) {
-            self.storage.view_mut().copy_within(src_range, dst_start);
+            self.bytes_mut().copy_within(src_range, dst_start);
         } else {
             let from = src.storage.view();
-            self.storage.view_mut()[dst_range].copy_from_slice(&from[src_range]);
+            self.bytes_mut()[dst_range].copy_from_slice(&from[src_range]);
         }
         Ok(())
     }
@@ -307,13 +314,60 @@ impl Buffer {
     #[inline]
     pub fn read_bytes_until(&mut self, byte: u8) -> Result<BufferBytes<'_>, BufferError> {
         let start = self.position;
-        let view = self.storage.view();
-        let Some(found) = crate::scan::find_byte(byte, &view[start..self.limit]) else {
+        let Some(at) = self.find(Delims::one(byte), start) else {
             let remaining = self.limit - start;
             return Err(underflow("read_bytes_until", remaining + 1, remaining));
         };
-        self.position = start + found + 1;
-        Ok(view.into_cow(start..start + found))
+        self.position = at + 1;
+        Ok(self.storage.view().into_cow(start..at))
+    }
+
+    /// Reads up to the first of `delimiters` (one to three bytes) at or after the position;
+    /// returns what came before it and which delimiter it was, and leaves the position just
+    /// past it.
+    ///
+    /// # Errors
+    /// [`BufferError::InvalidArgument`] for no or more than three delimiters;
+    /// [`BufferError::Underflow`] if none occurs before the limit. Nothing moves then.
+    pub fn read_bytes_until_any(
+        &mut self,
+        delimiters: &[u8],
+    ) -> Result<(BufferBytes<'_>, u8), BufferError> {
+        let Some(delims) = Delims::any(delimiters) else {
+            return Err(invalid(
+                "read_bytes_until_any",
+                format!("takes 1 to 3 delimiter bytes, got {}", delimiters.len()),
+            ));
+        };
+        let start = self.position;
+        let Some(at) = self.find(delims, start) else {
+            let remaining = self.limit - start;
+            return Err(underflow("read_bytes_until_any", remaining + 1, remaining));
+        };
+        self.position = at + 1;
+        let view = self.storage.view();
+        let which = view[at];
+        Ok((view.into_cow(start..at), which))
+    }
+
+    /// The first of `delims` in `from..limit`: through the block cache on owned bytes, a plain
+    /// search on shared ones (another handle may write them).
+    #[inline]
+    fn find(&mut self, delims: Delims, from: usize) -> Option<usize> {
+        if self.storage.is_shared() {
+            let view = self.storage.view();
+            return delims.find(&view[from..self.limit]).map(|i| from + i);
+        }
+        self.scan
+            .search(delims, &self.storage.owned, from, self.limit)
+            .at
+    }
+
+    /// Write access to the bytes; forgets the scan cache.
+    #[inline]
+    fn bytes_mut(&mut self) -> storage::ViewMut<'_> {
+        self.scan.invalidate();
+        self.storage.view_mut()
     }
 
     /// Reads one line ending in LF or CRLF. The separator is consumed; it is returned only when
@@ -324,13 +378,12 @@ impl Buffer {
     #[inline]
     pub fn read_line(&mut self, include_separator: bool) -> Result<BufferBytes<'_>, BufferError> {
         let start = self.position;
-        let view = self.storage.view();
-        let Some(found) = crate::scan::find_byte(b'\n', &view[start..self.limit]) else {
+        let Some(lf) = self.find(Delims::one(b'\n'), start) else {
             let remaining = self.limit - start;
             return Err(underflow("read_line", remaining + 1, remaining));
         };
-        let lf = start + found;
         self.position = lf + 1;
+        let view = self.storage.view();
         let end = if include_separator {
             lf + 1
         } else if lf > start && view[lf - 1] == b'\r' {
@@ -398,6 +451,7 @@ impl Buffer {
         if self.position >= self.limit {
             return Err(overflow("write_byte", 1, 0));
         }
+        self.scan.invalidate();
         match self.storage.owned.get_mut(self.position) {
             Some(slot) => *slot = byte,
             None => {
@@ -483,11 +537,12 @@ impl Buffer {
             return Err(overflow("write_buffer", len, self.remaining()));
         }
         let src = other.position..other.limit;
+        let at = self.position;
         if self.storage.same_bytes(&other.storage) {
-            self.storage.view_mut().copy_within(src, self.position);
+            self.bytes_mut().copy_within(src, at);
         } else {
             let from = other.storage.view();
-            self.storage.view_mut()[self.position..self.position + len].copy_from_slice(&from[src]);
+            self.bytes_mut()[at..at + len].copy_from_slice(&from[src]);
         }
         self.position += len;
         other.position += len;
@@ -519,7 +574,7 @@ impl Buffer {
                 format!("index {index} is not below the limit {}", self.limit),
             ));
         }
-        self.storage.view_mut()[index] = byte;
+        self.bytes_mut()[index] = byte;
         Ok(())
     }
 
@@ -552,7 +607,7 @@ impl Buffer {
                 ),
             ));
         }
-        self.storage.view_mut()[range].copy_from_slice(bytes);
+        self.bytes_mut()[range].copy_from_slice(bytes);
         Ok(())
     }
 
@@ -569,7 +624,7 @@ impl Buffer {
     ) -> Result<usize, E> {
         let room = self.position..self.limit;
         let len = room.len();
-        let n = fill(&mut self.storage.view_mut()[room])?.min(len);
+        let n = fill(&mut self.bytes_mut()[room])?.min(len);
         self.position += n;
         Ok(n)
     }
@@ -628,7 +683,7 @@ impl Buffer {
         let range = checked_range(self.position, bytes.len(), self.limit)
             .ok_or_else(|| overflow(op, bytes.len(), self.remaining()))?;
         self.position = range.end;
-        self.storage.view_mut()[range].copy_from_slice(bytes);
+        self.bytes_mut()[range].copy_from_slice(bytes);
         Ok(())
     }
 }
@@ -641,6 +696,7 @@ impl Clone for Buffer {
             capacity: self.capacity,
             position: self.position,
             limit: self.limit,
+            scan: BlockCache::default(),
         }
     }
 }

@@ -362,3 +362,26 @@ fn debug_and_error_messages_name_the_operation() {
     assert!(err.to_string().contains("set_limit"), "{err}");
     assert!(format!("{buf:?}").contains("capacity: 2"));
 }
+
+#[test]
+fn read_bytes_until_any_and_the_scan_cache_see_every_write() {
+    let mut buf = filled(b"a,b;c,d;");
+    let (part, which) = buf.read_bytes_until_any(b",;").unwrap();
+    assert_eq!((part.as_ref(), which), (&b"a"[..], b','));
+    // A write after the cached scan: the next scan must see the new bytes, not the old mask.
+    let here = buf.position();
+    buf.set(here + 1, b'X').unwrap(); // "b;" -> "bX"
+    let (part, which) = buf.read_bytes_until_any(b",;").unwrap();
+    assert_eq!((part.as_ref(), which), (&b"bXc"[..], b','));
+    assert_eq!(buf.read_bytes_until(b';').unwrap().as_ref(), b"d" as &[u8]);
+    fails_unchanged(
+        &mut buf,
+        |b| b.read_bytes_until_any(b"").map(drop),
+        is_invalid,
+    );
+    fails_unchanged(
+        &mut buf,
+        |b| b.read_bytes_until_any(b"abcd").map(drop),
+        is_invalid,
+    );
+}

@@ -52,4 +52,10 @@ pub enum FramingError {
         "write refused: the write side is closed (the session already said CloseWrite or Close)"
     )]
     WriterClosed,
+    /// `read_until_any` was given no delimiter, or more than three.
+    #[error("read_until_any takes 1 to 3 delimiter bytes, got {given}")]
+    InvalidDelimiters {
+        /// How many were given.
+        given: usize,
+    },
 }

