@@ -9,18 +9,20 @@ use bytes::{Buf, BufMut, BytesMut};
 use concurrence_core::Buffer;
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 
-const INPUT: usize = 64 << 20;
-const LINE: usize = 40;
+const INPUT: usize = 16 << 20;
 const SMALL: usize = 1 << 20;
+/// Line lengths (with the LF): short and long lines must both win.
+const LINES: [usize; 4] = [8, 40, 200, 2000];
 
-/// 64 MiB of 40-byte lines: 39 bytes of text and an LF.
-fn lines_input() -> Vec<u8> {
+/// 16 MiB of `line`-byte lines: text and an LF.
+fn lines_input(line: usize) -> Vec<u8> {
     let mut data = Vec::with_capacity(INPUT);
     let mut k = 0u32;
-    while data.len() + LINE <= INPUT {
+    while data.len() + line <= INPUT {
         let start = data.len();
-        data.extend_from_slice(format!("{k:08} ").as_bytes());
-        while data.len() < start + LINE - 1 {
+        let label = format!("{k:08} ");
+        data.extend_from_slice(&label.as_bytes()[..label.len().min(line - 1)]);
+        while data.len() < start + line - 1 {
             data.push(b"abcdefghijklmnopqrstuvwxyz"[data.len() % 26]);
         }
         data.push(b'\n');
@@ -37,8 +39,14 @@ fn filled_buffer(data: &[u8]) -> Buffer {
 }
 
 fn scanning(c: &mut Criterion) {
-    let data = lines_input();
-    let mut group = c.benchmark_group("scan_64MiB_40B_lines");
+    for line in LINES {
+        scanning_lines(c, line);
+    }
+}
+
+fn scanning_lines(c: &mut Criterion, line: usize) {
+    let data = lines_input(line);
+    let mut group = c.benchmark_group(format!("scan_16MiB_{line}B_lines"));
     group.sample_size(10);
     group.throughput(Throughput::Bytes(data.len() as u64));
 
@@ -48,7 +56,7 @@ fn scanning(c: &mut Criterion) {
             buf.rewind();
             let mut total = 0;
             while let Ok(line) = buf.read_line(false) {
-                total += black_box(line).len();
+                total += black_box(&line).len();
             }
             total
         })
@@ -58,7 +66,7 @@ fn scanning(c: &mut Criterion) {
             buf.rewind();
             let mut total = 0;
             while let Ok(line) = buf.read_bytes_until(b'\n') {
-                total += black_box(line).len();
+                total += black_box(&line).len();
             }
             total
         })
@@ -86,7 +94,7 @@ fn scanning(c: &mut Criterion) {
                 let mut total = 0;
                 while let Some(i) = memchr::memchr(b'\n', &bytes) {
                     let line = bytes.split_to(i + 1);
-                    total += black_box(line).len();
+                    total += black_box(&line).len();
                 }
                 total
             },

@@ -1,6 +1,6 @@
-//! `StreamReader::read_line` against tokio-util's `LinesCodec` and `AnyDelimiterCodec`, all
-//! decoding the same 16 MiB of 40-byte lines delivered in 16 KiB chunks, as a socket would.
-//! Run: `cargo bench -p concurrence-core --bench framing`.
+//! `StreamReader::read_line` and `read_until_any` against tokio-util's `LinesCodec` and
+//! `AnyDelimiterCodec`, all decoding the same 16 MiB of lines (8, 40, 200 and 2,000 bytes)
+//! delivered in 16 KiB chunks, as a socket would. Run: `cargo bench -p concurrence-core --bench framing`.
 
 use std::hint::black_box;
 
@@ -12,10 +12,14 @@ use tokio_util::codec::{AnyDelimiterCodec, Decoder, LinesCodec};
 const INPUT: usize = 16 << 20;
 const CHUNK: usize = 16 << 10;
 
-fn input() -> Vec<u8> {
-    let line = b"set key:000000 0 0 5 some-payload-here\r\n";
-    assert_eq!(line.len(), 40);
-    line.iter().copied().cycle().take(INPUT).collect()
+const LINES: [usize; 4] = [8, 40, 200, 2000];
+
+/// 16 MiB of `line`-byte lines ending in CRLF.
+fn input(line: usize) -> Vec<u8> {
+    let text = b"set key:000000 0 0 5 some-payload-here ";
+    let mut one: Vec<u8> = text.iter().copied().cycle().take(line - 2).collect();
+    one.extend_from_slice(b"\r\n");
+    one.iter().copied().cycle().take(INPUT).collect()
 }
 
 /// Feeds `data` to a tokio-util decoder in socket-sized chunks and decodes every frame.
@@ -35,8 +39,14 @@ where
 }
 
 fn framing(c: &mut Criterion) {
-    let data = input();
-    let mut group = c.benchmark_group("lines_16MiB_in_16KiB_chunks");
+    for line in LINES {
+        framing_lines(c, line);
+    }
+}
+
+fn framing_lines(c: &mut Criterion, line: usize) {
+    let data = input(line);
+    let mut group = c.benchmark_group(format!("lines_16MiB_{line}B_in_16KiB_chunks"));
     group.sample_size(20);
     group.throughput(Throughput::Bytes(data.len() as u64));
 
@@ -57,13 +67,30 @@ fn framing(c: &mut Criterion) {
             total
         })
     });
+    group.bench_function("StreamReader::read_until_any", |b| {
+        b.iter(|| {
+            let mut reader = StreamReader::new(ReaderConfig::default());
+            let mut total = 0;
+            for chunk in data.chunks(CHUNK) {
+                let mut rest = chunk;
+                while !rest.is_empty() {
+                    let n = reader.feed(rest);
+                    rest = &rest[n..];
+                    while let Ok(Some((frame, _))) = reader.read_until_any(b"\n;") {
+                        total += black_box(frame).len();
+                    }
+                }
+            }
+            total
+        })
+    });
     group.bench_function("tokio_util::LinesCodec", |b| {
         b.iter(|| decode_all(LinesCodec::new_with_max_length(64 * 1024), &data))
     });
     group.bench_function("tokio_util::AnyDelimiterCodec", |b| {
         b.iter(|| {
             let codec =
-                AnyDelimiterCodec::new_with_max_length(b"\n".to_vec(), b"\n".to_vec(), 64 * 1024);
+                AnyDelimiterCodec::new_with_max_length(b"\n;".to_vec(), b"\n".to_vec(), 64 * 1024);
             decode_all(codec, &data)
         })
     });

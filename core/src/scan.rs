@@ -13,33 +13,43 @@ use wide::u8x16;
 pub(crate) const BLOCK: usize = 64;
 
 /// Up to three delimiter bytes searched for at once (any of them ends a frame).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy)]
 pub(crate) struct Delims {
     bytes: [u8; 3],
     len: u8,
+    /// `bytes` and `len` packed, so that comparing two sets is one compare.
+    key: u32,
 }
 
+impl PartialEq for Delims {
+    #[inline(always)]
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+    }
+}
+
+impl Eq for Delims {}
+
 impl Delims {
+    const fn new(bytes: [u8; 3], len: u8) -> Self {
+        Delims {
+            bytes,
+            len,
+            key: u32::from_le_bytes([bytes[0], bytes[1], bytes[2], len]),
+        }
+    }
+
     /// One delimiter.
     pub(crate) const fn one(byte: u8) -> Self {
-        Delims {
-            bytes: [byte; 3],
-            len: 1,
-        }
+        Delims::new([byte; 3], 1)
     }
 
     /// One to three delimiters (`None` for none or more than three).
     pub(crate) fn any(bytes: &[u8]) -> Option<Self> {
         match *bytes {
             [a] => Some(Delims::one(a)),
-            [a, b] => Some(Delims {
-                bytes: [a, b, b],
-                len: 2,
-            }),
-            [a, b, c] => Some(Delims {
-                bytes: [a, b, c],
-                len: 3,
-            }),
+            [a, b] => Some(Delims::new([a, b, b], 2)),
+            [a, b, c] => Some(Delims::new([a, b, c], 3)),
             _ => None,
         }
     }
@@ -54,10 +64,13 @@ impl Delims {
     #[inline(always)]
     fn mask16(self, chunk: [u8; 16]) -> u64 {
         let v = u8x16::new(chunk);
-        // Repeating a delimiter (`len` < 3) makes the extra compares harmless.
-        let hits = v.cmp_eq(u8x16::splat(self.bytes[0]))
-            | v.cmp_eq(u8x16::splat(self.bytes[1]))
-            | v.cmp_eq(u8x16::splat(self.bytes[2]));
+        let mut hits = v.cmp_eq(u8x16::splat(self.bytes[0]));
+        if self.len > 1 {
+            // Repeating a delimiter (`len` 2) makes the extra compare harmless.
+            hits = hits
+                | v.cmp_eq(u8x16::splat(self.bytes[1]))
+                | v.cmp_eq(u8x16::splat(self.bytes[2]));
+        }
         // The low 16 bits are the lanes; `to_le_bytes` keeps them without a sign cast.
         let [lo, hi, _, _] = hits.move_mask().to_le_bytes();
         u64::from(u16::from_le_bytes([lo, hi]))
@@ -140,9 +153,33 @@ impl BlockCache {
     }
 
     /// The first delimiter of `delims` in `storage[from..end]`, using and refreshing the
-    /// cached block.
-    #[inline]
+    /// cached block. The common case (the next delimiter is in the cached block) is a shift
+    /// and a `trailing_zeros`, inlined into the caller; the rest is out of line.
+    #[inline(always)]
     pub(crate) fn search(
+        &mut self,
+        delims: Delims,
+        storage: &[u8],
+        from: usize,
+        end: usize,
+    ) -> ScanHit {
+        let offset = from.wrapping_sub(self.start);
+        if self.valid && offset < self.len && self.delims == delims {
+            let rest = self.mask >> offset;
+            let at = from + rest.trailing_zeros() as usize;
+            if rest != 0 && at < end {
+                return ScanHit {
+                    at: Some(at),
+                    examined: 0,
+                    resume: at,
+                };
+            }
+        }
+        self.search_slow(delims, storage, from, end)
+    }
+
+    #[inline(never)]
+    fn search_slow(
         &mut self,
         delims: Delims,
         storage: &[u8],
@@ -152,17 +189,6 @@ impl BlockCache {
         let mut examined = 0;
         if self.valid && self.delims == delims && self.start <= from && from < self.start + self.len
         {
-            let rest = self.mask >> (from - self.start);
-            if rest != 0 {
-                let at = from + rest.trailing_zeros() as usize;
-                if at < end {
-                    return ScanHit {
-                        at: Some(at),
-                        examined: 0,
-                        resume: at,
-                    };
-                }
-            }
             // Nothing more in the cached block: go on after it.
             from = self.start + self.len;
         }

@@ -352,7 +352,7 @@ impl Buffer {
 
     /// The first of `delims` in `from..limit`: through the block cache on owned bytes, a plain
     /// search on shared ones (another handle may write them).
-    #[inline]
+    #[inline(always)]
     fn find(&mut self, delims: Delims, from: usize) -> Option<usize> {
         if self.storage.is_shared() {
             let view = self.storage.view();
@@ -383,6 +383,18 @@ impl Buffer {
             return Err(underflow("read_line", remaining + 1, remaining));
         };
         self.position = lf + 1;
+        if !self.storage.is_shared() {
+            // Owned bytes: borrow them straight, no view and no lock.
+            let bytes = &self.storage.owned;
+            let end = if include_separator {
+                lf + 1
+            } else if lf > start && bytes[lf - 1] == b'\r' {
+                lf - 1
+            } else {
+                lf
+            };
+            return Ok(Cow::Borrowed(&bytes[start..end]));
+        }
         let view = self.storage.view();
         let end = if include_separator {
             lf + 1

@@ -6,6 +6,9 @@
 
 use crate::scan::{BlockCache, Delims};
 
+/// A reader shrinks back to `buffer_size` once it holds more than this many times that.
+const SHRINK_FACTOR: usize = 4;
+
 use super::{FramingError, ReaderConfig};
 
 /// The read half of a buffered stream: bytes go in, lines, blocks and integers come out.
@@ -325,6 +328,7 @@ impl StreamReader {
     // ----- the searches; crate-visible so `BufferedStream` can wait on them without
     // ----- holding a borrow across its receive loop.
 
+    #[inline]
     pub(crate) fn find_line(
         &mut self,
         include_separator: bool,
@@ -435,6 +439,7 @@ impl StreamReader {
 
     /// Finds the first of `delims` in the unconsumed bytes, resuming the previous scan (bytes
     /// before `scan_from` hold none) and reusing the cached mask of the last block.
+    #[inline]
     fn scan(&mut self, delims: Delims) -> Option<usize> {
         if delims != self.scan_delims || self.scan_from < self.start {
             self.scan_delims = delims;
@@ -471,8 +476,10 @@ impl StreamReader {
     fn make_room(&mut self) {
         let size = self.config.buffer_size.max(1);
         let len = self.len();
-        if self.buf.len() > size && len <= size / 2 {
-            // A large frame has been consumed: give the memory back.
+        if self.buf.len() > size.saturating_mul(SHRINK_FACTOR) && len <= size / 2 {
+            // A large frame has been consumed: give the memory back. Not for a buffer only a
+            // few times the configured size: a caller feeding chunks somewhat larger than the
+            // buffer would make it grow and shrink again around every chunk.
             self.relocate(size);
             return;
         }
