@@ -23,6 +23,7 @@ fn program() -> impl Strategy<Value = Vec<ReadOp>> {
         prop_oneof![
             4 => any::<bool>().prop_map(|include_separator| ReadOp::Line { include_separator }),
             1 => Just(ReadOp::Until { delimiter: b';' }),
+            2 => Just(ReadOp::UntilAny { delimiters: [b';', b'\n'] }),
             2 => (1usize..40).prop_map(|n| ReadOp::Bytes { n }),
             1 => Just(ReadOp::Byte),
             1 => Just(ReadOp::Short),

@@ -9,7 +9,7 @@ use concurrence_core::model::framing::{ReadOp, replay};
 use libfuzzer_sys::fuzz_target;
 
 fn read_op(u: &mut Unstructured<'_>) -> Result<ReadOp> {
-    Ok(match u.int_in_range(0u8..=5)? {
+    Ok(match u.int_in_range(0u8..=6)? {
         0 => ReadOp::Line {
             include_separator: u.arbitrary()?,
         },
@@ -21,7 +21,10 @@ fn read_op(u: &mut Unstructured<'_>) -> Result<ReadOp> {
         },
         3 => ReadOp::Byte,
         4 => ReadOp::Short,
-        _ => ReadOp::Int,
+        5 => ReadOp::Int,
+        _ => ReadOp::UntilAny {
+            delimiters: [u.arbitrary()?, u.arbitrary()?],
+        },
     })
 }
 

@@ -16,6 +16,10 @@ pub enum ReadOp {
     Until {
         delimiter: u8,
     },
+    /// `read_until_any` with two delimiters; the frame is followed by the delimiter found.
+    UntilAny {
+        delimiters: [u8; 2],
+    },
     /// At least one byte: a zero-byte block would never consume anything.
     Bytes {
         n: usize,
@@ -45,6 +49,13 @@ fn step(reader: &mut StreamReader, op: ReadOp) -> Result<Option<Vec<u8>>, Framin
             reader.read_line(include_separator)?.map(<[u8]>::to_vec)
         }
         ReadOp::Until { delimiter } => reader.read_bytes_until(delimiter)?.map(<[u8]>::to_vec),
+        ReadOp::UntilAny { delimiters } => {
+            reader.read_until_any(&delimiters)?.map(|(frame, which)| {
+                let mut out = frame.to_vec();
+                out.push(which);
+                out
+            })
+        }
         ReadOp::Bytes { n } => reader.read_bytes(n.max(1))?.map(<[u8]>::to_vec),
         ReadOp::Byte => reader.read_byte()?.map(|b| vec![b]),
         ReadOp::Short => reader.read_short()?.map(|v| v.to_le_bytes().to_vec()),
