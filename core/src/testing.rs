@@ -215,3 +215,21 @@ impl Session for StaleDeadline {
         Some(Timestamp::ZERO)
     }
 }
+
+/// Writes `input` to a connected stream, half-closes it with `half_close` (a socket's
+/// `shutdown(Write)`), and returns everything read until the peer's end of stream: one
+/// request/response exchange as a client that sends everything first sees it.
+///
+/// # Errors
+/// What the stream or `half_close` reported.
+pub fn send_all_then_read_to_end<S: std::io::Read + std::io::Write>(
+    stream: &mut S,
+    input: &[u8],
+    half_close: impl FnOnce(&mut S) -> std::io::Result<()>,
+) -> std::io::Result<Vec<u8>> {
+    stream.write_all(input)?;
+    half_close(stream)?;
+    let mut got = Vec::new();
+    stream.read_to_end(&mut got)?;
+    Ok(got)
+}

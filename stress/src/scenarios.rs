@@ -82,14 +82,9 @@ fn closed_by_server(stream: &mut TcpStream, within: Duration) -> bool {
 
 /// Raises this process's descriptor limit to its hard limit (the clients need many).
 pub(crate) fn raise_own_nofile() {
-    let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile);
-    let _ = rustix::process::setrlimit(
-        rustix::process::Resource::Nofile,
-        rustix::process::Rlimit {
-            current: limit.maximum,
-            maximum: limit.maximum,
-        },
-    );
+    if let Err(e) = concurrence_os::limits::raise_nofile_limit() {
+        eprintln!("stress: could not raise RLIMIT_NOFILE ({e}); large loads may fail");
+    }
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {

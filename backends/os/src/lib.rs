@@ -9,6 +9,7 @@
 //! - [`unix_path`]: stale Unix socket files.
 //! - [`send`]: `send` without `SIGPIPE`.
 //! - [`ServerConfig`]: one set of server settings for both backends.
+//! - [`limits`]: raising the descriptor limit.
 //! - [`log_end`]: one log line per finished connection.
 
 #![forbid(unsafe_code)]
@@ -18,6 +19,7 @@ pub mod clock;
 mod end_log;
 mod error;
 pub mod fd_passing;
+pub mod limits;
 mod send;
 pub mod server_config;
 pub mod sockaddr;

@@ -2,32 +2,18 @@
 //! session, a session whose deadline never moves, and running out of file descriptors. In
 //! each case the other connections are still served and the loop does not spin.
 
+mod common;
+
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
+use common::{connect, round_trip};
 use concurrence_core::Address;
 use concurrence_core::testing::{LineEcho, PanicsOnBoom, StaleDeadline};
-use concurrence_polling::{ServerConfig, ServerHandle, serve};
+use concurrence_polling::{ServerConfig, serve};
 
 const WAIT: Duration = Duration::from_secs(10);
-
-fn connect(server: &ServerHandle) -> TcpStream {
-    let Address::Tcp(addr) = server.local_address().clone() else {
-        unreachable!("a TCP server")
-    };
-    let stream = TcpStream::connect(addr).unwrap();
-    stream.set_read_timeout(Some(WAIT)).unwrap();
-    stream
-}
-
-/// Sends one line and returns the line that comes back (empty at end of stream).
-fn round_trip(stream: &mut TcpStream, line: &str) -> String {
-    stream.write_all(line.as_bytes()).unwrap();
-    let mut reply = String::new();
-    BufReader::new(&*stream).read_line(&mut reply).unwrap();
-    reply
-}
 
 #[test]
 fn a_panicking_session_costs_only_its_own_connection() {

@@ -5,30 +5,18 @@
 mod common;
 
 use common::unix_path;
-use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::os::unix::net::UnixStream;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use concurrence_core::testing::{LineEcho, ReportEnd, lines_with_a_partial_tail};
+use concurrence_core::testing::{
+    LineEcho, ReportEnd, lines_with_a_partial_tail, send_all_then_read_to_end,
+};
 use concurrence_core::{Address, ConnectionConfig, EndKind, Script};
 use concurrence_polling::{ServerConfig, Socket, connect_session, serve};
 
 const WAIT: Duration = Duration::from_secs(10);
-
-/// Sends `input`, half-closes, and returns everything received until the server closes.
-fn exchange(
-    mut stream: impl Read + Write,
-    input: &[u8],
-    shutdown: impl FnOnce(&mut dyn Read),
-) -> Vec<u8> {
-    stream.write_all(input).unwrap();
-    shutdown(&mut stream);
-    let mut got = Vec::new();
-    stream.read_to_end(&mut got).unwrap();
-    got
-}
 
 #[test]
 fn replies_to_complete_lines_survive_a_partial_last_line_at_end_of_stream() {
@@ -44,10 +32,10 @@ fn replies_to_complete_lines_survive_a_partial_last_line_at_end_of_stream() {
     for total in (8_180..=8_200).chain([16_384, 65_536]) {
         let (input, expected) = lines_with_a_partial_tail(total);
         assert_eq!(input.len(), total);
-        let stream = TcpStream::connect(addr).unwrap();
+        let mut stream = TcpStream::connect(addr).unwrap();
         stream.set_read_timeout(Some(WAIT)).unwrap();
-        let shut = stream.try_clone().unwrap();
-        let got = exchange(stream, &input, |_| shut.shutdown(Shutdown::Write).unwrap());
+        let got = send_all_then_read_to_end(&mut stream, &input, |s| s.shutdown(Shutdown::Write))
+            .unwrap();
         assert_eq!(got.len(), expected.len(), "{total} bytes sent");
         assert!(got == expected, "{total} bytes sent: the echo differs");
     }
@@ -60,10 +48,10 @@ fn replies_to_complete_lines_survive_a_partial_last_line_at_end_of_stream() {
     .unwrap();
     for total in [8_185, 65_536] {
         let (input, expected) = lines_with_a_partial_tail(total);
-        let stream = UnixStream::connect(&path).unwrap();
+        let mut stream = UnixStream::connect(&path).unwrap();
         stream.set_read_timeout(Some(WAIT)).unwrap();
-        let shut = stream.try_clone().unwrap();
-        let got = exchange(stream, &input, |_| shut.shutdown(Shutdown::Write).unwrap());
+        let got = send_all_then_read_to_end(&mut stream, &input, |s| s.shutdown(Shutdown::Write))
+            .unwrap();
         assert!(
             got == expected,
             "{total} bytes sent over Unix: the echo differs"

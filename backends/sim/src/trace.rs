@@ -27,6 +27,8 @@ pub struct Trace {
     hash: Fnv,
     events: u64,
     lines: Option<Vec<String>>,
+    /// The line being recorded, reused: recording allocates nothing unless lines are kept.
+    scratch: String,
 }
 
 impl Trace {
@@ -35,18 +37,23 @@ impl Trace {
             hash: Fnv::new(),
             events: 0,
             lines: keep_lines.then(Vec::new),
+            scratch: String::new(),
         }
     }
 
     /// Records one event at `now`: `what` names it, `data` is hashed too (not printed).
     pub(crate) fn record(&mut self, now: Timestamp, what: std::fmt::Arguments<'_>, data: &[u8]) {
         self.events += 1;
-        let mut line = String::new();
-        let _ = write!(line, "{:>12.6}s {what}", now.since_epoch().as_secs_f64());
-        self.hash.bytes(line.as_bytes());
+        self.scratch.clear();
+        let _ = write!(
+            self.scratch,
+            "{:>12.6}s {what}",
+            now.since_epoch().as_secs_f64()
+        );
+        self.hash.bytes(self.scratch.as_bytes());
         self.hash.bytes(data);
         if let Some(lines) = &mut self.lines {
-            lines.push(line);
+            lines.push(self.scratch.clone());
         }
     }
 

@@ -5,12 +5,13 @@
 mod common;
 
 use common::unix_path;
-use std::io::{Read, Write};
 use std::net::Shutdown;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use concurrence_core::testing::{LineEcho, ReportEnd, lines_with_a_partial_tail};
+use concurrence_core::testing::{
+    LineEcho, ReportEnd, lines_with_a_partial_tail, send_all_then_read_to_end,
+};
 use concurrence_core::{Address, ConnectionConfig, EndKind, Script};
 use concurrence_smol::{CloseHandle, ServerConfig, Socket, SocketServer, connect_session};
 
@@ -50,20 +51,14 @@ fn replies_to_complete_lines_survive_a_partial_last_line_at_end_of_stream() {
             Address::Tcp(addr) => {
                 let mut stream = std::net::TcpStream::connect(addr).unwrap();
                 stream.set_read_timeout(Some(WAIT)).unwrap();
-                stream.write_all(&input).unwrap();
-                stream.shutdown(Shutdown::Write).unwrap();
-                let mut got = Vec::new();
-                stream.read_to_end(&mut got).unwrap();
-                got
+                send_all_then_read_to_end(&mut stream, &input, |s| s.shutdown(Shutdown::Write))
+                    .unwrap()
             }
             Address::Unix(path) => {
                 let mut stream = std::os::unix::net::UnixStream::connect(path).unwrap();
                 stream.set_read_timeout(Some(WAIT)).unwrap();
-                stream.write_all(&input).unwrap();
-                stream.shutdown(Shutdown::Write).unwrap();
-                let mut got = Vec::new();
-                stream.read_to_end(&mut got).unwrap();
-                got
+                send_all_then_read_to_end(&mut stream, &input, |s| s.shutdown(Shutdown::Write))
+                    .unwrap()
             }
         };
         assert_eq!(got.len(), expected.len(), "{total} bytes sent to {address}");

@@ -41,12 +41,24 @@ pub fn eventually(what: &str, mut check: impl FnMut() -> bool) {
 /// Raises this process's descriptor limit to its hard limit: a test that opens 1,000 clients
 /// holds 2,000 descriptors here (both ends), past a common soft limit of 1,024.
 pub fn raise_nofile() {
-    let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile);
-    let _ = rustix::process::setrlimit(
-        rustix::process::Resource::Nofile,
-        rustix::process::Rlimit {
-            current: limit.maximum,
-            maximum: limit.maximum,
-        },
-    );
+    concurrence_os::limits::raise_nofile_limit().expect("raise RLIMIT_NOFILE");
+}
+
+/// A TCP client of `server`, with a read timeout.
+pub fn connect(server: &ServerHandle) -> std::net::TcpStream {
+    let addr = server.local_address().as_tcp().expect("a TCP server");
+    let stream = std::net::TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(SOON).unwrap();
+    stream
+}
+
+/// Sends one line and returns the line that comes back (empty at end of stream).
+pub fn round_trip(stream: &mut std::net::TcpStream, line: &str) -> String {
+    use std::io::{BufRead, Write};
+    stream.write_all(line.as_bytes()).unwrap();
+    let mut reply = String::new();
+    std::io::BufReader::new(&*stream)
+        .read_line(&mut reply)
+        .unwrap();
+    reply
 }

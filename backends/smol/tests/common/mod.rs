@@ -24,14 +24,7 @@ pub(crate) fn listening(address: &Address, backlog: i32) -> Result<Socket, Socke
 /// Raises this process's descriptor limit to its hard limit: a test that opens 1,000 clients
 /// holds 2,000 descriptors here (both ends), past a common soft limit of 1,024.
 pub(crate) fn raise_nofile() {
-    let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile);
-    let _ = rustix::process::setrlimit(
-        rustix::process::Resource::Nofile,
-        rustix::process::Rlimit {
-            current: limit.maximum,
-            maximum: limit.maximum,
-        },
-    );
+    concurrence_os::limits::raise_nofile_limit().expect("raise RLIMIT_NOFILE");
 }
 
 /// Waits (bounded, 5 s) until `check` holds.
