@@ -8,7 +8,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use common::{connect, round_trip};
+use common::{connect, round_trip, serve_tcp};
 use concurrence_core::Address;
 use concurrence_core::testing::{LineEcho, PanicsOnBoom, StaleDeadline};
 use concurrence_polling::{ServerConfig, serve};
@@ -17,12 +17,7 @@ const WAIT: Duration = Duration::from_secs(10);
 
 #[test]
 fn a_panicking_session_costs_only_its_own_connection() {
-    let server = serve(
-        &"127.0.0.1:0".parse().unwrap(),
-        ServerConfig::default(),
-        |_| PanicsOnBoom,
-    )
-    .unwrap();
+    let server = serve_tcp(ServerConfig::default(), |_| PanicsOnBoom);
     let mut bystander = connect(&server);
     assert_eq!(round_trip(&mut bystander, "before\n"), "before\n");
     let mut victim = connect(&server);
@@ -42,12 +37,7 @@ fn a_panicking_session_costs_only_its_own_connection() {
 
 #[test]
 fn a_deadline_that_never_moves_does_not_pin_the_loop() {
-    let server = serve(
-        &"127.0.0.1:0".parse().unwrap(),
-        ServerConfig::default(),
-        |_| StaleDeadline,
-    )
-    .unwrap();
+    let server = serve_tcp(ServerConfig::default(), |_| StaleDeadline);
     let mut stale = connect(&server);
     assert_eq!(round_trip(&mut stale, "x\n"), "x\n");
     // The loop keeps firing the stale deadline, once per turn, and still serves others.
@@ -85,12 +75,7 @@ fn out_of_descriptors_the_loop_rests_and_recovers() {
         maximum: rustix::process::getrlimit(rustix::process::Resource::Nofile).maximum,
     };
     rustix::process::setrlimit(rustix::process::Resource::Nofile, limit).unwrap();
-    let server = serve(
-        &"127.0.0.1:0".parse().unwrap(),
-        ServerConfig::default(),
-        |_| LineEcho,
-    )
-    .unwrap();
+    let server = serve_tcp(ServerConfig::default(), |_| LineEcho);
     let Address::Tcp(addr) = server.local_address().clone() else {
         unreachable!()
     };

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::unix_path;
+use common::{serve_tcp, unix_path};
 use std::net::{Shutdown, TcpStream};
 use std::os::unix::net::UnixStream;
 use std::sync::mpsc;
@@ -20,12 +20,7 @@ const WAIT: Duration = Duration::from_secs(10);
 
 #[test]
 fn replies_to_complete_lines_survive_a_partial_last_line_at_end_of_stream() {
-    let server = serve(
-        &"127.0.0.1:0".parse().unwrap(),
-        ServerConfig::default(),
-        |_| LineEcho,
-    )
-    .unwrap();
+    let server = serve_tcp(ServerConfig::default(), |_| LineEcho);
     let Address::Tcp(addr) = server.local_address().clone() else {
         unreachable!()
     };
