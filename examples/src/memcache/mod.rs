@@ -1,0 +1,19 @@
+//! A memcached-compatible server and client, written once over concurrence's core.
+//!
+//! The server is one [`MemcacheSession`] per connection over a shared [`Store`]; the polling
+//! loop, the smol backend and the simulator all serve it unchanged (see `docs/memcache.md`).
+//! The client speaks the same protocol through [`ClientCodec`], sans-IO, with an async
+//! front-end ([`MemcacheClient`]) for any `AsyncRead + AsyncWrite` stream.
+
+mod client;
+mod client_codec;
+pub mod command;
+mod server_session;
+pub mod sim_load;
+pub mod stats;
+pub mod store;
+
+pub use client::{ClientError, MemcacheClient};
+pub use client_codec::{ClientCodec, ReplyError, Reply, Request, Value};
+pub use server_session::{MAX_COMMAND_LINE, MemcacheSession, Shared};
+pub use store::{Store, StoreConfig};

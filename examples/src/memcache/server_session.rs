@@ -1,0 +1,426 @@
+//! `MemcacheSession`: the memcached text protocol as one core `Session`, served unchanged by
+//! the polling loop, the smol backend and the simulator.
+//!
+//! Each connection parses command lines, waits for data blocks, and answers from the shared
+//! [`Store`]; it honours back-pressure (a long multi-get continues when the writer drains) and
+//! answers every complete request before it closes.
+
+use std::hash::{BuildHasher, RandomState};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use concurrence_core::{
+    EndReason, FramingError, Next, ReaderConfig, Session, SessionError,
+    StreamReader, StreamWriter, Timestamp, WriterConfig,
+};
+
+use super::command::{Command, StatsGroup, StoreHeader, StoreMode, parse_command};
+use super::stats::{self, ConnectionStats, ServerInfo, VERSION};
+use super::store::{ArithmeticOutcome, Store};
+
+/// The longest command line accepted (a multi-get of about 250 full-length keys). Past it the
+/// server answers `CLIENT_ERROR line too long` and closes, as memcached does.
+pub const MAX_COMMAND_LINE: usize = 64 * 1024;
+
+/// What every connection of one server shares: the store, the counters, the settings.
+#[derive(Debug)]
+pub struct Shared<H = RandomState> {
+    store: Mutex<Store<H>>,
+    /// Connection counters.
+    pub connections: ConnectionStats,
+    /// Settings reported by `stats`.
+    pub info: ServerInfo,
+}
+
+impl<H: BuildHasher> Shared<H> {
+    /// The shared state of a server with an empty store.
+    pub fn new(info: ServerInfo, hasher: H) -> Self {
+        Shared {
+            store: Mutex::new(Store::with_hasher(info.store, hasher)),
+            connections: ConnectionStats::default(),
+            info,
+        }
+    }
+
+    /// The store, locked. (A panic elsewhere while it was held does not make it unusable:
+    /// every store operation leaves it consistent before it can panic.)
+    pub fn store(&self) -> MutexGuard<'_, Store<H>> {
+        self.store.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The buffer bounds a server of this store needs: a reader that holds a command line
+    /// and one whole data block, a writer that holds one whole reply.
+    #[must_use]
+    pub fn buffers(&self) -> (ReaderConfig, WriterConfig) {
+        let item = self.info.store.item_size_max;
+        let reader = ReaderConfig::default()
+            .with_max_line(MAX_COMMAND_LINE)
+            .with_max_block(item.saturating_add(2));
+        let default_writer = WriterConfig::default();
+        let writer = default_writer
+            .with_max_pending(default_writer.max_pending.max(item.saturating_mul(2)));
+        (reader, writer)
+    }
+}
+
+/// Where a connection is in the protocol.
+#[derive(Debug)]
+enum State {
+    /// Waiting for a command line.
+    Command,
+    /// A storage command's line was read; waiting for its data block and CRLF.
+    Data(PendingStore),
+    /// Discarding the data block of an item too large to store.
+    Swallow { remaining: usize, noreply: bool },
+    /// A multi-get paused by back-pressure: the keys not yet answered.
+    GetRest {
+        keys: Vec<u8>,
+        with_cas: bool,
+        touch: Option<i64>,
+    },
+}
+
+#[derive(Debug)]
+struct PendingStore {
+    mode: StoreMode,
+    flags: u32,
+    exptime: i64,
+    bytes: usize,
+    noreply: bool,
+}
+
+/// One memcached connection.
+#[derive(Debug)]
+pub struct MemcacheSession<H = RandomState> {
+    shared: Arc<Shared<H>>,
+    state: State,
+    /// The key of a pending storage command (kept to reuse its allocation).
+    key: Vec<u8>,
+    consumed: u64,
+}
+
+impl<H: BuildHasher> MemcacheSession<H> {
+    /// A session serving `shared`'s store.
+    pub fn new(shared: Arc<Shared<H>>) -> Self {
+        MemcacheSession {
+            shared,
+            state: State::Command,
+            key: Vec::new(),
+            consumed: 0,
+        }
+    }
+
+    /// Runs one command line; `Some(next)` ends the input loop.
+    fn execute(
+        &mut self,
+        line: &[u8],
+        now: Timestamp,
+        writer: &mut StreamWriter,
+    ) -> Result<Option<Next>, FramingError> {
+        let command = match parse_command(line) {
+            Ok(command) => command,
+            Err(failure) => {
+                if !failure.noreply {
+                    writer.write_bytes(failure.error.reply())?;
+                }
+                return Ok(None);
+            }
+        };
+        match command {
+            Command::Store(header) => self.begin_store(&header),
+            Command::Get {
+                keys,
+                with_cas,
+                touch,
+            } => self.get(keys.as_bytes(), with_cas, touch, now, writer)?,
+            Command::Delete { key, noreply } => {
+                let deleted = self.shared.store().delete(key, now);
+                if !noreply {
+                    writer.write_bytes(if deleted {
+                        b"DELETED\r\n"
+                    } else {
+                        b"NOT_FOUND\r\n"
+                    })?;
+                }
+            }
+            Command::Arithmetic {
+                incr,
+                key,
+                delta,
+                noreply,
+            } => {
+                let outcome = self.shared.store().arithmetic(incr, key, delta, now);
+                if !noreply {
+                    match outcome {
+                        ArithmeticOutcome::Value(value) => {
+                            writer.write_bytes(itoa::Buffer::new().format(value).as_bytes())?;
+                            writer.write_bytes(b"\r\n")?;
+                        }
+                        ArithmeticOutcome::NotFound => writer.write_bytes(b"NOT_FOUND\r\n")?,
+                        ArithmeticOutcome::NonNumeric => writer.write_bytes(
+                            b"CLIENT_ERROR cannot increment or decrement non-numeric value\r\n",
+                        )?,
+                    }
+                }
+            }
+            Command::Touch {
+                key,
+                exptime,
+                noreply,
+            } => {
+                let touched = self.shared.store().touch(key, exptime, now);
+                if !noreply {
+                    writer.write_bytes(if touched {
+                        b"TOUCHED\r\n"
+                    } else {
+                        b"NOT_FOUND\r\n"
+                    })?;
+                }
+            }
+            Command::FlushAll { delay, noreply } => {
+                self.shared.store().flush_all(delay, now);
+                if !noreply {
+                    writer.write_bytes(b"OK\r\n")?;
+                }
+            }
+            Command::Version => {
+                writer.write_bytes(format!("VERSION {VERSION}\r\n").as_bytes())?;
+            }
+            Command::Verbosity { noreply } => {
+                if !noreply {
+                    writer.write_bytes(b"OK\r\n")?;
+                }
+            }
+            Command::Stats(group) => self.stats(group, now, writer)?,
+            Command::Quit => return Ok(Some(Next::Close)),
+        }
+        Ok(None)
+    }
+
+    fn begin_store(&mut self, header: &StoreHeader<'_>) {
+        let admitted = self.shared.store().admits(header.key.len(), header.bytes);
+        self.state = if admitted {
+            self.key.clear();
+            self.key.extend_from_slice(header.key);
+            State::Data(PendingStore {
+                mode: header.mode,
+                flags: header.flags,
+                exptime: header.exptime,
+                bytes: header.bytes,
+                noreply: header.noreply,
+            })
+        } else {
+            State::Swallow {
+                remaining: header.bytes.saturating_add(2),
+                noreply: header.noreply,
+            }
+        };
+    }
+
+    fn finish_store(
+        &mut self,
+        pending: &PendingStore,
+        block: &[u8],
+        now: Timestamp,
+        writer: &mut StreamWriter,
+    ) -> Result<(), FramingError> {
+        let Some(data) = block.strip_suffix(b"\r\n") else {
+            if !pending.noreply {
+                writer.write_bytes(b"CLIENT_ERROR bad data chunk\r\n")?;
+            }
+            return Ok(());
+        };
+        let outcome = self.shared.store().store(
+            pending.mode,
+            &self.key,
+            pending.flags,
+            pending.exptime,
+            data,
+            now,
+        );
+        if !pending.noreply {
+            writer.write_bytes(outcome.reply())?;
+        }
+        Ok(())
+    }
+
+    /// Answers the keys of a retrieval command until done or the writer is back-pressured;
+    /// then the rest waits in `State::GetRest`.
+    fn get(
+        &mut self,
+        keys: &[u8],
+        with_cas: bool,
+        touch: Option<i64>,
+        now: Timestamp,
+        writer: &mut StreamWriter,
+    ) -> Result<(), FramingError> {
+        let mut rest = keys;
+        {
+            let mut store = self.shared.store();
+            let mut digits = itoa::Buffer::new();
+            loop {
+                let start = rest.iter().position(|&b| b != b' ').unwrap_or(rest.len());
+                rest = &rest[start..];
+                if rest.is_empty() {
+                    break;
+                }
+                if writer.is_backpressured() {
+                    break;
+                }
+                let end = rest.iter().position(|&b| b == b' ').unwrap_or(rest.len());
+                let key = &rest[..end];
+                rest = &rest[end..];
+                let Some(item) = store.get(key, touch, now) else {
+                    continue;
+                };
+                writer.write_bytes(b"VALUE ")?;
+                writer.write_bytes(key)?;
+                writer.write_bytes(b" ")?;
+                writer.write_bytes(digits.format(item.flags).as_bytes())?;
+                writer.write_bytes(b" ")?;
+                writer.write_bytes(digits.format(item.value.len()).as_bytes())?;
+                if with_cas {
+                    writer.write_bytes(b" ")?;
+                    writer.write_bytes(digits.format(item.cas).as_bytes())?;
+                }
+                writer.write_bytes(b"\r\n")?;
+                writer.write_bytes(&item.value)?;
+                writer.write_bytes(b"\r\n")?;
+            }
+        }
+        if rest.is_empty() {
+            writer.write_bytes(b"END\r\n")?;
+            self.state = State::Command;
+        } else {
+            self.state = State::GetRest {
+                keys: rest.to_vec(),
+                with_cas,
+                touch,
+            };
+        }
+        Ok(())
+    }
+
+    fn stats(
+        &mut self,
+        group: StatsGroup,
+        now: Timestamp,
+        writer: &mut StreamWriter,
+    ) -> Result<(), FramingError> {
+        let shared = &*self.shared;
+        match group {
+            StatsGroup::General => {
+                let (counters, items) = {
+                    let store = shared.store();
+                    (*store.stats(), (store.len(), store.bytes()))
+                };
+                stats::write_general(
+                    writer,
+                    &shared.info,
+                    &shared.connections,
+                    &counters,
+                    items,
+                    now,
+                )
+            }
+            StatsGroup::Settings => stats::write_settings(writer, &shared.info),
+            StatsGroup::Reset => {
+                shared.store().reset_stats();
+                shared.connections.reset();
+                writer.write_bytes(b"RESET\r\n")
+            }
+            StatsGroup::Empty => writer.write_bytes(b"END\r\n"),
+        }
+    }
+
+    fn account(&mut self, reader: &StreamReader, written: usize) {
+        let consumed = reader.consumed_bytes();
+        let read = consumed - self.consumed;
+        self.consumed = consumed;
+        self.shared.connections.add_traffic(read, written as u64);
+    }
+}
+
+impl<H: BuildHasher> Session for MemcacheSession<H> {
+    fn handle_start(
+        &mut self,
+        _now: Timestamp,
+        _writer: &mut StreamWriter,
+    ) -> Result<Next, SessionError> {
+        self.shared.connections.opened();
+        Ok(Next::Continue)
+    }
+
+    fn handle_input(
+        &mut self,
+        now: Timestamp,
+        reader: &mut StreamReader,
+        writer: &mut StreamWriter,
+    ) -> Result<Next, SessionError> {
+        let pending_before = writer.pending_len();
+        let next = self.serve(now, reader, writer);
+        let written = writer.pending_len().saturating_sub(pending_before);
+        self.account(reader, written);
+        next
+    }
+
+    fn handle_end(&mut self, _now: Timestamp, _reason: &EndReason) {
+        self.shared.connections.closed();
+    }
+}
+
+impl<H: BuildHasher> MemcacheSession<H> {
+    fn serve(
+        &mut self,
+        now: Timestamp,
+        reader: &mut StreamReader,
+        writer: &mut StreamWriter,
+    ) -> Result<Next, SessionError> {
+        while !writer.is_backpressured() {
+            match std::mem::replace(&mut self.state, State::Command) {
+                State::Command => match reader.read_line(false) {
+                    Ok(Some(line)) => {
+                        if let Some(next) = self.execute(line, now, writer)? {
+                            return Ok(next);
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(FramingError::LineTooLong { .. }) => {
+                        writer.write_bytes(b"CLIENT_ERROR line too long\r\n")?;
+                        return Ok(Next::Close);
+                    }
+                    // A partial command at end of stream: memcached closes without a word.
+                    Err(FramingError::UnexpectedEof { .. }) => return Ok(Next::Close),
+                    Err(error) => return Err(error.into()),
+                },
+                State::Data(pending) => match reader.read_bytes(pending.bytes + 2) {
+                    Ok(Some(block)) => self.finish_store(&pending, block, now, writer)?,
+                    Ok(None) => {
+                        self.state = State::Data(pending);
+                        break;
+                    }
+                    Err(FramingError::UnexpectedEof { .. }) => return Ok(Next::Close),
+                    Err(error) => return Err(error.into()),
+                },
+                State::Swallow { remaining, noreply } => {
+                    let remaining = remaining - reader.read_up_to(remaining).len();
+                    if remaining > 0 {
+                        if reader.is_closed() {
+                            return Ok(Next::Close);
+                        }
+                        self.state = State::Swallow { remaining, noreply };
+                        break;
+                    }
+                    if !noreply {
+                        writer.write_bytes(b"SERVER_ERROR object too large for cache\r\n")?;
+                    }
+                }
+                State::GetRest {
+                    keys,
+                    with_cas,
+                    touch,
+                } => self.get(&keys, with_cas, touch, now, writer)?,
+            }
+        }
+        Ok(Next::Continue)
+    }
+}

@@ -1,0 +1,695 @@
+//! The item store: keys to values with flags, expiry and CAS uniques, bounded in memory with
+//! least-recently-used eviction, as memcached keeps them.
+//!
+//! Time is the caller's `now`, never a clock, so the simulator controls expiry. Items live in
+//! a slab of nodes linked in LRU order; the map holds indexes, so nothing is iterated in hash
+//! order and a fixed hasher makes the store fully deterministic.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
+use std::time::Duration;
+
+use concurrence_core::Timestamp;
+
+use super::command::{MAX_RELATIVE_EXPTIME, StoreMode};
+
+/// Default memory limit (memcached's `-m 64`).
+pub const DEFAULT_MEMORY_LIMIT: usize = 64 * 1024 * 1024;
+/// Default largest item (memcached's `-I 1m`).
+pub const DEFAULT_ITEM_SIZE_MAX: usize = 1024 * 1024;
+/// What an item costs beyond its key and value, in bytes (memcached's item header with CAS).
+pub const ITEM_OVERHEAD: usize = 56;
+
+/// The store's bounds and its tie to wall-clock time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreConfig {
+    /// Bytes of items (keys, values and [`ITEM_OVERHEAD`] each) kept before the least
+    /// recently used are evicted (`limit_maxbytes`).
+    pub memory_limit: usize,
+    /// The largest item, overhead and key included; larger stores fail with
+    /// `SERVER_ERROR object too large for cache`.
+    pub item_size_max: usize,
+    /// The Unix time, in seconds, at `Timestamp::ZERO`: how absolute expiry times (more than
+    /// 30 days) map onto the sessions' `now`.
+    pub unix_time_at_zero: u64,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            memory_limit: DEFAULT_MEMORY_LIMIT,
+            item_size_max: DEFAULT_ITEM_SIZE_MAX,
+            unix_time_at_zero: 0,
+        }
+    }
+}
+
+/// One stored value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Item {
+    /// The data block.
+    pub value: Vec<u8>,
+    /// The client's flags.
+    pub flags: u32,
+    /// The CAS unique, new on every change.
+    pub cas: u64,
+    /// When it expires (`None`: never).
+    pub expires: Option<Timestamp>,
+    stored_at: Timestamp,
+}
+
+/// What a storage command did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreOutcome {
+    /// `STORED`.
+    Stored,
+    /// `NOT_STORED`: `add` found an item, or `replace`/`append`/`prepend` found none.
+    NotStored,
+    /// `EXISTS`: `cas` found the item changed since the client read it.
+    Exists,
+    /// `NOT_FOUND`: `cas` found no item.
+    NotFound,
+    /// `SERVER_ERROR out of memory storing object`: the item is larger than the memory limit,
+    /// or an append made it larger than the item limit.
+    OutOfMemory,
+}
+
+impl StoreOutcome {
+    /// The reply line, CRLF included.
+    #[must_use]
+    pub fn reply(self) -> &'static [u8] {
+        match self {
+            StoreOutcome::Stored => b"STORED\r\n",
+            StoreOutcome::NotStored => b"NOT_STORED\r\n",
+            StoreOutcome::Exists => b"EXISTS\r\n",
+            StoreOutcome::NotFound => b"NOT_FOUND\r\n",
+            StoreOutcome::OutOfMemory => b"SERVER_ERROR out of memory storing object\r\n",
+        }
+    }
+}
+
+/// What `incr`/`decr` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArithmeticOutcome {
+    /// The new value.
+    Value(u64),
+    /// No such item.
+    NotFound,
+    /// The item's value is not a decimal number.
+    NonNumeric,
+}
+
+/// The store's counters, as `stats` reports them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[allow(missing_docs)] // each field is the memcached stat of the same name
+pub struct StoreStats {
+    pub cmd_get: u64,
+    pub cmd_set: u64,
+    pub cmd_flush: u64,
+    pub cmd_touch: u64,
+    pub get_hits: u64,
+    pub get_misses: u64,
+    pub get_expired: u64,
+    pub get_flushed: u64,
+    pub delete_hits: u64,
+    pub delete_misses: u64,
+    pub incr_hits: u64,
+    pub incr_misses: u64,
+    pub decr_hits: u64,
+    pub decr_misses: u64,
+    pub cas_hits: u64,
+    pub cas_misses: u64,
+    pub cas_badval: u64,
+    pub touch_hits: u64,
+    pub touch_misses: u64,
+    pub store_too_large: u64,
+    pub store_no_memory: u64,
+    pub total_items: u64,
+    pub evictions: u64,
+    pub reclaimed: u64,
+}
+
+/// When a new expiry time says an item dies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Expiry {
+    Never,
+    At(Timestamp),
+    Already,
+}
+
+const NIL: u32 = u32::MAX;
+
+#[derive(Debug)]
+struct Node {
+    key: Box<[u8]>,
+    item: Item,
+    /// Toward the most recently used end.
+    newer: u32,
+    /// Toward the least recently used end.
+    older: u32,
+}
+
+/// Why a lookup missed, for the stats.
+enum Miss {
+    Absent,
+    Expired,
+    Flushed,
+}
+
+/// The items, bounded by [`StoreConfig::memory_limit`].
+#[derive(Debug)]
+pub struct Store<H = RandomState> {
+    config: StoreConfig,
+    index: HashMap<Box<[u8]>, u32, H>,
+    nodes: Vec<Option<Node>>,
+    free: Vec<u32>,
+    newest: u32,
+    oldest: u32,
+    bytes: usize,
+    next_cas: u64,
+    /// Items stored at or before this time are invalid once it has passed.
+    flushed_before: Option<Timestamp>,
+    stats: StoreStats,
+}
+
+impl Store<RandomState> {
+    /// An empty store with randomly seeded hashing (hash-flooding resistant).
+    #[must_use]
+    pub fn new(config: StoreConfig) -> Self {
+        Store::with_hasher(config, RandomState::new())
+    }
+}
+
+impl<H: BuildHasher> Store<H> {
+    /// An empty store hashing with `hasher` (a fixed one for deterministic simulation).
+    pub fn with_hasher(config: StoreConfig, hasher: H) -> Self {
+        Store {
+            config,
+            index: HashMap::with_hasher(hasher),
+            nodes: Vec::new(),
+            free: Vec::new(),
+            newest: NIL,
+            oldest: NIL,
+            bytes: 0,
+            next_cas: 1,
+            flushed_before: None,
+            stats: StoreStats::default(),
+        }
+    }
+
+    /// The configuration.
+    #[must_use]
+    pub fn config(&self) -> &StoreConfig {
+        &self.config
+    }
+
+    /// The counters.
+    #[must_use]
+    pub fn stats(&self) -> &StoreStats {
+        &self.stats
+    }
+
+    /// Zeroes the counters `stats reset` zeroes (all but the item totals).
+    pub fn reset_stats(&mut self) {
+        self.stats = StoreStats::default();
+    }
+
+    /// Items held (some may have expired unseen).
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    /// True when no item is held.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.index.is_empty()
+    }
+
+    /// Bytes the held items count against the memory limit.
+    #[must_use]
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// What an item of this key and value length costs.
+    #[must_use]
+    pub fn item_size(key_len: usize, value_len: usize) -> usize {
+        key_len
+            .saturating_add(value_len)
+            .saturating_add(ITEM_OVERHEAD)
+    }
+
+    /// False when an item this size exceeds the item limit: the server then answers
+    /// `SERVER_ERROR object too large for cache` and discards the data block unread.
+    pub fn admits(&mut self, key_len: usize, value_len: usize) -> bool {
+        let fits = Self::item_size(key_len, value_len) <= self.config.item_size_max;
+        if !fits {
+            self.stats.cmd_set += 1;
+            self.stats.store_too_large += 1;
+        }
+        fits
+    }
+
+    /// Looks `key` up for `get`/`gets`, or for `gat`/`gats` when `touch` carries the new
+    /// expiry; a hit becomes the most recently used.
+    pub fn get(&mut self, key: &[u8], touch: Option<i64>, now: Timestamp) -> Option<&Item> {
+        self.stats.cmd_get += 1;
+        if touch.is_some() {
+            self.stats.cmd_touch += 1;
+        }
+        match self.live(key, now) {
+            Ok(slot) => {
+                self.stats.get_hits += 1;
+                if touch.is_some() {
+                    self.stats.touch_hits += 1;
+                }
+                if let Some(exptime) = touch {
+                    match self.expiry(exptime, now) {
+                        // Returned this once, then gone at the next lookup, as memcached does.
+                        Expiry::Already => self.node_mut(slot).item.expires = Some(now),
+                        Expiry::Never => self.node_mut(slot).item.expires = None,
+                        Expiry::At(at) => self.node_mut(slot).item.expires = Some(at),
+                    }
+                }
+                self.bump(slot);
+                Some(&self.node(slot).item)
+            }
+            Err(miss) => {
+                self.stats.get_misses += 1;
+                if touch.is_some() {
+                    self.stats.touch_misses += 1;
+                }
+                match miss {
+                    Miss::Expired => self.stats.get_expired += 1,
+                    Miss::Flushed => self.stats.get_flushed += 1,
+                    Miss::Absent => {}
+                }
+                None
+            }
+        }
+    }
+
+    /// Runs a storage command with its data block (without the CRLF).
+    pub fn store(
+        &mut self,
+        mode: StoreMode,
+        key: &[u8],
+        flags: u32,
+        exptime: i64,
+        data: &[u8],
+        now: Timestamp,
+    ) -> StoreOutcome {
+        self.stats.cmd_set += 1;
+        let existing = self.live(key, now).ok();
+        let (value, flags, expires) = match (mode, existing) {
+            (StoreMode::Add, Some(slot)) => {
+                // memcached bumps the existing item on a failed add.
+                self.bump(slot);
+                return StoreOutcome::NotStored;
+            }
+            (StoreMode::Replace | StoreMode::Append | StoreMode::Prepend, None) => {
+                return StoreOutcome::NotStored;
+            }
+            (StoreMode::Cas(_), None) => {
+                self.stats.cas_misses += 1;
+                return StoreOutcome::NotFound;
+            }
+            (StoreMode::Cas(unique), Some(slot)) if self.node(slot).item.cas != unique => {
+                self.stats.cas_badval += 1;
+                return StoreOutcome::Exists;
+            }
+            (StoreMode::Append | StoreMode::Prepend, Some(slot)) => {
+                let old = &self.node(slot).item;
+                let mut value = Vec::with_capacity(old.value.len() + data.len());
+                if mode == StoreMode::Append {
+                    value.extend_from_slice(&old.value);
+                    value.extend_from_slice(data);
+                } else {
+                    value.extend_from_slice(data);
+                    value.extend_from_slice(&old.value);
+                }
+                if Self::item_size(key.len(), value.len()) > self.config.item_size_max {
+                    self.stats.store_no_memory += 1;
+                    return StoreOutcome::OutOfMemory;
+                }
+                (value, old.flags, Some(old.expires))
+            }
+            (mode, _) => {
+                if matches!(mode, StoreMode::Cas(_)) {
+                    self.stats.cas_hits += 1;
+                }
+                (data.to_vec(), flags, None)
+            }
+        };
+        let expires = match expires {
+            Some(kept) => kept.map_or(Expiry::Never, Expiry::At),
+            None => self.expiry(exptime, now),
+        };
+        self.insert(key, value, flags, expires, now)
+    }
+
+    /// `delete`: true if a live item was removed.
+    pub fn delete(&mut self, key: &[u8], now: Timestamp) -> bool {
+        match self.live(key, now) {
+            Ok(slot) => {
+                self.remove(slot);
+                self.stats.delete_hits += 1;
+                true
+            }
+            Err(_) => {
+                self.stats.delete_misses += 1;
+                false
+            }
+        }
+    }
+
+    /// `incr`/`decr`: increments wrap at 2^64, decrements stop at 0. As memcached does, a
+    /// result shorter than the old value is padded with spaces to the old length.
+    pub fn arithmetic(
+        &mut self,
+        incr: bool,
+        key: &[u8],
+        delta: u64,
+        now: Timestamp,
+    ) -> ArithmeticOutcome {
+        let Ok(slot) = self.live(key, now) else {
+            if incr {
+                self.stats.incr_misses += 1;
+            } else {
+                self.stats.decr_misses += 1;
+            }
+            return ArithmeticOutcome::NotFound;
+        };
+        let Some(old) = parse_counter(&self.node(slot).item.value) else {
+            return ArithmeticOutcome::NonNumeric;
+        };
+        let new = if incr {
+            self.stats.incr_hits += 1;
+            old.wrapping_add(delta)
+        } else {
+            self.stats.decr_hits += 1;
+            old.saturating_sub(delta)
+        };
+        let mut digits = itoa::Buffer::new();
+        let text = digits.format(new).as_bytes();
+        let cas = self.new_cas();
+        let old_len = self.node(slot).item.value.len();
+        let new_len = text.len().max(old_len);
+        let grows = new_len > old_len;
+        if grows {
+            self.bytes += new_len - old_len;
+        }
+        let item = &mut self.node_mut(slot).item;
+        item.value.clear();
+        item.value.extend_from_slice(text);
+        item.value.resize(new_len, b' ');
+        item.cas = cas;
+        self.bump(slot);
+        if grows {
+            self.evict_for(0, slot);
+        }
+        ArithmeticOutcome::Value(new)
+    }
+
+    /// `touch`: sets a new expiry; true if the item was there.
+    pub fn touch(&mut self, key: &[u8], exptime: i64, now: Timestamp) -> bool {
+        self.stats.cmd_touch += 1;
+        let Ok(slot) = self.live(key, now) else {
+            self.stats.touch_misses += 1;
+            return false;
+        };
+        self.stats.touch_hits += 1;
+        match self.expiry(exptime, now) {
+            Expiry::Already => self.remove(slot),
+            Expiry::Never => {
+                self.node_mut(slot).item.expires = None;
+                self.bump(slot);
+            }
+            Expiry::At(at) => {
+                self.node_mut(slot).item.expires = Some(at);
+                self.bump(slot);
+            }
+        }
+        true
+    }
+
+    /// `flush_all [delay]`: every item stored so far becomes invalid, now (delay 0) or at the
+    /// given time.
+    pub fn flush_all(&mut self, delay: i64, now: Timestamp) {
+        self.stats.cmd_flush += 1;
+        match self.expiry(delay, now) {
+            Expiry::Never | Expiry::Already => {
+                self.index.clear();
+                self.nodes.clear();
+                self.free.clear();
+                self.newest = NIL;
+                self.oldest = NIL;
+                self.bytes = 0;
+                self.flushed_before = None;
+            }
+            Expiry::At(at) => self.flushed_before = Some(at),
+        }
+    }
+
+    /// Checks the store's own bookkeeping: the LRU list holds exactly the indexed items in
+    /// both directions, the byte count is their sum, and it is within the memory limit.
+    ///
+    /// # Errors
+    /// A description of the first inconsistency.
+    pub fn check_invariants(&self) -> Result<(), String> {
+        let mut seen = 0usize;
+        let mut bytes = 0usize;
+        let mut prev = NIL;
+        let mut at = self.newest;
+        while at != NIL {
+            let Some(node) = self.nodes.get(at as usize).and_then(Option::as_ref) else {
+                return Err(format!("LRU list points at empty slot {at}"));
+            };
+            if node.newer != prev {
+                return Err(format!("slot {at}: back link {} != {prev}", node.newer));
+            }
+            if self.index.get(&node.key) != Some(&at) {
+                return Err(format!("slot {at} is not indexed under its key"));
+            }
+            seen += 1;
+            bytes += Self::item_size(node.key.len(), node.item.value.len());
+            prev = at;
+            at = node.older;
+        }
+        if prev != self.oldest {
+            return Err("the oldest pointer is not the list's end".into());
+        }
+        if seen != self.index.len() {
+            return Err(format!("{seen} items listed, {} indexed", self.index.len()));
+        }
+        if bytes != self.bytes {
+            return Err(format!("{bytes} bytes listed, {} counted", self.bytes));
+        }
+        if self.bytes > self.config.memory_limit {
+            return Err(format!("{} bytes over the limit", self.bytes));
+        }
+        Ok(())
+    }
+
+    // ----- internals
+
+    fn expiry(&self, exptime: i64, now: Timestamp) -> Expiry {
+        if exptime < 0 {
+            return Expiry::Already;
+        }
+        if exptime == 0 {
+            return Expiry::Never;
+        }
+        let seconds = exptime.unsigned_abs();
+        if exptime <= MAX_RELATIVE_EXPTIME {
+            return Expiry::At(now.saturating_add(Duration::from_secs(seconds)));
+        }
+        match seconds.checked_sub(self.config.unix_time_at_zero) {
+            Some(since_zero) if since_zero > 0 => {
+                let at = Timestamp::from_duration(Duration::from_secs(since_zero));
+                if at <= now {
+                    Expiry::Already
+                } else {
+                    Expiry::At(at)
+                }
+            }
+            _ => Expiry::Already,
+        }
+    }
+
+    /// The slot of `key` if it holds a live item; expired or flushed items are removed.
+    fn live(&mut self, key: &[u8], now: Timestamp) -> Result<u32, Miss> {
+        let slot = *self.index.get(key).ok_or(Miss::Absent)?;
+        let item = &self.node(slot).item;
+        let miss = if item.expires.is_some_and(|at| at <= now) {
+            Miss::Expired
+        } else if self
+            .flushed_before
+            .is_some_and(|f| f <= now && item.stored_at <= f)
+        {
+            Miss::Flushed
+        } else {
+            return Ok(slot);
+        };
+        self.remove(slot);
+        self.stats.reclaimed += 1;
+        Err(miss)
+    }
+
+    fn insert(
+        &mut self,
+        key: &[u8],
+        value: Vec<u8>,
+        flags: u32,
+        expires: Expiry,
+        now: Timestamp,
+    ) -> StoreOutcome {
+        let size = Self::item_size(key.len(), value.len());
+        if size > self.config.memory_limit {
+            self.stats.store_no_memory += 1;
+            return StoreOutcome::OutOfMemory;
+        }
+        if let Some(&slot) = self.index.get(key) {
+            self.remove(slot);
+        }
+        self.stats.total_items += 1;
+        let expires = match expires {
+            Expiry::Already => return StoreOutcome::Stored,
+            Expiry::Never => None,
+            Expiry::At(at) => Some(at),
+        };
+        self.evict_for(size, NIL);
+        let cas = self.new_cas();
+        let node = Node {
+            key: key.into(),
+            item: Item {
+                value,
+                flags,
+                cas,
+                expires,
+                stored_at: now,
+            },
+            newer: NIL,
+            older: NIL,
+        };
+        let slot = match self.free.pop() {
+            Some(slot) => {
+                self.nodes[slot as usize] = Some(node);
+                slot
+            }
+            None => {
+                self.nodes.push(Some(node));
+                u32::try_from(self.nodes.len() - 1).unwrap_or(NIL)
+            }
+        };
+        self.index.insert(key.into(), slot);
+        self.bytes += size;
+        self.link_newest(slot);
+        StoreOutcome::Stored
+    }
+
+    /// Evicts least recently used items (never `keep`) until `extra` more bytes fit.
+    fn evict_for(&mut self, extra: usize, keep: u32) {
+        while self.bytes + extra > self.config.memory_limit && self.oldest != NIL {
+            let victim = if self.oldest == keep {
+                self.node(keep).newer
+            } else {
+                self.oldest
+            };
+            if victim == NIL {
+                break;
+            }
+            self.remove(victim);
+            self.stats.evictions += 1;
+        }
+    }
+
+    fn new_cas(&mut self) -> u64 {
+        let cas = self.next_cas;
+        self.next_cas += 1;
+        cas
+    }
+
+    fn node(&self, slot: u32) -> &Node {
+        self.nodes[slot as usize]
+            .as_ref()
+            .unwrap_or_else(|| unreachable!("slot {slot} is linked"))
+    }
+
+    fn node_mut(&mut self, slot: u32) -> &mut Node {
+        self.nodes[slot as usize]
+            .as_mut()
+            .unwrap_or_else(|| unreachable!("slot {slot} is linked"))
+    }
+
+    fn remove(&mut self, slot: u32) {
+        let node = self.unlink(slot);
+        self.free.push(slot);
+        drop(node);
+    }
+
+    /// Takes `slot` out of the list and the index, leaving the slot empty (not yet free).
+    fn unlink(&mut self, slot: u32) -> Node {
+        let node = self.nodes[slot as usize]
+            .take()
+            .unwrap_or_else(|| unreachable!("slot {slot} is linked"));
+        self.detach(node.newer, node.older);
+        self.index.remove(&node.key);
+        self.bytes -= Self::item_size(node.key.len(), node.item.value.len());
+        node
+    }
+
+    fn detach(&mut self, newer: u32, older: u32) {
+        if newer == NIL {
+            self.newest = older;
+        } else if let Some(n) = self.nodes[newer as usize].as_mut() {
+            n.older = older;
+        }
+        if older == NIL {
+            self.oldest = newer;
+        } else if let Some(n) = self.nodes[older as usize].as_mut() {
+            n.newer = newer;
+        }
+    }
+
+    fn link_newest(&mut self, slot: u32) {
+        let old_newest = self.newest;
+        {
+            let node = self.node_mut(slot);
+            node.newer = NIL;
+            node.older = old_newest;
+        }
+        if old_newest == NIL {
+            self.oldest = slot;
+        } else {
+            self.node_mut(old_newest).newer = slot;
+        }
+        self.newest = slot;
+    }
+
+    fn bump(&mut self, slot: u32) {
+        if self.newest == slot {
+            return;
+        }
+        let (newer, older) = {
+            let node = self.node(slot);
+            (node.newer, node.older)
+        };
+        self.detach(newer, older);
+        self.link_newest(slot);
+    }
+}
+
+/// The value of a counter item: decimal digits, possibly padded with spaces by an earlier
+/// `decr`.
+fn parse_counter(value: &[u8]) -> Option<u64> {
+    let digits = value.strip_suffix(b" ").map_or(value, |_| {
+        let end = value.iter().rposition(|&b| b != b' ').map_or(0, |i| i + 1);
+        &value[..end]
+    });
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(digits).ok()?.parse().ok()
+}
