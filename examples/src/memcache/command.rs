@@ -223,6 +223,10 @@ pub fn parse_command(line: &[u8]) -> Result<Command<'_>, ParseFailure> {
                 touch: Some(exptime),
             })
         }
+        // `gat <key>`: memcached reads the key as the expiry first.
+        (b"gat" | b"gats", 2) if number::<i64>(args[1]).is_none() => {
+            Err(fail(CommandError::InvalidExptime))
+        }
         (b"set" | b"add" | b"replace" | b"append" | b"prepend", 5 | 6) => {
             let mode = match args[0] {
                 b"set" => StoreMode::Set,
@@ -421,7 +425,8 @@ mod tests {
         assert_eq!(err(b"incr a x"), CommandError::InvalidDelta);
         assert_eq!(err(b"incr a -1"), CommandError::InvalidDelta);
         assert_eq!(err(b"flush_all x"), CommandError::InvalidExptime);
-        assert_eq!(err(b"gat a"), CommandError::Unknown);
+        assert_eq!(err(b"gat a"), CommandError::InvalidExptime);
+        assert_eq!(err(b"gat 10"), CommandError::Unknown);
         assert_eq!(err(b"gat x a"), CommandError::InvalidExptime);
         assert!(parse_command(b"set n x 0 1 noreply").unwrap_err().noreply);
         assert_eq!(
