@@ -119,7 +119,12 @@ fn exchange(server: &Server, request: &[u8]) -> Vec<u8> {
             return received;
         }
         let n = stream.read(&mut chunk).expect("a reply before the timeout");
-        assert!(n > 0, "{}: connection closed early; got {:?}", server.name(), String::from_utf8_lossy(&received));
+        assert!(
+            n > 0,
+            "{}: connection closed early; got {:?}",
+            server.name(),
+            String::from_utf8_lossy(&received)
+        );
         received.extend_from_slice(&chunk[..n]);
     }
 }
@@ -176,7 +181,8 @@ fn replies_are_the_same_whatever_the_split() {
     // One byte at a time, with the peer reading as it goes: every split point of a
     // pipelined transcript gives the same replies.
     let server = common::polling();
-    let request = b"set s 1 0 5\r\nhello\r\nget s\r\nappend s 0 0 1\r\n!\r\ngets s nokey\r\ndelete s\r\n";
+    let request =
+        b"set s 1 0 5\r\nhello\r\nget s\r\nappend s 0 0 1\r\n!\r\ngets s nokey\r\ndelete s\r\n";
     let mut stream = TcpStream::connect(server.address()).expect("connect");
     stream.set_nodelay(true).expect("nodelay");
     stream
@@ -197,7 +203,10 @@ fn replies_are_the_same_whatever_the_split() {
     let text = String::from_utf8_lossy(&received[..at]).into_owned();
     let expected_prefix = "STORED\r\nVALUE s 1 5\r\nhello\r\nEND\r\nSTORED\r\nVALUE s 1 6 ";
     assert!(text.starts_with(expected_prefix), "got {text:?}");
-    assert!(text.ends_with("\r\nhello!\r\nEND\r\nDELETED\r\n"), "got {text:?}");
+    assert!(
+        text.ends_with("\r\nhello!\r\nEND\r\nDELETED\r\n"),
+        "got {text:?}"
+    );
 }
 
 #[test]
@@ -223,7 +232,11 @@ fn stats_reports_what_monitoring_tools_read() {
             "STAT time ",
             "STAT version 1.6.18-concurrence\r\n",
         ] {
-            assert!(text.contains(stat), "{}: no {stat:?} in {text}", server.name());
+            assert!(
+                text.contains(stat),
+                "{}: no {stat:?} in {text}",
+                server.name()
+            );
         }
         assert!(text.ends_with("END\r\n"));
     }

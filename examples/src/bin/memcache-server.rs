@@ -6,6 +6,8 @@
 //! `--backend sim --seed 7 --clients 20 --ops 500 --faults all` runs a simulated load instead.
 //! Logs go to stderr through `tracing` (`RUST_LOG` works; `-v` raises the level).
 
+#![allow(clippy::print_stdout)] // the sim report line is the program's output
+
 use std::hash::RandomState;
 use std::process::ExitCode;
 use std::sync::{Arc, mpsc};
@@ -142,7 +144,9 @@ fn store_config(args: &Args) -> Result<StoreConfig, String> {
     let unix_now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_err(|_| "the system clock is before 1970".to_owned())?;
-    let unix_time_at_zero = unix_now.saturating_sub(clock::now().since_epoch()).as_secs();
+    let unix_time_at_zero = unix_now
+        .saturating_sub(clock::now().since_epoch())
+        .as_secs();
     Ok(StoreConfig {
         memory_limit,
         item_size_max: args.max_item_size,
@@ -214,8 +218,8 @@ fn run_smol(args: &Args) -> Result<(), String> {
         let executor = Arc::clone(&executor);
         move |task| executor.spawn(task).detach()
     };
-    let mut server = concurrence_smol::SocketServer::with_config(address.clone(), config)
-        .with_spawner(spawner);
+    let mut server =
+        concurrence_smol::SocketServer::with_config(address.clone(), config).with_spawner(spawner);
     server
         .listen(config.backlog)
         .map_err(|e| format!("cannot listen on {address}: {e}"))?;

@@ -80,7 +80,10 @@ impl MemcacheClient<concurrence_smol::Socket> {
     /// # Errors
     /// The connect failed or timed out: [`ClientError::ConnectionLost`] with
     /// `ConnectRefused`, `ConnectTimedOut` or `Io`.
-    pub async fn connect(address: &Address, timeout: Option<Duration>) -> Result<Self, ClientError> {
+    pub async fn connect(
+        address: &Address,
+        timeout: Option<Duration>,
+    ) -> Result<Self, ClientError> {
         let mut socket = concurrence_smol::Socket::connect(address, timeout)
             .await
             .map_err(|error| ClientError::ConnectionLost {
@@ -220,7 +223,10 @@ impl<T: AsyncRead + AsyncWrite + Unpin> MemcacheClient<T> {
         flags: u32,
         exptime: i64,
     ) -> Result<(), ClientError> {
-        match self.store(StoreMode::Set, key, data, flags, exptime).await? {
+        match self
+            .store(StoreMode::Set, key, data, flags, exptime)
+            .await?
+        {
             Reply::Stored => Ok(()),
             reply => Err(unexpected(reply, "set")),
         }
@@ -237,7 +243,11 @@ impl<T: AsyncRead + AsyncWrite + Unpin> MemcacheClient<T> {
         flags: u32,
         exptime: i64,
     ) -> Result<bool, ClientError> {
-        stored(self.store(StoreMode::Add, key, data, flags, exptime).await?, "add")
+        stored(
+            self.store(StoreMode::Add, key, data, flags, exptime)
+                .await?,
+            "add",
+        )
     }
 
     /// `replace`: stores only if `key` holds something; true if stored.
@@ -252,7 +262,8 @@ impl<T: AsyncRead + AsyncWrite + Unpin> MemcacheClient<T> {
         exptime: i64,
     ) -> Result<bool, ClientError> {
         stored(
-            self.store(StoreMode::Replace, key, data, flags, exptime).await?,
+            self.store(StoreMode::Replace, key, data, flags, exptime)
+                .await?,
             "replace",
         )
     }

@@ -350,7 +350,10 @@ fn value_line(line: &[u8]) -> Result<(Value, usize), ReplyError> {
     }
     let key = words.next().filter(|k| is_valid_key(k)).ok_or_else(bad)?;
     let flags = words.next().and_then(parse_number::<u32>).ok_or_else(bad)?;
-    let len = words.next().and_then(parse_number::<usize>).ok_or_else(bad)?;
+    let len = words
+        .next()
+        .and_then(parse_number::<usize>)
+        .ok_or_else(bad)?;
     let cas = match words.next() {
         Some(word) => Some(parse_number::<u64>(word).ok_or_else(bad)?),
         None => None,

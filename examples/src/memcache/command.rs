@@ -329,9 +329,7 @@ fn key(word: &[u8]) -> Result<&[u8], CommandError> {
 /// True for a key the protocol allows: 1 to 250 bytes, none a space or a control character.
 #[must_use]
 pub fn is_valid_key(key: &[u8]) -> bool {
-    !key.is_empty()
-        && key.len() <= MAX_KEY_LENGTH
-        && key.iter().all(|&b| b > b' ' && b != 0x7f)
+    !key.is_empty() && key.len() <= MAX_KEY_LENGTH && key.iter().all(|&b| b > b' ' && b != 0x7f)
 }
 
 fn check_keys(keys: Keys<'_>) -> Result<(), CommandError> {
@@ -389,7 +387,12 @@ mod tests {
         );
         assert!(matches!(
             parse_command(b"cas k 0 -1 1 99"),
-            Ok(Command::Store(StoreHeader { mode: StoreMode::Cas(99), exptime: -1, noreply: false, .. }))
+            Ok(Command::Store(StoreHeader {
+                mode: StoreMode::Cas(99),
+                exptime: -1,
+                noreply: false,
+                ..
+            }))
         ));
         assert_eq!(err(b"set k 0 0"), CommandError::Unknown);
         assert_eq!(err(b"set k 0 0 -1"), CommandError::BadFormat);

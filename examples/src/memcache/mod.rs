@@ -5,7 +5,7 @@
 //! The client speaks the same protocol through [`ClientCodec`], sans-IO, with an async
 //! front-end ([`MemcacheClient`]) for any `AsyncRead + AsyncWrite` stream.
 
-mod client;
+pub mod client;
 mod client_codec;
 pub mod command;
 mod server_session;
@@ -14,6 +14,6 @@ pub mod stats;
 pub mod store;
 
 pub use client::{ClientError, MemcacheClient};
-pub use client_codec::{ClientCodec, ReplyError, Reply, Request, Value};
+pub use client_codec::{ClientCodec, Reply, ReplyError, Request, Value};
 pub use server_session::{MAX_COMMAND_LINE, MemcacheSession, Shared};
 pub use store::{Store, StoreConfig};

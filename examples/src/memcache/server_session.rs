@@ -9,8 +9,8 @@ use std::hash::{BuildHasher, RandomState};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use concurrence_core::{
-    EndReason, FramingError, Next, ReaderConfig, Session, SessionError,
-    StreamReader, StreamWriter, Timestamp, WriterConfig,
+    EndReason, FramingError, Next, ReaderConfig, Session, SessionError, StreamReader, StreamWriter,
+    Timestamp, WriterConfig,
 };
 
 use super::command::{Command, StatsGroup, StoreHeader, StoreMode, parse_command};
@@ -56,8 +56,8 @@ impl<H: BuildHasher> Shared<H> {
             .with_max_line(MAX_COMMAND_LINE)
             .with_max_block(item.saturating_add(2));
         let default_writer = WriterConfig::default();
-        let writer = default_writer
-            .with_max_pending(default_writer.max_pending.max(item.saturating_mul(2)));
+        let writer =
+            default_writer.with_max_pending(default_writer.max_pending.max(item.saturating_mul(2)));
         (reader, writer)
     }
 }

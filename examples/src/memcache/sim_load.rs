@@ -514,9 +514,10 @@ pub fn load_run_with(
             Some(EndKind::Reset | EndKind::ConnectRefused) => report.failed += 1,
             end => {
                 report.violations += 1;
-                report
-                    .notes
-                    .push(format!("client {i} ended {end:?} with {} replies", client.answered));
+                report.notes.push(format!(
+                    "client {i} ended {end:?} with {} replies",
+                    client.answered
+                ));
             }
         }
     }

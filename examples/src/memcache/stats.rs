@@ -76,7 +76,6 @@ fn stat(writer: &mut StreamWriter, name: &str, value: impl Display) -> Result<()
     writer.write_bytes(format!("STAT {name} {value}\r\n").as_bytes())
 }
 
-
 /// Writes the reply to `stats`, `END` included.
 ///
 /// # Errors

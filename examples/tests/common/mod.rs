@@ -94,8 +94,10 @@ pub fn polling() -> Server {
 pub fn smol() -> Server {
     let shared = shared();
     let config = config(&shared);
-    let mut server =
-        concurrence_smol::SocketServer::with_config("127.0.0.1:0".parse().expect("address"), config);
+    let mut server = concurrence_smol::SocketServer::with_config(
+        "127.0.0.1:0".parse().expect("address"),
+        config,
+    );
     server.listen(64).expect("listen");
     let Address::Tcp(address) = server.local_address().clone() else {
         panic!("a TCP address");
@@ -124,7 +126,16 @@ pub fn memcached() -> Option<Server> {
         probe.local_addr().expect("probe address").port()
     };
     let child = Command::new("memcached")
-        .args(["-l", "127.0.0.1", "-p", &port.to_string(), "-U", "0", "-t", "2"])
+        .args([
+            "-l",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "-U",
+            "0",
+            "-t",
+            "2",
+        ])
         .args(["-u", "root"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -134,7 +145,10 @@ pub fn memcached() -> Option<Server> {
     let deadline = Instant::now() + Duration::from_secs(10);
     // Wait for it to listen: connect attempts are the event to wait for here.
     while TcpStream::connect(address).is_err() {
-        assert!(Instant::now() < deadline, "memcached did not start listening");
+        assert!(
+            Instant::now() < deadline,
+            "memcached did not start listening"
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
     Some(Server::Memcached(child, address))
