@@ -8,6 +8,7 @@
 pub mod client;
 mod client_codec;
 pub mod command;
+pub mod reply_framing;
 mod server_session;
 pub mod sim_load;
 pub mod stats;
