@@ -3,3 +3,8 @@
 //! `memcache-server` binary runs.
 
 pub mod memcache;
+
+/// The guide `docs/memcache.md`, compiled here so that every code block in it is a doc test.
+#[doc = include_str!("../../docs/memcache.md")]
+#[doc(hidden)]
+pub mod memcache_guide {}

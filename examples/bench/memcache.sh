@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# Compares our memcache-server (polling and smol backends) with Debian's memcached, in one run:
+# the same load generator (memcaslap: 2 threads, 64 connections, 90 % get / 10 % set) drives
+# each server in turn for ROUND_SECONDS, ROUNDS times; then each server holds IDLE idle
+# connections. Prints TPS, the ratio to memcached, server CPU per request (from
+# /proc/<pid>/stat) and RSS per idle connection.
+#
+# Needs: memcached and memcaslap (apt-get install memcached libmemcached-tools), python3.
+# Usage: bash examples/bench/memcache.sh   (ROUNDS=3 ROUND_SECONDS=10 IDLE=9000 by default)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+ROUNDS="${ROUNDS:-3}"
+ROUND_SECONDS="${ROUND_SECONDS:-10}"
+IDLE="${IDLE:-9000}"
+THREADS=2
+
+command -v memcached >/dev/null || { echo "memcached is not installed (apt-get install memcached)"; exit 1; }
+command -v memcaslap >/dev/null || { echo "memcaslap is not installed (apt-get install libmemcached-tools)"; exit 1; }
+ulimit -n $((IDLE + 1000))
+
+cargo build --release -q -p concurrence-examples --bin memcache-server
+server=target/release/memcache-server
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_listening() { # port
+  for _ in $(seq 1 200); do
+    if python3 -c "import socket,sys; socket.create_connection(('127.0.0.1',$1),1)" 2>/dev/null; then return 0; fi
+    sleep 0.05
+  done
+  echo "nothing listens on port $1"; exit 1
+}
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
+
+declare -A PORT PID
+PORT[memcached]=$(free_port)
+memcached -u "$(id -un)" -l 127.0.0.1 -p "${PORT[memcached]}" -U 0 -t $THREADS -c $((IDLE + 500)) -m 64 &
+PID[memcached]=$!
+PORT[polling]=$(free_port)
+RUST_LOG=warn $server --backend polling -l 127.0.0.1 -p "${PORT[polling]}" -t $THREADS -c $((IDLE + 500)) -m 64 &
+PID[polling]=$!
+PORT[smol]=$(free_port)
+RUST_LOG=warn $server --backend smol -l 127.0.0.1 -p "${PORT[smol]}" -t $THREADS -c $((IDLE + 500)) -m 64 &
+PID[smol]=$!
+trap 'kill ${PID[memcached]} ${PID[polling]} ${PID[smol]} 2>/dev/null || true' EXIT
+for name in memcached polling smol; do wait_listening "${PORT[$name]}"; done
+
+names=(memcached polling smol)
+declare -A TPS CPU
+for round in $(seq 1 "$ROUNDS"); do
+  for name in "${names[@]}"; do
+    before=$(cpu_ticks "${PID[$name]}")
+    out=$(memcaslap -s "127.0.0.1:${PORT[$name]}" -T $THREADS -c 64 -t "${ROUND_SECONDS}s" 2>&1)
+    after=$(cpu_ticks "${PID[$name]}")
+    ops=$(sed -n 's/.*Ops: \([0-9]*\) TPS: \([0-9]*\).*/\1/p' <<<"$out" | tail -n 1)
+    tps=$(sed -n 's/.*Ops: \([0-9]*\) TPS: \([0-9]*\).*/\2/p' <<<"$out" | tail -n 1)
+    # Clock ticks are 1/100 s: microseconds of server CPU per request.
+    cpu=$(python3 -c "print(f'{($after - $before) * 10000 / max($ops, 1):.2f}')")
+    TPS[$name]+="$tps "
+    CPU[$name]+="$cpu "
+    printf 'round %s %-9s TPS %7s  server CPU %s us/request\n' "$round" "$name" "$tps" "$cpu"
+  done
+done
+
+median() { tr ' ' '\n' <<<"$1" | grep -v '^$' | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+
+echo
+echo "| server | TPS (median of $ROUNDS x ${ROUND_SECONDS}s) | ratio to memcached | server CPU per request |"
+echo "|---|---|---|---|"
+base=$(median "${TPS[memcached]}")
+for name in "${names[@]}"; do
+  tps=$(median "${TPS[$name]}")
+  cpu=$(median "${CPU[$name]}")
+  ratio=$(python3 -c "print(f'{$tps / $base:.2f}')")
+  echo "| $name | $tps | ${ratio}x | $cpu us |"
+done
+
+# Idle connections: open IDLE connections that never send a byte, and read each server's RSS.
+echo
+echo "| server | RSS before | RSS with $IDLE idle connections | per idle connection |"
+echo "|---|---|---|---|"
+for name in "${names[@]}"; do
+  before=$(rss_kib "${PID[$name]}")
+  python3 - "${PORT[$name]}" "$IDLE" "${PID[$name]}" <<'PY'
+import socket, sys, time
+port, count, pid = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+conns = [socket.create_connection(("127.0.0.1", port)) for _ in range(count)]
+# Every connection accepted: one request on the last one is answered after the others were.
+conns[-1].sendall(b"version\r\n")
+conns[-1].recv(100)
+time.sleep(1)
+rss = [l for l in open(f"/proc/{pid}/status") if l.startswith("VmRSS")][0].split()[1]
+open("/tmp/memcache-bench-rss", "w").write(rss)
+for c in conns:
+    c.close()
+PY
+  during=$(cat /tmp/memcache-bench-rss)
+  per=$(python3 -c "print(f'{($during - $before) / $IDLE:.2f}')")
+  echo "| $name | $before KiB | $during KiB | $per KiB |"
+  sleep 1
+done
