@@ -199,6 +199,14 @@ impl<S: Session> Connection<S> {
         self.settle(now);
     }
 
+    /// Gives back the reader's and the writer's buffers where they hold nothing. A driver calls
+    /// it when it is about to wait (its socket had nothing more to read), so that an idle
+    /// connection costs no buffers; the next receive or write allocates them again.
+    pub fn release_idle_buffers(&mut self) {
+        self.reader.release_if_empty();
+        self.writer.release_if_empty();
+    }
+
     /// Room to receive into: the reader's spare space, or empty when no input is wanted now.
     pub fn recv_buffer(&mut self) -> &mut [u8] {
         if self.wants_read() {

@@ -529,3 +529,30 @@ fn a_request_trickled_a_byte_at_a_time_hits_the_frame_timeout() {
     pair.run().unwrap();
     assert_eq!(pair.a().end_kind(), Some(EndKind::PeerClosed));
 }
+
+#[test]
+fn an_idle_connection_gives_its_buffers_back() {
+    use concurrence_core::{Connection, Timestamp};
+    let mut conn = Connection::with_defaults(concurrence_core::testing::LineEcho);
+    let now = Timestamp::ZERO;
+    conn.handle_start(now);
+    let room = conn.recv_buffer();
+    room[..6].copy_from_slice(b"hello\n");
+    conn.handle_received(now, 6);
+    assert!(conn.reader().capacity() > 0 && conn.writer().capacity() > 0);
+    // A partial line and an unsent reply are kept.
+    conn.feed(now, b"par");
+    conn.release_idle_buffers();
+    assert_eq!(conn.poll_transmit(), b"hello\n");
+    assert_eq!(conn.reader().buffered(), b"par");
+    // Sent and consumed: nothing is held any more.
+    conn.handle_sent(now, 6);
+    conn.feed(now, b"tial\n");
+    conn.handle_sent(now, 8);
+    conn.release_idle_buffers();
+    assert_eq!(conn.reader().capacity(), 0);
+    assert_eq!(conn.writer().capacity(), 0);
+    // And the next input allocates again.
+    conn.feed(now, b"again\n");
+    assert_eq!(conn.poll_transmit(), b"again\n");
+}

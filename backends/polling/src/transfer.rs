@@ -69,6 +69,8 @@ pub(crate) fn pump<S: Session>(
             break;
         }
     }
+    // The loop waits for the next event now: an idle connection holds no buffers.
+    conn.release_idle_buffers();
 }
 
 /// Closes a finished connection's socket: with a reset when the session aborted.

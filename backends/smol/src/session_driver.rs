@@ -31,6 +31,8 @@ enum Wake {
     Read(std::io::Result<usize>),
     /// Read into the task's inbox (while a write was in flight).
     ReadInbox(std::io::Result<usize>),
+    /// The socket became readable (after a read found nothing).
+    Readable(std::io::Result<()>),
     Deadline,
 }
 
@@ -116,17 +118,21 @@ pub(crate) async fn drive<S: Session>(
                 }
             };
             or(write, or(read, sleep)).await
-        } else {
-            // Only reading: straight into the connection's receive buffer, no copy and no
-            // buffer of the task's own (an idle connection holds only its reader).
-            let read = async {
-                if wants_read {
-                    Wake::Read(rx.read(conn.recv_buffer()).await)
-                } else {
-                    pending().await
+        } else if wants_read {
+            // Only reading: straight into the connection's receive buffer, no copy. When the
+            // socket has nothing, give the (empty) buffers back and wait for readability
+            // without holding one: an idle connection costs no buffers.
+            match futures_lite::future::poll_once(rx.read(conn.recv_buffer())).await {
+                Some(result) => Wake::Read(result),
+                None => {
+                    conn.release_idle_buffers();
+                    inbox = None;
+                    let readable = async { Wake::Readable(socket.readable().await) };
+                    or(readable, sleep).await
                 }
-            };
-            or(read, sleep).await
+            }
+        } else {
+            sleep.await
         };
         let now = clock::now();
         let moved = match wake {
@@ -157,7 +163,11 @@ pub(crate) async fn drive<S: Session>(
                 }
                 n
             }
-            Wake::Wrote(Err(e)) | Wake::Read(Err(e)) | Wake::ReadInbox(Err(e)) => {
+            Wake::Readable(Ok(())) => 0,
+            Wake::Wrote(Err(e))
+            | Wake::Read(Err(e))
+            | Wake::ReadInbox(Err(e))
+            | Wake::Readable(Err(e)) => {
                 conn.handle_io_error(now, e);
                 0
             }

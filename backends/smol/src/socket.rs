@@ -109,6 +109,16 @@ impl Socket {
         }
     }
 
+    /// Waits until the connected socket is readable (data, end of stream or an error), without
+    /// reading: how the session driver waits while holding no receive buffer.
+    pub(crate) async fn readable(&self) -> io::Result<()> {
+        match &self.inner {
+            Inner::Tcp(stream) => stream.readable().await,
+            Inner::Unix(stream) => stream.readable().await,
+            _ => Err(not_connected()),
+        }
+    }
+
     /// Makes the coming close send a reset (`SO_LINGER` 0) instead of a FIN.
     pub(crate) fn reset_on_close(&self) {
         if let Some(fd) = self.borrowed_fd() {

@@ -143,6 +143,20 @@ impl StreamReader {
         taken
     }
 
+    /// Gives the buffer back when it holds no bytes, so an idle connection holds no read
+    /// buffer (memcached's way: a buffer only while a request is partial). The next
+    /// [`spare`](Self::spare) allocates `buffer_size` again. Drivers call it (through
+    /// `Connection::release_idle_buffers`) before they wait for input.
+    pub fn release_if_empty(&mut self) {
+        if self.start == self.end && self.buf.capacity() > 0 {
+            self.buf = Vec::new();
+            self.start = 0;
+            self.end = 0;
+            self.scan_from = 0;
+            self.scan_cache.invalidate();
+        }
+    }
+
     /// Marks end of stream: no more input will come. Reads of a partial frame now fail with
     /// `UnexpectedEof`; the partial bytes stay readable through
     /// [`read_available`](Self::read_available).

@@ -102,6 +102,16 @@ impl StreamWriter {
         }
     }
 
+    /// Gives the buffer back when nothing is pending, so an idle connection holds none; the
+    /// next write allocates `buffer_size` again. Drivers call it (through
+    /// `Connection::release_idle_buffers`) before they wait.
+    pub fn release_if_empty(&mut self) {
+        if self.pending_len() == 0 && self.buf.capacity() > 0 {
+            self.buf = Vec::new();
+            self.start = 0;
+        }
+    }
+
     /// Refuses further writes (the write side is being shut down); what is pending can still
     /// be sent and consumed.
     pub fn close(&mut self) {
