@@ -31,6 +31,7 @@ mod pair;
 mod scan;
 mod script;
 mod session;
+mod socket_error;
 mod socket_state;
 mod stream;
 #[cfg(feature = "_internal_test_exports")]
@@ -52,6 +53,7 @@ pub use framing::{
 pub use pair::{Pair, PairError, Settled};
 pub use script::{Script, ScriptStep};
 pub use session::{Next, Session, SessionError};
+pub use socket_error::SocketError;
 pub use socket_state::{
     SocketEvent, SocketState, SocketStateError, SocketStateMachine, transition,
 };

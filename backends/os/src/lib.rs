@@ -3,7 +3,8 @@
 //! and the simulator does not use it.
 //!
 //! - [`clock`]: the monotonic clock as the core's `Timestamp`, and back.
-//! - [`SocketError`]: the one error type of both backends.
+//! - [`SocketError`] (defined in the core, shared with the simulator): the one error type of
+//!   both backends.
 //! - [`sockaddr`]: `Address` <-> `socket2::SockAddr`, new non-blocking sockets, options.
 //! - [`fd_passing`]: `SCM_RIGHTS` through rustix's safe API, and what a received fd is.
 //! - [`unix_path`]: stale Unix socket files.
@@ -17,7 +18,6 @@
 
 pub mod clock;
 mod end_log;
-mod error;
 pub mod fd_passing;
 pub mod limits;
 mod send;
@@ -26,6 +26,6 @@ pub mod sockaddr;
 pub mod unix_path;
 
 pub use end_log::log_end;
-pub use error::SocketError;
+pub use concurrence_core::SocketError;
 pub use send::send;
 pub use server_config::ServerConfig;

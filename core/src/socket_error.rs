@@ -1,9 +1,10 @@
-//! The one error type of both socket backends: every OS error names the operation and address.
+//! `SocketError`: the one error type of every backend's sockets and servers (the two socket
+//! backends and the simulator): every error names the operation and the address.
 
 use std::io;
 use std::time::Duration;
 
-use concurrence_core::{AddressError, BufferError, SocketStateError};
+use crate::{AddressError, BufferError, SocketStateError};
 
 /// Why a socket or server operation failed.
 #[derive(Debug, thiserror::Error)]
