@@ -30,6 +30,7 @@ pub mod model;
 mod pair;
 mod scan;
 mod script;
+mod server_config;
 mod session;
 mod socket_error;
 mod socket_state;
@@ -52,6 +53,7 @@ pub use framing::{
 };
 pub use pair::{Pair, PairError, Settled};
 pub use script::{Script, ScriptStep};
+pub use server_config::{DEFAULT_BACKLOG, ServerConfig};
 pub use session::{Next, Session, SessionError};
 pub use socket_error::SocketError;
 pub use socket_state::{

@@ -9,7 +9,8 @@
 //! - [`fd_passing`]: `SCM_RIGHTS` through rustix's safe API, and what a received fd is.
 //! - [`unix_path`]: stale Unix socket files.
 //! - [`send`]: `send` without `SIGPIPE`.
-//! - [`ServerConfig`]: one set of server settings for both backends.
+//! - [`ServerConfig`] (defined in the core, shared with the simulator): one set of server
+//!   settings for every backend.
 //! - [`limits`]: raising the descriptor limit.
 //! - [`log_end`]: one log line per finished connection.
 
@@ -21,11 +22,15 @@ mod end_log;
 pub mod fd_passing;
 pub mod limits;
 mod send;
-pub mod server_config;
 pub mod sockaddr;
 pub mod unix_path;
 
-pub use end_log::log_end;
+pub use concurrence_core::ServerConfig;
 pub use concurrence_core::SocketError;
+pub use end_log::log_end;
 pub use send::send;
-pub use server_config::ServerConfig;
+
+/// The server settings, defined in the core (shared with the simulator), under their old path.
+pub mod server_config {
+    pub use concurrence_core::{DEFAULT_BACKLOG, ServerConfig};
+}

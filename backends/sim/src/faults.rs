@@ -29,6 +29,10 @@ pub struct Faults {
     /// While a link is partitioned, how often a held segment is tried again (TCP's
     /// retransmission, simplified).
     pub retransmit: Duration,
+    /// Chance, per million reads or writes by an async task on a `Socket`, that the socket
+    /// says "would block" although it could proceed (the task is woken again at once): code
+    /// that assumes a ready socket always makes progress is caught.
+    pub would_block_per_million: u32,
 }
 
 impl Faults {
@@ -44,12 +48,13 @@ impl Faults {
             refuse_per_million: 0,
             reset_per_million: 0,
             retransmit: Duration::from_millis(200),
+            would_block_per_million: 0,
         }
     }
 
     /// Every fault on: 1 ms latency with 2 ms jitter, writes cut to 1..=64 bytes, reads of
     /// 1..=32 bytes, an 8 KiB receive window, 1 % of connects refused, and 1 segment in 20,000
-    /// resetting its connection.
+    /// resetting its connection, and 2 % of socket reads and writes answering "would block".
     #[must_use]
     pub fn all() -> Self {
         Faults {
@@ -61,6 +66,7 @@ impl Faults {
             refuse_per_million: 10_000,
             reset_per_million: 50,
             retransmit: Duration::from_millis(200),
+            would_block_per_million: 20_000,
         }
     }
 

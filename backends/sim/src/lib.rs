@@ -7,7 +7,11 @@
 //!   same instant. Same seed, same run, byte for byte; the [`Trace`] hash proves it.
 //! - [`Faults`]: latency and jitter, short reads and writes down to one byte, a small receive
 //!   window (back-pressure), refused connects, resets, partitions (one-way too) and heals, host
-//!   crash and restart. Presets `none`, `short-io`, `all`.
+//!   crash and restart, spurious "would block" on sockets. Presets `none`, `short-io`, `all`.
+//! - Async code: [`Socket`] and [`SocketServer`] with the smol backend's names and signatures,
+//!   `futures_io::AsyncRead + AsyncWrite` on sockets, and [`spawn`], [`sleep`], [`now`], run
+//!   as tasks on hosts ([`SimNetwork::spawn`], [`SimNetwork::block_on`]) by an executor whose
+//!   every choice of the next task is drawn from the seed.
 //!
 //! ```
 //! use concurrence_core::testing::LineEcho;
@@ -37,18 +41,27 @@
 #![deny(missing_docs)]
 
 mod echo_run;
+mod executor;
 mod faults;
 mod network;
 mod rng;
+mod server;
+mod socket;
 mod trace;
+mod world;
 
 /// The guide `docs/simulation.md`, compiled here so that every code block in it is a doc test.
 #[doc = include_str!("../../../docs/simulation.md")]
 #[doc(hidden)]
 pub mod simulation_guide {}
 
+pub use concurrence_core::{ServerConfig, SocketError};
 pub use echo_run::{EchoClient, EchoReport, EchoServer, echo_run};
+pub use executor::{SimTask, Sleep, now, sleep, spawn};
 pub use faults::Faults;
-pub use network::{AnySession, Client, HostId, SimError, SimNetwork};
+pub use network::SimNetwork;
 pub use rng::SimRng;
+pub use server::{CloseHandle, SocketServer};
+pub use socket::Socket;
 pub use trace::Trace;
+pub use world::{AnySession, Client, HostId, SimError};

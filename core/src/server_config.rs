@@ -1,8 +1,9 @@
-//! The named, documented settings of a server, the same on both socket backends.
+//! The named, documented settings of a server, the same on every backend (both socket
+//! backends and the simulator's `SocketServer`).
 
 use std::time::Duration;
 
-use concurrence_core::{
+use crate::{
     ConnectionConfig, DEFAULT_LINGER, DEFAULT_SERVER_FRAME_TIMEOUT, DEFAULT_SERVER_IDLE_TIMEOUT,
     ReaderConfig, WriterConfig,
 };

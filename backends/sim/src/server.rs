@@ -1,0 +1,271 @@
+//! `SocketServer`: the seed's socket server on the simulated network, with the smol backend's
+//! names and signatures (`new`, `with_config`, `bind`, `listen`, `local_address`,
+//! `close_handle`, `connections`, `close`, `serve`, `serve_session`), run as a simulated task.
+//! A handler that fails or panics ends its own connection only; the failure is in the trace.
+
+use std::cell::{Cell, RefCell};
+use std::fmt::Display;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::rc::Rc;
+use std::task::{Poll, Waker};
+
+use concurrence_core::{Address, ServerConfig, Session, SocketError};
+use futures_lite::FutureExt;
+use futures_lite::future::{or, poll_fn};
+
+use crate::executor::{current, sleep, spawn};
+use crate::socket::Socket;
+
+#[derive(Default)]
+struct Stop {
+    closed: bool,
+    waker: Option<Waker>,
+}
+
+/// Stops a running server's accept loop from another task (clone it freely).
+#[derive(Clone, Default)]
+pub struct CloseHandle {
+    stop: Rc<RefCell<Stop>>,
+    live: Rc<Cell<usize>>,
+}
+
+impl std::fmt::Debug for CloseHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CloseHandle")
+            .field("closed", &self.stop.borrow().closed)
+            .field("connections", &self.live.get())
+            .finish()
+    }
+}
+
+impl CloseHandle {
+    /// Stops accepting. Connections already handed to tasks run on.
+    pub fn close(&self) {
+        let mut stop = self.stop.borrow_mut();
+        stop.closed = true;
+        if let Some(waker) = stop.waker.take() {
+            waker.wake();
+        }
+    }
+
+    /// Connections whose tasks are running right now.
+    #[must_use]
+    pub fn connections(&self) -> usize {
+        self.live.get()
+    }
+
+    async fn closed(&self) {
+        poll_fn(|cx| {
+            let mut stop = self.stop.borrow_mut();
+            if stop.closed {
+                Poll::Ready(())
+            } else {
+                stop.waker = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        })
+        .await;
+    }
+}
+
+/// The seed's `SocketServer` on the simulated network.
+#[derive(Debug)]
+pub struct SocketServer {
+    endpoint: Address,
+    config: ServerConfig,
+    listener: Option<Socket>,
+    handle: CloseHandle,
+}
+
+/// Counts a live connection for as long as it is held.
+struct LiveSlot(Rc<Cell<usize>>);
+
+impl LiveSlot {
+    fn new(live: &Rc<Cell<usize>>) -> Self {
+        live.set(live.get() + 1);
+        LiveSlot(Rc::clone(live))
+    }
+}
+
+impl Drop for LiveSlot {
+    fn drop(&mut self) {
+        self.0.set(self.0.get().saturating_sub(1));
+    }
+}
+
+impl SocketServer {
+    /// A server for `endpoint` with default settings.
+    #[must_use]
+    pub fn new(endpoint: Address) -> Self {
+        SocketServer::with_config(endpoint, ServerConfig::default())
+    }
+
+    /// A server for `endpoint` with `config` (`backlog`, `max_connections`,
+    /// `accept_error_pause` and the per-connection settings apply; `threads` does not: the
+    /// simulator is one thread).
+    #[must_use]
+    pub fn with_config(endpoint: Address, config: ServerConfig) -> Self {
+        SocketServer {
+            endpoint,
+            config,
+            listener: None,
+            handle: CloseHandle::default(),
+        }
+    }
+
+    /// Binds the endpoint (port 0 becomes a port of the simulator's choosing).
+    ///
+    /// # Errors
+    /// As [`Socket::bind`].
+    pub fn bind(&mut self) -> Result<(), SocketError> {
+        if self.listener.is_none() {
+            let mut socket = Socket::from_address(&self.endpoint)?;
+            socket.bind()?;
+            self.endpoint = socket.address().clone();
+            self.listener = Some(socket);
+        }
+        Ok(())
+    }
+
+    /// Starts listening (binding first if needed).
+    ///
+    /// # Errors
+    /// The address is in use, or called outside a simulated task.
+    pub fn listen(&mut self, backlog: i32) -> Result<(), SocketError> {
+        self.bind()?;
+        if let Some(socket) = self.listener.as_mut() {
+            if socket.state() == concurrence_core::SocketState::Init {
+                socket.listen(backlog)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The address served (the real port once bound).
+    #[must_use]
+    pub fn local_address(&self) -> &Address {
+        &self.endpoint
+    }
+
+    /// A handle that stops the accept loop from another task.
+    #[must_use]
+    pub fn close_handle(&self) -> CloseHandle {
+        self.handle.clone()
+    }
+
+    /// Connections whose tasks are running right now.
+    #[must_use]
+    pub fn connections(&self) -> usize {
+        self.handle.connections()
+    }
+
+    /// Stops accepting (as [`CloseHandle::close`]).
+    pub fn close(&self) {
+        self.handle.close();
+    }
+
+    /// Accepts until closed, running `handler(socket)` as one task per connection, at most
+    /// `max_connections` at once (newcomers wait in the backlog). A handler that returns `Err`
+    /// or panics ends its connection only and is recorded in the trace.
+    ///
+    /// # Errors
+    /// The listener could not be created, or accepting failed for good (its host went down).
+    pub async fn serve<H, Fut, T, E>(&mut self, mut handler: H) -> Result<(), SocketError>
+    where
+        H: FnMut(Socket) -> Fut,
+        Fut: Future<Output = Result<T, E>> + 'static,
+        T: 'static,
+        E: Display + 'static,
+    {
+        self.listen(self.config.backlog)?;
+        let Some(mut listener) = self.listener.take() else {
+            return Ok(());
+        };
+        let handle = self.handle.clone();
+        loop {
+            while handle.connections() >= self.config.max_connections.max(1) {
+                // Full: wait for a slot (or the close) without accepting.
+                let wait = or(
+                    async {
+                        sleep(self.config.accept_error_pause).await;
+                        false
+                    },
+                    async {
+                        handle.closed().await;
+                        true
+                    },
+                );
+                if wait.await {
+                    return Ok(());
+                }
+            }
+            let accepted = or(async { Some(listener.accept(None).await) }, async {
+                handle.closed().await;
+                None
+            })
+            .await;
+            let socket = match accepted {
+                None => return Ok(()),
+                Some(Ok(socket)) => socket,
+                Some(Err(error)) => {
+                    if current().is_none_or(|scope| !scope.world.borrow().host_up(scope.host)) {
+                        return Err(error);
+                    }
+                    sleep(self.config.accept_error_pause).await;
+                    continue;
+                }
+            };
+            let peer = socket.address().clone();
+            let slot = LiveSlot::new(&handle.live);
+            let task = handler(socket);
+            spawn(async move {
+                let _slot = slot;
+                let outcome = AssertUnwindSafe(task).catch_unwind().await;
+                let failure = match outcome {
+                    Ok(Ok(_)) => None,
+                    Ok(Err(error)) => Some(format!("failed: {error}")),
+                    Err(_) => Some("panicked".to_owned()),
+                };
+                if let (Some(failure), Some(scope)) = (failure, current()) {
+                    scope
+                        .world
+                        .borrow_mut()
+                        .record(format_args!("handler for {peer} {failure}"));
+                }
+            })
+            .detach();
+        }
+    }
+
+    /// Serves one `Session` from `factory` per connection, driven by the core's `Connection`
+    /// as on every backend (the simulator's own engine runs it), until closed.
+    ///
+    /// # Errors
+    /// Called outside a simulated task, or the address is in use.
+    pub async fn serve_session<S, F>(&mut self, factory: F) -> Result<(), SocketError>
+    where
+        S: Session + 'static,
+        F: Fn(&Address) -> S + 'static,
+    {
+        // The session engine listens itself: give the address back first.
+        self.bind()?;
+        self.listener = None;
+        let Some(scope) = current() else {
+            return Err(SocketError::io(
+                "serve_session",
+                &self.endpoint,
+                std::io::Error::other("a simulated server is used outside a simulated task"),
+            ));
+        };
+        let index = scope.world.borrow_mut().serve_session(
+            scope.host,
+            self.endpoint.clone(),
+            self.config.connection_config(),
+            factory,
+        );
+        self.handle.closed().await;
+        scope.world.borrow_mut().close_listener(index);
+        Ok(())
+    }
+}
