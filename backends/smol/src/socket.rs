@@ -542,6 +542,14 @@ fn send(socket: impl AsFd, bytes: &[u8]) -> io::Result<usize> {
     rustix::net::send(socket, bytes, rustix::net::SendFlags::NOSIGNAL).map_err(io::Error::from)
 }
 
+/// Shuts the write side down; a peer that already went away is not an error here.
+fn shutdown_ignoring_not_connected(socket: &Socket) -> io::Result<()> {
+    match socket.shutdown_write() {
+        Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(()),
+        other => other,
+    }
+}
+
 fn not_connected() -> io::Error {
     io::Error::new(
         io::ErrorKind::NotConnected,
@@ -639,11 +647,17 @@ impl AsyncWrite for Socket {
         }
     }
 
+    /// Flushes, then shuts the write side down (a FIN), as closing a stream means everywhere
+    /// (async-io's own `poll_close` only flushes). Reading goes on.
     fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match &mut self.inner {
-            Inner::Tcp(s) => Pin::new(s).poll_close(cx),
-            Inner::Unix(s) => Pin::new(s).poll_close(cx),
-            _ => Poll::Ready(Ok(())),
+        let flushed = match &mut self.inner {
+            Inner::Tcp(s) => Pin::new(s).poll_flush(cx),
+            Inner::Unix(s) => Pin::new(s).poll_flush(cx),
+            _ => return Poll::Ready(Ok(())),
+        };
+        match flushed {
+            Poll::Ready(Ok(())) => Poll::Ready(shutdown_ignoring_not_connected(&self)),
+            other => other,
         }
     }
 }
@@ -686,11 +700,16 @@ impl AsyncWrite for &Socket {
         }
     }
 
+    /// Flushes, then shuts the write side down (a FIN); reading goes on.
     fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match &self.inner {
-            Inner::Tcp(s) => Pin::new(&mut &*s).poll_close(cx),
-            Inner::Unix(s) => Pin::new(&mut &*s).poll_close(cx),
-            _ => Poll::Ready(Ok(())),
+        let flushed = match &self.inner {
+            Inner::Tcp(s) => Pin::new(&mut &*s).poll_flush(cx),
+            Inner::Unix(s) => Pin::new(&mut &*s).poll_flush(cx),
+            _ => return Poll::Ready(Ok(())),
+        };
+        match flushed {
+            Poll::Ready(Ok(())) => Poll::Ready(shutdown_ignoring_not_connected(&self)),
+            other => other,
         }
     }
 }
