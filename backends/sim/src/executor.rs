@@ -158,13 +158,15 @@ where
     spawn_in(&scope, host, future)
 }
 
-/// Virtual time now, as the current task's host sees it.
+/// Virtual time now, as the current task's host sees it (its clock may be skewed).
 ///
 /// # Panics
 /// Outside a simulated task.
 #[must_use]
 pub fn now() -> Timestamp {
-    current_or_panic("now").world.borrow().now()
+    let scope = current_or_panic("now");
+    let now = scope.world.borrow().host_now(scope.host);
+    now
 }
 
 /// Waits `duration` of virtual time.
@@ -193,11 +195,10 @@ impl Future for Sleep {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         if self.timer.is_none() {
             let scope = current_or_panic("sleep");
-            let at = {
-                let world = scope.world.borrow();
-                world.now().saturating_add(self.duration)
-            };
-            let id = scope.world.borrow_mut().sleep_until(at);
+            let id = scope
+                .world
+                .borrow_mut()
+                .sleep_for(scope.host, self.duration);
             self.timer = Some((id, scope.world));
         }
         let Some((id, world)) = &self.timer else {

@@ -33,6 +33,52 @@ pub struct Faults {
     /// says "would block" although it could proceed (the task is woken again at once): code
     /// that assumes a ready socket always makes progress is caught.
     pub would_block_per_million: u32,
+    /// Each new host's clock is set ahead or behind the network's by an offset drawn from
+    /// `-clock_skew..=clock_skew` (as TigerBeetle's VOPR skews its replicas' clocks); what a
+    /// host's sessions and tasks see as `now` is its own clock. Zero: every clock agrees.
+    pub clock_skew: Duration,
+    /// Bytes per second each direction of a connection carries (`None`: no limit); a
+    /// segment leaves once the ones before it have, and then takes the latency to arrive.
+    pub bandwidth: Option<u64>,
+}
+
+/// Latency, jitter and bandwidth of the segments from one host to another, overriding the
+/// [`Faults`] for that link (`SimNetwork::set_link`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LinkProfile {
+    /// One-way delay of every segment.
+    pub latency: Duration,
+    /// Extra delay drawn from `0..=jitter` per segment (order kept).
+    pub jitter: Duration,
+    /// Bytes per second (`None`: no limit).
+    pub bandwidth: Option<u64>,
+}
+
+impl LinkProfile {
+    /// A link with this latency, no jitter and no bandwidth limit.
+    #[must_use]
+    pub fn with_latency(latency: Duration) -> Self {
+        LinkProfile {
+            latency,
+            jitter: Duration::ZERO,
+            bandwidth: None,
+        }
+    }
+
+    /// This link with `jitter`.
+    #[must_use]
+    pub fn jitter(mut self, jitter: Duration) -> Self {
+        self.jitter = jitter;
+        self
+    }
+
+    /// This link limited to `bytes_per_second`.
+    #[must_use]
+    pub fn bandwidth(mut self, bytes_per_second: u64) -> Self {
+        self.bandwidth = Some(bytes_per_second);
+        self
+    }
 }
 
 impl Faults {
@@ -49,12 +95,15 @@ impl Faults {
             reset_per_million: 0,
             retransmit: Duration::from_millis(200),
             would_block_per_million: 0,
+            clock_skew: Duration::ZERO,
+            bandwidth: None,
         }
     }
 
     /// Every fault on: 1 ms latency with 2 ms jitter, writes cut to 1..=64 bytes, reads of
     /// 1..=32 bytes, an 8 KiB receive window, 1 % of connects refused, and 1 segment in 20,000
-    /// resetting its connection, and 2 % of socket reads and writes answering "would block".
+    /// resetting its connection, 2 % of socket reads and writes answering "would block", and host
+    /// clocks up to 500 ms apart. (No bandwidth limit: set one per link with `set_link`.)
     #[must_use]
     pub fn all() -> Self {
         Faults {
@@ -67,6 +116,8 @@ impl Faults {
             reset_per_million: 50,
             retransmit: Duration::from_millis(200),
             would_block_per_million: 20_000,
+            clock_skew: Duration::from_millis(500),
+            bandwidth: None,
         }
     }
 

@@ -58,7 +58,7 @@ pub mod simulation_guide {}
 pub use concurrence_core::{ServerConfig, SocketError};
 pub use echo_run::{EchoClient, EchoReport, EchoServer, echo_run};
 pub use executor::{SimTask, Sleep, now, sleep, spawn};
-pub use faults::Faults;
+pub use faults::{Faults, LinkProfile};
 pub use network::SimNetwork;
 pub use rng::SimRng;
 pub use server::{CloseHandle, SocketServer};

@@ -150,6 +150,26 @@ impl SimNetwork {
         self.world.borrow().server_ends().to_vec()
     }
 
+    /// Sets `host`'s clock `offset_ms` milliseconds ahead of the network's (negative: behind).
+    /// Its sessions and tasks see that clock as `now`; deadlines run on it.
+    pub fn set_clock_skew(&mut self, host: HostId, offset_ms: i64) {
+        self.world
+            .borrow_mut()
+            .set_clock_skew(host, offset_ms.saturating_mul(1_000_000));
+    }
+
+    /// Now, as `host`'s clock says.
+    #[must_use]
+    pub fn host_now(&self, host: HostId) -> Timestamp {
+        self.world.borrow().host_now(host)
+    }
+
+    /// Latency, jitter and bandwidth for the segments from `from` to `to`, instead of the
+    /// [`Faults`]' (handshakes keep the faults' latency).
+    pub fn set_link(&mut self, from: HostId, to: HostId, link: crate::LinkProfile) {
+        self.world.borrow_mut().set_link(from, to, link);
+    }
+
     /// Blocks the link from `from` to `to` (one way); segments wait and are retried every
     /// `Faults::retransmit` until [`heal`](Self::heal).
     pub fn partition_one_way(&mut self, from: HostId, to: HostId) {

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use concurrence_core::{Address, Connection, ConnectionConfig, EndKind, Ended, Session, Timestamp};
 
-use crate::{Faults, SimRng, Trace};
+use crate::{Faults, LinkProfile, SimRng, Trace};
 
 /// A session the network can own and, for clients, hand back with its type.
 pub trait AnySession: Session + Any {
@@ -85,6 +85,8 @@ pub enum SimError {
 struct Host {
     name: String,
     up: bool,
+    /// How far this host's clock runs ahead (positive) or behind (negative), nanoseconds.
+    skew_ns: i64,
 }
 
 struct Listener {
@@ -178,6 +180,8 @@ struct Link {
     in_flight: VecDeque<(Timestamp, Segment)>,
     bytes_in_flight: usize,
     last_at: Timestamp,
+    /// Until when the link is busy sending earlier segments (bandwidth).
+    busy_until: Timestamp,
 }
 
 struct Endpoint {
@@ -266,6 +270,8 @@ pub(crate) struct World {
     sleeps: BTreeMap<u64, SleepSlot>,
     next_sleep: u64,
     next_port: u16,
+    /// Per-link overrides of latency, jitter and bandwidth: (from, to).
+    links: BTreeMap<(HostId, HostId), LinkProfile>,
 }
 
 impl std::fmt::Debug for World {
@@ -276,6 +282,16 @@ impl std::fmt::Debug for World {
             .field("faults", &self.faults)
             .field("connections", &self.conns.len())
             .finish_non_exhaustive()
+    }
+}
+
+/// `at` moved by `nanos` (either way), clamped at zero.
+fn shift(at: Timestamp, nanos: i64) -> Timestamp {
+    let magnitude = Duration::from_nanos(nanos.unsigned_abs());
+    if nanos >= 0 {
+        at.saturating_add(magnitude)
+    } else {
+        Timestamp::from_duration(at.since_epoch().saturating_sub(magnitude))
     }
 }
 
@@ -304,6 +320,7 @@ impl World {
             sleeps: BTreeMap::new(),
             next_sleep: 0,
             next_port: 32_767,
+            links: BTreeMap::new(),
         }
     }
 
@@ -353,11 +370,53 @@ impl World {
 
     /// A new host named `name`.
     pub(crate) fn host(&mut self, name: &str) -> HostId {
+        let max = i64::try_from(self.faults.clock_skew.as_nanos()).unwrap_or(i64::MAX);
+        let skew_ns = if max == 0 {
+            0
+        } else {
+            let span = u64::try_from(max).unwrap_or(u64::MAX).saturating_mul(2);
+            i64::try_from(self.rng.below(span.saturating_add(1))).unwrap_or(0) - max
+        };
         self.hosts.push(Host {
             name: name.to_owned(),
             up: true,
+            skew_ns,
         });
         HostId(self.hosts.len() - 1)
+    }
+
+    /// Sets how far `host`'s clock runs ahead of the network's (negative: behind).
+    pub(crate) fn set_clock_skew(&mut self, host: HostId, skew_ns: i64) {
+        if let Some(h) = self.hosts.get_mut(host.0) {
+            h.skew_ns = skew_ns;
+        }
+        self.trace.record(
+            self.now,
+            format_args!("h{} clock skew {skew_ns} ns", host.0),
+            &[],
+        );
+    }
+
+    /// `at` (network time) on `host`'s clock.
+    fn local(&self, host: HostId, at: Timestamp) -> Timestamp {
+        let skew = self.hosts.get(host.0).map_or(0, |h| h.skew_ns);
+        shift(at, skew)
+    }
+
+    /// `at` on `host`'s clock, in network time.
+    fn global(&self, host: HostId, at: Timestamp) -> Timestamp {
+        let skew = self.hosts.get(host.0).map_or(0, |h| h.skew_ns);
+        shift(at, skew.saturating_neg())
+    }
+
+    /// Now, as `host`'s clock says.
+    pub(crate) fn host_now(&self, host: HostId) -> Timestamp {
+        self.local(host, self.now)
+    }
+
+    /// Overrides latency, jitter and bandwidth for segments from `from` to `to`.
+    pub(crate) fn set_link(&mut self, from: HostId, to: HostId, link: LinkProfile) {
+        self.links.insert((from, to), link);
     }
 
     /// Serves one `Session` per connection to `address` on `host` (from `factory`, given the
@@ -405,7 +464,7 @@ impl World {
         let id = self.conns.len();
         let mut conn: SimConnection =
             Connection::with_config(Box::new(session) as Box<dyn AnySession>, config);
-        conn.handle_connecting(self.now);
+        conn.handle_connecting(self.host_now(host));
         self.conns.push(SimConn {
             ends: [Some(Endpoint::new(host, conn)), None],
             links: [Link::default(), Link::default()],
@@ -570,15 +629,46 @@ impl World {
         }
     }
 
-    /// Puts a segment on the link from `side`, arriving after a delay (in order).
+    /// Puts a segment on the link from `side`: it leaves once the link has sent what was
+    /// before it (at the link's bandwidth) and arrives after the link's delay, in order.
     fn send_segment(&mut self, id: usize, side: usize, segment: Segment) {
-        let delay = self.delay();
-        let link = &mut self.conns[id].links[side];
-        let at = (self.now + delay).max(link.last_at);
-        link.last_at = at;
-        if let Segment::Data(bytes) = &segment {
-            link.bytes_in_flight += bytes.len();
+        let hosts = (
+            self.conns[id].ends[side].as_ref().map(|e| e.host),
+            self.conns[id].ends[1 - side].as_ref().map(|e| e.host),
+        );
+        let profile = match hosts {
+            (Some(from), Some(to)) => self.links.get(&(from, to)).copied(),
+            _ => None,
         }
+        .unwrap_or(LinkProfile {
+            latency: self.faults.latency,
+            jitter: self.faults.jitter,
+            bandwidth: self.faults.bandwidth,
+        });
+        let jitter = u64::try_from(profile.jitter.as_nanos()).unwrap_or(u64::MAX);
+        let delay =
+            profile.latency + Duration::from_nanos(self.rng.below(jitter.saturating_add(1)));
+        let len = match &segment {
+            Segment::Data(bytes) => bytes.len(),
+            Segment::Fin | Segment::Rst => 0,
+        };
+        let now = self.now;
+        let link = &mut self.conns[id].links[side];
+        let departs = match profile.bandwidth {
+            Some(bytes_per_second) if bytes_per_second > 0 => {
+                let nanos = (len as u128 * 1_000_000_000) / u128::from(bytes_per_second);
+                let start = now.max(link.busy_until);
+                let done = start.saturating_add(Duration::from_nanos(
+                    u64::try_from(nanos).unwrap_or(u64::MAX),
+                ));
+                link.busy_until = done;
+                done
+            }
+            _ => now,
+        };
+        let at = (departs + delay).max(link.last_at);
+        link.last_at = at;
+        link.bytes_in_flight += len;
         link.in_flight.push_back((at, segment));
         self.schedule(at, Event::Arrive(id, side));
     }
@@ -589,11 +679,14 @@ impl World {
             Event::SynAck(id) => {
                 self.trace
                     .record(self.now, format_args!("c{id} established"), &[]);
+                let local = self.conns[id].ends[0]
+                    .as_ref()
+                    .map_or(self.now, |e| self.host_now(e.host));
                 let client = self.conns[id].ends[0].as_mut();
                 match client {
                     Some(end) if !end.done => {
                         if let Some(conn) = end.conn.as_mut() {
-                            conn.handle_start(self.now);
+                            conn.handle_start(local);
                         }
                         if let Some(raw) = end.raw.as_mut() {
                             raw.connect = ConnectState::Established;
@@ -608,12 +701,12 @@ impl World {
             Event::Refuse(id) => {
                 self.trace
                     .record(self.now, format_args!("c{id} refused"), &[]);
+                let local = self.conns[id].ends[0]
+                    .as_ref()
+                    .map_or(self.now, |e| self.host_now(e.host));
                 if let Some(end) = self.conns[id].ends[0].as_mut() {
                     if let Some(conn) = end.conn.as_mut() {
-                        conn.handle_io_error(
-                            self.now,
-                            std::io::ErrorKind::ConnectionRefused.into(),
-                        );
+                        conn.handle_io_error(local, std::io::ErrorKind::ConnectionRefused.into());
                     }
                     if let Some(raw) = end.raw.as_mut() {
                         raw.connect = ConnectState::Refused;
@@ -633,7 +726,9 @@ impl World {
                 }
             }
             Event::Timer(id, side) => {
-                let now = self.now;
+                let now = self.conns[id].ends[side]
+                    .as_ref()
+                    .map_or(self.now, |e| self.host_now(e.host));
                 if let Some(end) = self.conns[id].ends[side].as_mut() {
                     if end.timer.is_some_and(|t| t <= now) {
                         end.timer = None;
@@ -688,7 +783,7 @@ impl World {
             )),
             Address::Unix(_) => address.clone(),
         };
-        let now = self.now;
+        let now = self.host_now(server_host);
         let listener = &mut self.listeners[index];
         match &mut listener.kind {
             ListenerKind::Sessions { factory, config } => {
@@ -797,7 +892,10 @@ impl World {
             self.pump_raw(id, side);
             return;
         }
-        let now = self.now;
+        let Some(host) = self.conns[id].ends[side].as_ref().map(|e| e.host) else {
+            return;
+        };
+        let now = self.host_now(host);
         let (max_read, max_segment, window) = (
             self.faults.max_read,
             self.faults.max_segment,
@@ -892,11 +990,13 @@ impl World {
             self.send_segment(id, side, segment);
         }
         if let Some(at) = arm_timer {
+            // The deadline is on the host's clock; the event queue runs on the network's.
+            let at = self.global(host, at).max(self.now);
             self.schedule(at, Event::Timer(id, side));
         }
         if let Some((kind, reset)) = ended {
             self.trace.record(
-                now,
+                self.now,
                 format_args!(
                     "c{id} side {side} ended {kind}{}",
                     if reset { " (rst)" } else { "" }
@@ -1221,7 +1321,15 @@ impl World {
         }
     }
 
-    /// A timer for a sleeping task, due at `at`; returns its id.
+    /// A timer for a task on `host` sleeping `duration` (on the host's clock, which runs at the
+    /// network's rate: the wait is the same); returns its id.
+    pub(crate) fn sleep_for(&mut self, host: HostId, duration: Duration) -> u64 {
+        let local = self.host_now(host).saturating_add(duration);
+        let at = self.global(host, local).max(self.now);
+        self.sleep_until(at)
+    }
+
+    /// A timer for a sleeping task, due at `at` (network time); returns its id.
     pub(crate) fn sleep_until(&mut self, at: Timestamp) -> u64 {
         let id = self.next_sleep;
         self.next_sleep += 1;

@@ -293,3 +293,67 @@ fn a_task_can_spawn_and_sleep() {
     assert_eq!(order.0.since_epoch(), Duration::from_secs(2));
     assert_eq!(order.1.since_epoch(), Duration::from_secs(1));
 }
+
+#[test]
+fn a_skewed_host_sees_its_own_clock() {
+    let mut sim = SimNetwork::new(7, Faults::none());
+    let (ahead, behind) = (sim.host("ahead"), sim.host("behind"));
+    sim.set_clock_skew(ahead, 5_000);
+    sim.set_clock_skew(behind, -500);
+    sim.run_for(Duration::from_secs(1)).expect("runs");
+    assert_eq!(sim.host_now(ahead).since_epoch(), Duration::from_secs(6));
+    assert_eq!(
+        sim.host_now(behind).since_epoch(),
+        Duration::from_millis(500)
+    );
+    let seen = sim
+        .block_on(ahead, async {
+            let before = now();
+            sleep(Duration::from_secs(2)).await;
+            (before, now())
+        })
+        .expect("finishes");
+    // A sleep lasts as long on every clock; only the reading differs.
+    assert_eq!(seen.0.since_epoch(), Duration::from_secs(6));
+    assert_eq!(seen.1.since_epoch(), Duration::from_secs(8));
+    assert_eq!(sim.now().since_epoch(), Duration::from_secs(3));
+}
+
+#[test]
+fn a_slow_link_takes_as_long_as_its_bandwidth_says() {
+    let mut sim = SimNetwork::new(8, Faults::none());
+    let (server, client) = (sim.host("server"), sim.host("client"));
+    sim.set_link(
+        client,
+        server,
+        concurrence_sim::LinkProfile::with_latency(Duration::from_millis(10)).bandwidth(1_000),
+    );
+    let received = sim.spawn(server, async {
+        let mut listener = Socket::from_address(&address())?;
+        listener.listen(4)?;
+        let mut socket = listener.accept(None).await?;
+        let mut all = Vec::new();
+        socket
+            .read_to_end(&mut all)
+            .await
+            .map_err(|e| SocketError::io("read", address(), e))?;
+        Ok::<_, SocketError>((all.len(), now()))
+    });
+    sim.spawn(client, async {
+        let mut socket = Socket::connect(&address(), None).await?;
+        socket
+            .write_all(&[7u8; 10_000])
+            .await
+            .map_err(|e| SocketError::io("write", address(), e))?;
+        AsyncWriteExt::close(&mut socket)
+            .await
+            .map_err(|e| SocketError::io("close", address(), e))
+    })
+    .detach();
+    sim.run().expect("settles");
+    let (len, at) = futures_lite::future::block_on(received).expect("received");
+    assert_eq!(len, 10_000);
+    // 10,000 bytes at 1,000 bytes a second: ten seconds, plus the latency.
+    assert!(at.since_epoch() >= Duration::from_secs(10), "{at:?}");
+    assert!(at.since_epoch() < Duration::from_millis(10_100), "{at:?}");
+}
