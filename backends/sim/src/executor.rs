@@ -165,8 +165,7 @@ where
 #[must_use]
 pub fn now() -> Timestamp {
     let scope = current_or_panic("now");
-    let now = scope.world.borrow().host_now(scope.host);
-    now
+    scope.world.borrow().host_now(scope.host)
 }
 
 /// Waits `duration` of virtual time.
