@@ -1,7 +1,8 @@
 //! concurrence's runnable programs as a library: the memcached-compatible server and client
 //! (`memcache`), so that tests, fuzz targets and benchmarks use the very code the
-//! `memcache-server` binary runs.
+//! `memcache-server` binary runs; and the seed's chat example (`chat`).
 
+pub mod chat;
 pub mod memcache;
 
 /// The guide `docs/memcache.md`, compiled here so that every code block in it is a doc test.
