@@ -70,7 +70,7 @@ fn ours(seed: u64, clients: usize, rounds: usize) -> usize {
     sim.run().expect("settles");
     tasks
         .into_iter()
-        .map(|t| futures_lite::future::block_on(t))
+        .map(futures_lite::future::block_on)
         .sum()
 }
 
