@@ -58,7 +58,8 @@ impl Room {
     }
 }
 
-/// One member's connection: reads its lines and relays them, writes what others say.
+/// One member's connection: greets it (`welcome userN`, once it is in the room: lines said
+/// from then on reach it), reads its lines and relays them, writes what others say.
 ///
 /// # Errors
 /// The connection failed, or a line was longer than [`MAX_LINE`].
@@ -68,6 +69,13 @@ pub async fn chat_member<S: AsyncRead + AsyncWrite + Unpin>(
 ) -> io::Result<()> {
     let (mut input, mut output) = futures_lite::io::split(stream);
     let (id, mailbox) = room.join();
+    if let Err(e) = output
+        .write_all(format!("welcome user{id}\n").as_bytes())
+        .await
+    {
+        room.leave(id);
+        return Err(e);
+    }
     let speak = async {
         let mut reader = StreamReader::new(ReaderConfig::default().with_max_line(MAX_LINE));
         let result = loop {
@@ -148,7 +156,7 @@ pub fn simulate(seed: u64, clients: usize) -> Result<ChatReport, concurrence_sim
                 socket.write_all(b"quit\n").await.ok()?;
                 let mut heard = String::new();
                 socket.read_to_string(&mut heard).await.ok()?;
-                Some(heard.lines().count())
+                Some(heard.lines().filter(|l| !l.starts_with("welcome")).count())
             })
         })
         .collect();

@@ -24,8 +24,14 @@ fn lines_reach_every_other_member_and_quit_leaves_over_loopback() {
         let mut b = concurrence_smol::Socket::connect(&address, timeout)
             .await
             .expect("b");
-        // Both are in once each has heard from the other.
+        // Both are in the room once greeted.
         let mut line = [0u8; 64];
+        for socket in [&mut a, &mut b] {
+            let n = AsyncReadExt::read(socket, &mut line)
+                .await
+                .expect("greeted");
+            assert!(line[..n].starts_with(b"welcome user"), "{:?}", &line[..n]);
+        }
         a.write_all(b"ping\n").await.expect("a speaks");
         let n = AsyncReadExt::read(&mut b, &mut line)
             .await

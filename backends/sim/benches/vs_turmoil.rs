@@ -68,10 +68,7 @@ fn ours(seed: u64, clients: usize, rounds: usize) -> usize {
         })
         .collect();
     sim.run().expect("settles");
-    tasks
-        .into_iter()
-        .map(futures_lite::future::block_on)
-        .sum()
+    tasks.into_iter().map(futures_lite::future::block_on).sum()
 }
 
 /// One seed on turmoil, the same scenario with tokio's I/O traits.
