@@ -24,6 +24,8 @@ use crate::world::World;
 pub(crate) struct TaskInfo {
     pub(crate) host: HostId,
     pub(crate) number: u64,
+    /// The host's incarnation when the task was spawned (a crash ends it).
+    pub(crate) incarnation: u64,
 }
 
 /// Tasks woken and waiting to be polled. (`async-task` wants a `Send` scheduler; the
@@ -136,9 +138,14 @@ where
 {
     let number = scope.tasks.get();
     scope.tasks.set(number + 1);
+    let incarnation = scope.world.borrow().incarnation(host);
     let queue = scope.queue.clone();
     let (runnable, task) = async_task::Builder::new()
-        .metadata(TaskInfo { host, number })
+        .metadata(TaskInfo {
+            host,
+            number,
+            incarnation,
+        })
         .spawn_local(move |_| future, move |runnable| queue.push(runnable));
     runnable.schedule();
     SimTask(task)

@@ -8,7 +8,7 @@
 
 use std::cell::{Cell, Ref, RefCell};
 use std::future::Future;
-use std::pin::pin;
+use std::pin::{Pin, pin};
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
@@ -24,7 +24,12 @@ pub struct SimNetwork {
     world: Rc<RefCell<World>>,
     queue: RunQueue,
     tasks: Rc<Cell<u64>>,
+    /// Each host's program, started again by `restart` after a `crash`.
+    programs: Vec<(HostId, Program)>,
 }
+
+/// A host's program: makes the future that is the program's main task.
+type Program = Box<dyn Fn() -> Pin<Box<dyn Future<Output = ()>>>>;
 
 impl std::fmt::Debug for SimNetwork {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -57,6 +62,7 @@ impl SimNetwork {
             world: Rc::new(RefCell::new(World::new(seed, faults))),
             queue: RunQueue::default(),
             tasks: Rc::new(Cell::new(0)),
+            programs: Vec::new(),
         }
     }
 
@@ -193,10 +199,33 @@ impl SimNetwork {
         self.world.borrow_mut().crash(host);
     }
 
-    /// The host's program starts again: its session listeners accept anew (tasks that were
-    /// dropped are not restarted: spawn the program's tasks again).
+    /// The host's program starts again: its session listeners accept anew, and every
+    /// [`program`](Self::program) of the host is started afresh (its old tasks died with the
+    /// crash).
     pub fn restart(&mut self, host: HostId) {
         self.world.borrow_mut().restart(host);
+        let starts: Vec<_> = self
+            .programs
+            .iter()
+            .filter(|(h, _)| *h == host)
+            .map(|(_, program)| program())
+            .collect();
+        for future in starts {
+            self.spawn(host, future).detach();
+        }
+    }
+
+    /// Runs `program()` as a task on `host` now, and again each time the host
+    /// [`restart`](Self::restart)s after a [`crash`](Self::crash): a server that comes back
+    /// with empty memory, as a restarted process does.
+    pub fn program<F, Fut>(&mut self, host: HostId, program: F)
+    where
+        F: Fn() -> Fut + 'static,
+        Fut: Future<Output = ()> + 'static,
+    {
+        let program: Program = Box::new(move || Box::pin(program()));
+        self.spawn(host, program()).detach();
+        self.programs.push((host, program));
     }
 
     /// Spawns `future` as a task on `host`. It runs when the network runs; inside it,
@@ -302,8 +331,12 @@ impl SimNetwork {
                 continue;
             };
             let info = *runnable.metadata();
-            if !self.world.borrow().host_up(info.host) {
-                // Its host crashed: the task dies with it.
+            let alive = {
+                let world = self.world.borrow();
+                world.host_up(info.host) && world.incarnation(info.host) == info.incarnation
+            };
+            if !alive {
+                // Its host crashed (maybe restarted since): the task died with it.
                 drop(runnable);
                 continue;
             }

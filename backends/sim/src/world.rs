@@ -87,6 +87,8 @@ struct Host {
     up: bool,
     /// How far this host's clock runs ahead (positive) or behind (negative), nanoseconds.
     skew_ns: i64,
+    /// Bumped by every crash: tasks of an earlier incarnation never run again.
+    incarnation: u64,
 }
 
 struct Listener {
@@ -381,6 +383,7 @@ impl World {
             name: name.to_owned(),
             up: true,
             skew_ns,
+            incarnation: 0,
         });
         HostId(self.hosts.len() - 1)
     }
@@ -537,6 +540,19 @@ impl World {
     /// [`restart`](Self::restart).
     pub(crate) fn crash(&mut self, host: HostId) {
         self.hosts[host.0].up = false;
+        self.hosts[host.0].incarnation += 1;
+        // Its listening sockets die with it (a restarted program listens anew).
+        for listener in &mut self.listeners {
+            if listener.host == host {
+                if let ListenerKind::Sockets(backlog) = &mut listener.kind {
+                    listener.open = false;
+                    backlog.queue.clear();
+                    if let Some(waker) = backlog.waker.take() {
+                        waker.wake();
+                    }
+                }
+            }
+        }
         self.trace
             .record(self.now, format_args!("crash h{}", host.0), &[]);
         for id in 0..self.conns.len() {
@@ -1397,5 +1413,10 @@ impl World {
     /// Whether `host` is up (a task of a crashed host is not run).
     pub(crate) fn host_up(&self, host: HostId) -> bool {
         self.hosts.get(host.0).is_some_and(|h| h.up)
+    }
+
+    /// How many times `host` has crashed: a task spawned in an earlier incarnation is dead.
+    pub(crate) fn incarnation(&self, host: HostId) -> u64 {
+        self.hosts.get(host.0).map_or(0, |h| h.incarnation)
     }
 }

@@ -357,3 +357,27 @@ fn a_slow_link_takes_as_long_as_its_bandwidth_says() {
     assert!(at.since_epoch() >= Duration::from_secs(10), "{at:?}");
     assert!(at.since_epoch() < Duration::from_millis(10_100), "{at:?}");
 }
+
+#[test]
+fn a_restarted_host_runs_its_program_again() {
+    let mut sim = SimNetwork::new(9, Faults::none());
+    let (server, client) = (sim.host("server"), sim.host("client"));
+    sim.program(server, || async {
+        let mut server = SocketServer::new(address());
+        let _ = server.serve(echo).await;
+    });
+    let ask = |sim: &mut SimNetwork| {
+        sim.block_on(client, async {
+            match round_trip(b"ping".to_vec()).await {
+                Ok(back) => back == b"ping",
+                Err(_) => false,
+            }
+        })
+        .expect("finishes")
+    };
+    assert!(ask(&mut sim), "served before the crash");
+    sim.crash(server);
+    assert!(!ask(&mut sim), "refused while down");
+    sim.restart(server);
+    assert!(ask(&mut sim), "served again after the restart");
+}
