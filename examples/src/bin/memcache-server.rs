@@ -53,8 +53,11 @@ struct Args {
     #[arg(short, action = clap::ArgAction::Count)]
     verbose: u8,
     /// Simulator: the seed.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, conflicts_with = "seeds")]
     seed: u64,
+    /// Simulator: a range of seeds, `A..B` (B excluded): one line each, then a summary.
+    #[arg(long)]
+    seeds: Option<String>,
     /// Simulator: clients.
     #[arg(long, default_value_t = 10)]
     clients: usize,
@@ -255,43 +258,70 @@ fn run_sim(args: &Args) -> ExitCode {
         );
         return ExitCode::FAILURE;
     };
+    let seeds = match &args.seeds {
+        None => args.seed..args.seed + 1,
+        Some(range) => match range
+            .split_once("..")
+            .and_then(|(a, b)| Some((a.parse::<u64>().ok()?, b.parse::<u64>().ok()?)))
+        {
+            Some((a, b)) if a < b => a..b,
+            _ => {
+                eprintln!("memcache-server: --seeds takes A..B with A < B, e.g. 0..100");
+                return ExitCode::FAILURE;
+            }
+        },
+    };
     let started = Instant::now();
     let mut last_report = started;
-    let mut progress = |done: usize, now: Timestamp| {
-        if last_report.elapsed() >= Duration::from_secs(2) {
-            last_report = Instant::now();
-            eprintln!(
-                "  ... {done}/{} clients done, virtual {} ms, {:.1} s",
-                args.clients,
-                now.since_epoch().as_millis(),
-                started.elapsed().as_secs_f64()
-            );
-        }
-    };
-    match load_run(args.seed, args.clients, args.ops, faults, &mut progress) {
-        Ok(report) => {
-            println!("{report}");
-            if report.violations == 0 {
-                ExitCode::SUCCESS
-            } else {
-                for note in &report.notes {
-                    eprintln!("  {note}");
+    let (mut runs, mut failing) = (0u64, 0u64);
+    for seed in seeds {
+        let mut progress = |done: usize, now: Timestamp| {
+            if last_report.elapsed() >= Duration::from_secs(2) {
+                last_report = Instant::now();
+                eprintln!(
+                    "  ... seed {seed}: {done}/{} clients done, virtual {} ms, {:.1} s",
+                    args.clients,
+                    now.since_epoch().as_millis(),
+                    started.elapsed().as_secs_f64()
+                );
+            }
+        };
+        runs += 1;
+        match load_run(seed, args.clients, args.ops, faults, &mut progress) {
+            Ok(report) => {
+                println!("{report}");
+                if report.violations > 0 {
+                    failing += 1;
+                    for note in &report.notes {
+                        eprintln!("  {note}");
+                    }
+                    eprintln!("replay: {}", replay_command(args, seed));
                 }
-                eprintln!("replay: {}", replay_command(args));
-                ExitCode::FAILURE
+            }
+            Err(error) => {
+                failing += 1;
+                eprintln!("memcache-server: seed {seed} did not settle: {error}");
+                eprintln!("replay: {}", replay_command(args, seed));
             }
         }
-        Err(error) => {
-            eprintln!("memcache-server: the simulation did not settle: {error}");
-            eprintln!("replay: {}", replay_command(args));
-            ExitCode::FAILURE
-        }
+    }
+    if args.seeds.is_some() {
+        let secs = started.elapsed().as_secs_f64();
+        println!(
+            "seeds={runs} failing={failing} seconds={secs:.2} seeds_per_second={:.1}",
+            runs as f64 / secs.max(1e-9)
+        );
+    }
+    if failing == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     }
 }
 
-fn replay_command(args: &Args) -> String {
+fn replay_command(args: &Args, seed: u64) -> String {
     format!(
-        "cargo run --release -p concurrence-examples --bin memcache-server -- --backend sim --seed {} --clients {} --ops {} --faults {}",
-        args.seed, args.clients, args.ops, args.faults
+        "cargo run --release -p concurrence-examples --bin memcache-server -- --backend sim --seed {seed} --clients {} --ops {} --faults {}",
+        args.clients, args.ops, args.faults
     )
 }
