@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use concurrence_core::Timestamp;
 use concurrence_examples::memcache::command::StoreMode;
-use concurrence_examples::memcache::store::{ArithmeticOutcome, StoreOutcome};
+use concurrence_examples::memcache::store::{ArithmeticOutcome, StoreOutcome, parse_counter};
 use concurrence_examples::memcache::{Store, StoreConfig};
 use proptest::prelude::*;
 
@@ -74,15 +74,6 @@ fn mode(m: u8) -> StoreMode {
     ][usize::from(m)]
 }
 
-fn counter(data: &[u8]) -> Option<u64> {
-    let end = data.iter().rposition(|&b| b != b' ').map_or(0, |i| i + 1);
-    let digits = &data[..end];
-    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    std::str::from_utf8(digits).ok()?.parse().ok()
-}
-
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(500))]
 
@@ -139,7 +130,7 @@ proptest! {
                     let got = store.arithmetic(incr, format!("k{k}").as_bytes(), delta, now);
                     let expected = match model.get_mut(&k) {
                         None => ArithmeticOutcome::NotFound,
-                        Some(item) => match counter(&item.data) {
+                        Some(item) => match parse_counter(&item.data) {
                             None => ArithmeticOutcome::NonNumeric,
                             Some(old) => {
                                 let new = if incr { old.wrapping_add(delta) } else { old.saturating_sub(delta) };

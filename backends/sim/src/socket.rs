@@ -276,19 +276,9 @@ impl Socket {
         let (world, id, side) = self.stream("read")?;
         let attempt = poll_fn(|cx| {
             let mut world = world.borrow_mut();
-            let mut pending = false;
-            let result = buffer.fill_with(|room| match world.poll_read(id, side, room, cx) {
-                Poll::Ready(result) => result,
-                Poll::Pending => {
-                    pending = true;
-                    Ok(0)
-                }
-            });
-            if pending {
-                Poll::Pending
-            } else {
-                Poll::Ready(result)
-            }
+            pending_aware(|pending| {
+                buffer.fill_with(|room| pending(world.poll_read(id, side, room, cx)))
+            })
         });
         let n = self.finish("read", timeout, within(timeout, attempt).await)?;
         if n == 0 {
@@ -313,19 +303,9 @@ impl Socket {
         let (world, id, side) = self.stream("write")?;
         let attempt = poll_fn(|cx| {
             let mut world = world.borrow_mut();
-            let mut pending = false;
-            let result = buffer.drain_with(|bytes| match world.poll_write(id, side, bytes, cx) {
-                Poll::Ready(result) => result,
-                Poll::Pending => {
-                    pending = true;
-                    Ok(0)
-                }
-            });
-            if pending {
-                Poll::Pending
-            } else {
-                Poll::Ready(result)
-            }
+            pending_aware(|pending| {
+                buffer.drain_with(|bytes| pending(world.poll_write(id, side, bytes, cx)))
+            })
         });
         self.finish("write", timeout, within(timeout, attempt).await)
     }
@@ -425,6 +405,27 @@ impl Socket {
 impl Drop for Socket {
     fn drop(&mut self) {
         self.release();
+    }
+}
+
+/// Runs a `Buffer::fill_with` / `drain_with` step whose inner poll may be pending: `op` gets a
+/// function that turns the poll into the count the buffer wants (0 while pending, which moves
+/// nothing), and a pending poll makes the whole step pending.
+fn pending_aware(
+    op: impl FnOnce(&mut dyn FnMut(Poll<io::Result<usize>>) -> io::Result<usize>) -> io::Result<usize>,
+) -> Poll<io::Result<usize>> {
+    let mut was_pending = false;
+    let result = op(&mut |polled| match polled {
+        Poll::Ready(result) => result,
+        Poll::Pending => {
+            was_pending = true;
+            Ok(0)
+        }
+    });
+    if was_pending {
+        Poll::Pending
+    } else {
+        Poll::Ready(result)
     }
 }
 

@@ -35,13 +35,7 @@ enum Backend {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    concurrence_examples::init_logging("info");
     let args = Args::parse();
     let result = match args.backend {
         Backend::Smol => serve_smol(&args),

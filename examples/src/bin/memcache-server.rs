@@ -103,13 +103,7 @@ fn main() -> ExitCode {
         1 => "info",
         _ => "debug",
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level)),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    concurrence_examples::init_logging(default_level);
     let result = match args.backend {
         Backend::Sim => return run_sim(&args),
         Backend::Polling => run_polling(&args),

@@ -23,7 +23,7 @@ use super::client_codec::{ClientCodec, Reply, Request};
 use super::command::StoreMode;
 use super::server_session::{MemcacheSession, Shared};
 use super::stats::ServerInfo;
-use super::store::StoreConfig;
+use super::store::{StoreConfig, parse_counter};
 
 /// The store's hasher in the simulator: fixed keys, so runs are reproducible.
 pub type FixedHasher = BuildHasherDefault<DefaultHasher>;
@@ -169,7 +169,7 @@ impl LoadClient {
                 let delta = self.rng.below(1000);
                 let expect = match self.model.get_mut(&index) {
                     None => Expect::Exactly(Reply::NotFound),
-                    Some(item) => match counter(&item.data) {
+                    Some(item) => match parse_counter(&item.data) {
                         Some(old) => {
                             let new = old.wrapping_add(delta);
                             let mut text = new.to_string().into_bytes();
@@ -316,15 +316,6 @@ enum Owned {
     Delete,
     Incr(u64),
     Cas(Vec<u8>, u64),
-}
-
-fn counter(data: &[u8]) -> Option<u64> {
-    let end = data.iter().rposition(|&b| b != b' ').map_or(0, |i| i + 1);
-    let digits = &data[..end];
-    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    std::str::from_utf8(digits).ok()?.parse().ok()
 }
 
 impl Session for LoadClient {

@@ -681,13 +681,12 @@ impl<H: BuildHasher> Store<H> {
     }
 }
 
-/// The value of a counter item: decimal digits, possibly padded with spaces by an earlier
-/// `decr`.
-fn parse_counter(value: &[u8]) -> Option<u64> {
-    let digits = value.strip_suffix(b" ").map_or(value, |_| {
-        let end = value.iter().rposition(|&b| b != b' ').map_or(0, |i| i + 1);
-        &value[..end]
-    });
+/// The value of a counter item, as `incr`/`decr` read it: decimal digits, possibly padded with
+/// spaces by an earlier `decr`; `None` for anything else.
+#[must_use]
+pub fn parse_counter(value: &[u8]) -> Option<u64> {
+    let end = value.iter().rposition(|&b| b != b' ').map_or(0, |i| i + 1);
+    let digits = &value[..end];
     if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
         return None;
     }
