@@ -12,7 +12,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::Parser;
-use concurrence_sim::{Faults, echo_run};
+use concurrence_sim::{Faults, echo_audit, echo_run};
 
 /// Line-echo clients against a server session in the deterministic simulator.
 #[derive(Parser, Debug)]
@@ -33,6 +33,10 @@ struct Args {
     /// Fault preset: none, short-io or all.
     #[arg(long, default_value = "all")]
     faults: String,
+    /// Determinism audit: every Nth seed runs twice and the traces must agree (0: never).
+    /// On a difference the first diverging event is printed and the run fails.
+    #[arg(long, default_value_t = 20)]
+    audit_every: u64,
 }
 
 fn main() -> ExitCode {
@@ -59,7 +63,7 @@ fn main() -> ExitCode {
     };
     let started = Instant::now();
     let mut last_progress = Instant::now();
-    let (mut runs, mut failing) = (0u64, Vec::new());
+    let (mut runs, mut audited, mut failing) = (0u64, 0u64, Vec::new());
     for seed in seeds.clone() {
         match echo_run(seed, args.clients, args.lines, faults) {
             Ok(report) => {
@@ -71,6 +75,19 @@ fn main() -> ExitCode {
             Err(error) => {
                 println!("seed={seed} clients={} error=\"{error}\"", args.clients);
                 failing.push(seed);
+            }
+        }
+        if args.audit_every > 0 && seed % args.audit_every == 0 {
+            match echo_audit(seed, args.clients, args.lines, faults) {
+                Ok(None) => audited += 1,
+                Ok(Some(divergence)) => {
+                    eprintln!("sim-echo: seed {seed} is not deterministic: {divergence}");
+                    failing.push(seed);
+                }
+                Err(error) => {
+                    eprintln!("sim-echo: seed {seed}: the audit run failed: {error}");
+                    failing.push(seed);
+                }
             }
         }
         runs += 1;
@@ -85,7 +102,7 @@ fn main() -> ExitCode {
     if args.seeds.is_some() {
         let secs = started.elapsed().as_secs_f64();
         println!(
-            "seeds={} failing={} seconds={secs:.2} seeds_per_second={:.1}",
+            "seeds={} failing={} audited={audited} seconds={secs:.2} seeds_per_second={:.1}",
             runs,
             failing.len(),
             runs as f64 / secs.max(1e-9)

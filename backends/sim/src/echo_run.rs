@@ -10,7 +10,7 @@ use concurrence_core::{
     StreamWriter, Timestamp,
 };
 
-use crate::{Faults, SimError, SimNetwork, SimRng};
+use crate::{Divergence, Faults, SimError, SimNetwork, SimRng, Trace};
 
 /// The server: each line back as it came, honouring back-pressure.
 #[derive(Debug, Default)]
@@ -163,7 +163,31 @@ pub fn echo_run(
     lines: usize,
     faults: Faults,
 ) -> Result<EchoReport, SimError> {
-    let mut sim = SimNetwork::new(seed, faults);
+    echo_world(SimNetwork::new(seed, faults), clients, lines).map(|(report, _)| report)
+}
+
+/// The determinism audit of one seed: runs it twice with readable traces and compares them;
+/// `Some` names the first event where the two runs part.
+///
+/// # Errors
+/// [`SimError::EventLimit`] if a run does not settle.
+pub fn echo_audit(
+    seed: u64,
+    clients: usize,
+    lines: usize,
+    faults: Faults,
+) -> Result<Option<Divergence>, SimError> {
+    let (_, first) = echo_world(SimNetwork::new(seed, faults).keep_trace(), clients, lines)?;
+    let (_, second) = echo_world(SimNetwork::new(seed, faults).keep_trace(), clients, lines)?;
+    Ok(first.first_difference(&second))
+}
+
+fn echo_world(
+    mut sim: SimNetwork,
+    clients: usize,
+    lines: usize,
+) -> Result<(EchoReport, Trace), SimError> {
+    let seed = sim.seed();
     let server = sim.host("server");
     let address: Address = Address::Tcp(([10, 0, 0, 1], 7000).into());
     let config = ConnectionConfig::default()
@@ -199,7 +223,7 @@ pub fn echo_run(
             None => violations += 1, // never ended
         }
     }
-    Ok(EchoReport {
+    let report = EchoReport {
         seed,
         clients,
         events: sim.trace().events(),
@@ -207,5 +231,7 @@ pub fn echo_run(
         trace_hash: sim.trace().hash(),
         violations,
         failed,
-    })
+    };
+    let trace = sim.trace().clone();
+    Ok((report, trace))
 }

@@ -56,12 +56,12 @@ mod world;
 pub mod simulation_guide {}
 
 pub use concurrence_core::{ServerConfig, SocketError};
-pub use echo_run::{EchoClient, EchoReport, EchoServer, echo_run};
+pub use echo_run::{EchoClient, EchoReport, EchoServer, echo_audit, echo_run};
 pub use executor::{SimTask, Sleep, now, sleep, spawn};
 pub use faults::{Faults, LinkProfile};
 pub use network::SimNetwork;
 pub use rng::SimRng;
 pub use server::{CloseHandle, SocketServer};
 pub use socket::Socket;
-pub use trace::Trace;
+pub use trace::{Divergence, Trace};
 pub use world::{AnySession, Client, HostId, SimError};

@@ -75,4 +75,73 @@ impl Trace {
     pub fn lines(&self) -> Option<&[String]> {
         self.lines.as_deref()
     }
+
+    /// Where two runs that should be the same part: `None` when their hashes agree, else the
+    /// first event that differs (both traces must keep their lines to name it).
+    #[must_use]
+    pub fn first_difference(&self, other: &Trace) -> Option<Divergence> {
+        if self.hash() == other.hash() && self.events == other.events {
+            return None;
+        }
+        let (Some(ours), Some(theirs)) = (self.lines(), other.lines()) else {
+            return Some(Divergence {
+                event: 0,
+                first: None,
+                second: None,
+            });
+        };
+        let event = ours
+            .iter()
+            .zip(theirs)
+            .position(|(a, b)| a != b)
+            .unwrap_or(ours.len().min(theirs.len()));
+        Some(Divergence {
+            event,
+            first: ours.get(event).cloned(),
+            second: theirs.get(event).cloned(),
+        })
+    }
+}
+
+/// The first event where two runs of one seed differ (a determinism bug).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Divergence {
+    /// Its index among the recorded events.
+    pub event: usize,
+    /// The event in the first run (`None`: it ended there, or lines were not kept).
+    pub first: Option<String>,
+    /// The event in the second run.
+    pub second: Option<String>,
+}
+
+impl std::fmt::Display for Divergence {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let show = |line: &Option<String>| line.clone().unwrap_or_else(|| "(nothing)".to_owned());
+        write!(
+            f,
+            "the runs part at event {}: first run `{}`, second run `{}`",
+            self.event,
+            show(&self.first),
+            show(&self.second)
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Trace;
+    use concurrence_core::Timestamp;
+
+    #[test]
+    fn the_first_differing_event_is_named() {
+        let (mut a, mut b) = (Trace::new(true), Trace::new(true));
+        for (trace, last) in [(&mut a, "x"), (&mut b, "y")] {
+            trace.record(Timestamp::ZERO, format_args!("same"), &[]);
+            trace.record(Timestamp::ZERO, format_args!("{last}"), &[]);
+        }
+        assert_eq!(a.first_difference(&a.clone()), None);
+        let divergence = a.first_difference(&b).expect("they differ");
+        assert_eq!(divergence.event, 1);
+        assert!(divergence.to_string().contains("x"), "{divergence}");
+    }
 }

@@ -128,3 +128,12 @@ fn a_crashed_server_resets_its_peers_and_serves_again_after_restart() {
         b"back\n"
     );
 }
+
+#[test]
+fn the_determinism_audit_finds_no_divergence_on_a_sample_of_seeds() {
+    for seed in (0..200).step_by(20) {
+        let divergence = concurrence_sim::echo_audit(seed, 6, 20, concurrence_sim::Faults::all())
+            .expect("settles");
+        assert_eq!(divergence, None, "seed {seed}");
+    }
+}
