@@ -21,7 +21,7 @@ use futures_io::{AsyncRead, AsyncWrite};
 use futures_lite::future::{or, poll_fn};
 
 use crate::executor::{Scope, Sleep, current, sleep};
-use crate::world::World;
+use crate::world::{PassedFd, World};
 
 enum Inner {
     /// From `from_address`, maybe bound, not listening.
@@ -310,6 +310,80 @@ impl Socket {
         self.finish("write", timeout, within(timeout, attempt).await)
     }
 
+    /// Passes `other` over this connected Unix socket (the simulated `SCM_RIGHTS`); the peer
+    /// gets it from [`read_socket`](Socket::read_socket), usable there. `other` stays open
+    /// here too: the endpoint closes when its last socket does.
+    ///
+    /// # Errors
+    /// This is not a connected Unix socket ([`SocketError::WrongKind`]), `other` is not open,
+    /// wrong state, or the channel was reset or shut down.
+    pub async fn write_socket(
+        &mut self,
+        other: &Socket,
+        timeout: Option<Duration>,
+    ) -> Result<(), SocketError> {
+        let now = self.now();
+        self.state.begin(SocketEvent::Write, now, timeout)?;
+        let passed = match &other.inner {
+            Inner::Stream { id, side, .. } => PassedFd::Stream {
+                id: *id,
+                side: *side,
+                address: other.address.clone(),
+            },
+            Inner::Listener { index, .. } => PassedFd::Listener {
+                index: *index,
+                address: other.address.clone(),
+            },
+            Inner::Init { .. } | Inner::Closed => {
+                return Err(SocketError::WrongKind {
+                    op: "write_socket",
+                    needs: "open",
+                    address: other.address.to_string(),
+                });
+            }
+        };
+        let (world, id, side) = self.unix_channel("write_socket")?;
+        let sent = world.borrow_mut().send_fd(id, side, passed);
+        self.finish("write_socket", timeout, Some(sent))
+    }
+
+    /// Receives a socket sent with [`write_socket`](Socket::write_socket): a connected stream,
+    /// or a listener in state `Listening`.
+    ///
+    /// # Errors
+    /// Not a connected Unix socket, a timeout, end of stream without a socket
+    /// ([`SocketError::NoDescriptor`]), or a reset.
+    pub async fn read_socket(&mut self, timeout: Option<Duration>) -> Result<Socket, SocketError> {
+        let now = self.now();
+        self.state.begin(SocketEvent::Read, now, timeout)?;
+        let (world, id, side) = self.unix_channel("read_socket")?;
+        let attempt = poll_fn(|cx| world.borrow_mut().poll_recv_fd(id, side, cx));
+        let received = self.finish("read_socket", timeout, within(timeout, attempt).await)?;
+        let Some(passed) = received else {
+            return Err(SocketError::NoDescriptor {
+                address: self.address.to_string(),
+            });
+        };
+        let (inner, address, state) = match passed {
+            PassedFd::Stream { id, side, address } => (
+                Inner::Stream { world, id, side },
+                address,
+                SocketState::Connected,
+            ),
+            PassedFd::Listener { index, address } => (
+                Inner::Listener { world, index },
+                address,
+                SocketState::Listening,
+            ),
+        };
+        Ok(Socket {
+            inner,
+            address,
+            state: SocketStateMachine::in_state(state),
+            timeouts: IoTimeouts::default(),
+        })
+    }
+
     /// Closes the socket (idempotent): buffered bytes are still sent, then a FIN (a reset if
     /// input was left unread); a listener stops accepting.
     ///
@@ -357,6 +431,22 @@ impl Socket {
         match &self.inner {
             Inner::Stream { world, id, side } => Ok((Rc::clone(world), *id, *side)),
             _ => Err(SocketError::io(op, &self.address, not_connected())),
+        }
+    }
+
+    fn unix_channel(
+        &self,
+        op: &'static str,
+    ) -> Result<(Rc<RefCell<World>>, usize, usize), SocketError> {
+        match (&self.inner, &self.address) {
+            (Inner::Stream { world, id, side }, Address::Unix(_)) => {
+                Ok((Rc::clone(world), *id, *side))
+            }
+            _ => Err(SocketError::WrongKind {
+                op,
+                needs: "connected Unix",
+                address: self.address.to_string(),
+            }),
         }
     }
 

@@ -97,6 +97,8 @@ struct Listener {
     kind: ListenerKind,
     /// False once its socket was closed: connects are refused.
     open: bool,
+    /// Sockets referring to it (passing it over a Unix socket adds one).
+    handles: usize,
 }
 
 enum ListenerKind {
@@ -139,6 +141,11 @@ struct RawSocket {
     closed: bool,
     reader: Option<Waker>,
     writer: Option<Waker>,
+    /// Sockets (tasks' handles, or messages in flight) that refer to this endpoint: passing it
+    /// over a Unix socket adds one; it closes when the last is closed.
+    handles: usize,
+    /// Sockets passed to this endpoint, waiting for `read_socket`.
+    fds_in: VecDeque<PassedFd>,
 }
 
 impl RawSocket {
@@ -148,6 +155,8 @@ impl RawSocket {
             connect,
             shutdown: false,
             closed: false,
+            handles: 1,
+            fds_in: VecDeque::new(),
             reader: None,
             writer: None,
         }
@@ -174,6 +183,21 @@ enum Segment {
     Data(Vec<u8>),
     Fin,
     Rst,
+    /// A socket passed over a Unix stream (`SCM_RIGHTS`): it arrives in order with the others.
+    Fd(PassedFd),
+}
+
+/// A socket in flight over a Unix stream, or queued for `read_socket`.
+#[derive(Debug, Clone)]
+pub(crate) enum PassedFd {
+    /// Endpoint `side` of connection `id`, whose peer is `address`.
+    Stream {
+        id: usize,
+        side: usize,
+        address: Address,
+    },
+    /// Listener `index`, bound to `address`.
+    Listener { index: usize, address: Address },
 }
 
 /// One direction of a connection: segments in flight, oldest first.
@@ -451,6 +475,7 @@ impl World {
                 config,
             },
             open: true,
+            handles: 1,
         });
         self.listeners.len() - 1
     }
@@ -666,7 +691,7 @@ impl World {
             profile.latency + Duration::from_nanos(self.rng.below(jitter.saturating_add(1)));
         let len = match &segment {
             Segment::Data(bytes) => bytes.len(),
-            Segment::Fin | Segment::Rst => 0,
+            Segment::Fin | Segment::Rst | Segment::Fd(_) => 0,
         };
         let now = self.now;
         let link = &mut self.conns[id].links[side];
@@ -884,6 +909,24 @@ impl World {
                     .record(self.now, format_args!("c{id} {from}->{to} fin"), &[]);
                 if let Some(end) = self.conns[id].ends[to].as_mut() {
                     end.fin_in = true;
+                }
+            }
+            Segment::Fd(fd) => {
+                self.trace
+                    .record(self.now, format_args!("c{id} {from}->{to} fd"), &[]);
+                let queued = match self.conns[id].ends[to].as_mut() {
+                    Some(end) if !end.done => match end.raw.as_mut() {
+                        Some(raw) => {
+                            raw.fds_in.push_back(fd.clone());
+                            true
+                        }
+                        None => false,
+                    },
+                    _ => false,
+                };
+                if !queued {
+                    // Nobody to receive it: the reference in flight is dropped.
+                    self.release_fd(&fd);
                 }
             }
             Segment::Rst => {
@@ -1104,6 +1147,7 @@ impl World {
                 waker: None,
             }),
             open: true,
+            handles: 1,
         });
         Ok(self.listeners.len() - 1)
     }
@@ -1137,6 +1181,10 @@ impl World {
         let Some(listener) = self.listeners.get_mut(index) else {
             return;
         };
+        listener.handles = listener.handles.saturating_sub(1);
+        if listener.handles > 0 {
+            return;
+        }
         listener.open = false;
         let queued: Vec<usize> = match &mut listener.kind {
             ListenerKind::Sockets(backlog) => backlog.queue.drain(..).map(|(id, _)| id).collect(),
@@ -1254,9 +1302,84 @@ impl World {
             .and_then(|c| c.ends[side].as_mut())
             .and_then(|e| e.raw.as_mut())
         {
+            raw.handles = raw.handles.saturating_sub(1);
+            if raw.handles > 0 {
+                // Another socket (a passed copy) still refers to it.
+                return;
+            }
             raw.closed = true;
         }
         self.pump(id, side);
+    }
+
+    /// Passes `fd` over the Unix stream (`id`, `side`); the receiver gets it from
+    /// `read_socket`. The passed socket stays open here too.
+    pub(crate) fn send_fd(&mut self, id: usize, side: usize, fd: PassedFd) -> io::Result<()> {
+        let Some(end) = self.conns.get(id).and_then(|c| c.ends[side].as_ref()) else {
+            return Err(io::ErrorKind::NotConnected.into());
+        };
+        let Some(raw) = end.raw.as_ref() else {
+            return Err(io::ErrorKind::NotConnected.into());
+        };
+        if end.rst_in {
+            return Err(io::ErrorKind::ConnectionReset.into());
+        }
+        if raw.shutdown || raw.closed || raw.connect != ConnectState::Established {
+            return Err(io::ErrorKind::BrokenPipe.into());
+        }
+        match &fd {
+            PassedFd::Stream { id, side, .. } => {
+                if let Some(raw) = self
+                    .conns
+                    .get_mut(*id)
+                    .and_then(|c| c.ends[*side].as_mut())
+                    .and_then(|e| e.raw.as_mut())
+                {
+                    raw.handles += 1;
+                }
+            }
+            PassedFd::Listener { index, .. } => {
+                if let Some(listener) = self.listeners.get_mut(*index) {
+                    listener.handles += 1;
+                }
+            }
+        }
+        self.send_segment(id, side, Segment::Fd(fd));
+        Ok(())
+    }
+
+    /// The next socket passed to (`id`, `side`); `None` at end of stream.
+    pub(crate) fn poll_recv_fd(
+        &mut self,
+        id: usize,
+        side: usize,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<Option<PassedFd>>> {
+        let Some(end) = self.conns.get_mut(id).and_then(|c| c.ends[side].as_mut()) else {
+            return Poll::Ready(Err(io::ErrorKind::NotConnected.into()));
+        };
+        let Some(raw) = end.raw.as_mut() else {
+            return Poll::Ready(Err(io::ErrorKind::NotConnected.into()));
+        };
+        if end.rst_in {
+            return Poll::Ready(Err(io::ErrorKind::ConnectionReset.into()));
+        }
+        if let Some(fd) = raw.fds_in.pop_front() {
+            return Poll::Ready(Ok(Some(fd)));
+        }
+        if end.fin_in {
+            return Poll::Ready(Ok(None));
+        }
+        raw.reader = Some(cx.waker().clone());
+        Poll::Pending
+    }
+
+    /// Drops one reference to a passed socket (a message that could not be delivered).
+    fn release_fd(&mut self, fd: &PassedFd) {
+        match fd {
+            PassedFd::Stream { id, side, .. } => self.close_socket(*id, *side),
+            PassedFd::Listener { index, .. } => self.close_listener(*index),
+        }
     }
 
     /// The drain rule for a raw endpoint: segment the send buffer within the window, send the
@@ -1318,7 +1441,7 @@ impl World {
                         waker.wake();
                     }
                 }
-                if !end.rcvbuf.is_empty() || end.fin_in || end.rst_in {
+                if !end.rcvbuf.is_empty() || !raw.fds_in.is_empty() || end.fin_in || end.rst_in {
                     if let Some(waker) = raw.reader.take() {
                         waker.wake();
                     }

@@ -381,3 +381,84 @@ fn a_restarted_host_runs_its_program_again() {
     sim.restart(server);
     assert!(ask(&mut sim), "served again after the restart");
 }
+
+#[test]
+fn a_live_tcp_connection_is_passed_over_a_unix_socket_and_served_on() {
+    let mut sim = SimNetwork::new(10, Faults::short_io());
+    let (server, client) = (sim.host("server"), sim.host("client"));
+    let channel: Address = "/run/worker.sock".parse().expect("unix path");
+    let at = channel.clone();
+    // The worker: receives connections over the Unix channel and echoes on them.
+    sim.spawn(server, async move {
+        let mut listener = Socket::from_address(&at)?;
+        listener.listen(4)?;
+        let mut from_front = listener.accept(None).await?;
+        let passed = from_front.read_socket(None).await?;
+        assert_eq!(passed.state(), SocketState::Connected);
+        echo(passed)
+            .await
+            .map_err(|e| SocketError::io("echo", at.clone(), e))?;
+        Ok::<(), SocketError>(())
+    })
+    .detach();
+    // The front: accepts TCP, hands each connection to the worker, forgets it.
+    let front_channel = channel.clone();
+    sim.spawn(server, async move {
+        let mut listener = Socket::from_address(&address())?;
+        listener.listen(4)?;
+        let mut to_worker = Socket::connect(&front_channel, None).await?;
+        let mut accepted = listener.accept(None).await?;
+        // A TCP channel cannot carry it.
+        let mut tcp_channel = Socket::connect(&address(), None).await?;
+        assert!(matches!(
+            tcp_channel.write_socket(&accepted, None).await,
+            Err(SocketError::WrongKind { .. })
+        ));
+        to_worker.write_socket(&accepted, None).await?;
+        accepted.close()?; // the worker's copy keeps the connection open
+        Ok::<(), SocketError>(())
+    })
+    .detach();
+    let back = sim
+        .block_on(client, async {
+            round_trip(b"served by the worker".to_vec()).await
+        })
+        .expect("finishes")
+        .expect("round trip");
+    assert_eq!(back, b"served by the worker");
+}
+
+#[test]
+fn a_listener_is_passed_and_accepts_on_the_other_side() {
+    let mut sim = SimNetwork::new(11, Faults::none());
+    let (server, client) = (sim.host("server"), sim.host("client"));
+    let channel: Address = "/run/handover.sock".parse().expect("unix path");
+    let at = channel.clone();
+    sim.spawn(server, async move {
+        let mut handover = Socket::from_address(&at)?;
+        handover.listen(1)?;
+        let mut peer = handover.accept(None).await?;
+        let mut listener = peer.read_socket(None).await?;
+        assert_eq!(listener.state(), SocketState::Listening);
+        let socket = listener.accept(None).await?;
+        echo(socket)
+            .await
+            .map_err(|e| SocketError::io("echo", at.clone(), e))?;
+        Ok::<(), SocketError>(())
+    })
+    .detach();
+    sim.spawn(server, async move {
+        let mut listener = Socket::from_address(&address())?;
+        listener.listen(4)?;
+        let mut channel = Socket::connect(&channel, None).await?;
+        channel.write_socket(&listener, None).await?;
+        listener.close()?;
+        Ok::<(), SocketError>(())
+    })
+    .detach();
+    let back = sim
+        .block_on(client, async { round_trip(b"handed over".to_vec()).await })
+        .expect("finishes")
+        .expect("round trip");
+    assert_eq!(back, b"handed over");
+}
