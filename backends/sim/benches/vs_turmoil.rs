@@ -3,7 +3,8 @@
 //! async code on simulated TCP in both (`read_until` + `write_all`). Reports seeds per second,
 //! round trips per second and the cost per round trip as the clients grow.
 //!
-//! `cargo bench -p concurrence-sim --bench vs_turmoil` (add `-- --quick` for a short run).
+//! `cargo bench -p concurrence-sim --bench vs_turmoil` (add `-- --quick` for a short run,
+//! `-- --ours-only` to skip turmoil, whose 100-client run takes one to two minutes).
 //! One core: both simulators are single-threaded.
 
 #![allow(clippy::print_stdout, missing_docs)]
@@ -23,6 +24,11 @@ fn line(client: usize) -> Vec<u8> {
         .collect();
     line.push(b'\n');
     line
+}
+
+thread_local! {
+    /// Events the last concurrence-sim run processed (network events and task polls).
+    static EVENTS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
 }
 
 /// One seed on concurrence-sim; returns the round trips checked.
@@ -68,6 +74,7 @@ fn ours(seed: u64, clients: usize, rounds: usize) -> usize {
         })
         .collect();
     sim.run().expect("settles");
+    EVENTS.with(|events| events.set(events.get() + sim.trace().events()));
     tasks.into_iter().map(futures_lite::future::block_on).sum()
 }
 
@@ -142,6 +149,7 @@ fn measure(
     seeds: u64,
     run: fn(u64, usize, usize) -> usize,
 ) -> Row {
+    EVENTS.with(|events| events.set(0));
     let started = Instant::now();
     for seed in 0..seeds {
         let done = run(seed, clients, rounds);
@@ -164,19 +172,31 @@ fn measure(
         1e9 / row.ns_per_round_trip(),
         row.ns_per_round_trip()
     );
+    let events = EVENTS.with(std::cell::Cell::get);
+    if events > 0 {
+        println!(
+            "{:<16} {:>10.0} simulated events per second ({} events per seed)",
+            "",
+            events as f64 / row.seconds,
+            events / seeds
+        );
+    }
     row
 }
 
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
+    let ours_only = std::env::args().any(|a| a == "--ours-only");
     let (rounds, big) = if quick { (100, 100) } else { (1000, 1000) };
     let mut rows = Vec::new();
     for clients in [10, 100, big] {
         let seeds = if clients * rounds >= 100_000 { 3 } else { 10 };
         rows.push(measure("concurrence-sim", clients, rounds, seeds, ours));
     }
-    for clients in [10, 100] {
-        rows.push(measure("turmoil 0.7", clients, rounds, 1, turmoil_run));
+    if !ours_only {
+        for clients in [10, 100] {
+            rows.push(measure("turmoil 0.7", clients, rounds, 1, turmoil_run));
+        }
     }
     println!();
     for clients in [10, 100] {
