@@ -27,8 +27,8 @@ const WAKE_COST: usize = 1024;
 /// What woke the loop.
 enum Wake {
     Wrote(std::io::Result<usize>),
-    /// Read straight into the connection's receive buffer.
-    Read(std::io::Result<usize>),
+    /// Read straight into the connection's receive buffer (with how much room was offered).
+    Read(std::io::Result<usize>, usize),
     /// Read into the task's inbox (while a write was in flight).
     ReadInbox(std::io::Result<usize>),
     /// The socket became readable (after a read found nothing).
@@ -48,6 +48,8 @@ pub(crate) async fn drive<S: Session>(
     turn_budget: usize,
 ) {
     let mut inbox: Option<Vec<u8>> = None;
+    // Whether the last read emptied the socket: then wait for readability before reading.
+    let mut drained = true;
     conn.handle_start(clock::now());
     let mut spent = 0usize;
     // One timer for the task's life, moved only when the deadline comes earlier: a deadline
@@ -118,19 +120,19 @@ pub(crate) async fn drive<S: Session>(
                 }
             };
             or(write, or(read, sleep)).await
+        } else if wants_read && drained {
+            // The last read drained the socket: wait for readability without holding a
+            // receive buffer (an idle connection costs no buffers), then read.
+            conn.release_idle_buffers();
+            inbox = None;
+            let readable = async { Wake::Readable(socket.readable().await) };
+            or(readable, sleep).await
         } else if wants_read {
-            // Only reading: straight into the connection's receive buffer, no copy. When the
-            // socket has nothing, give the (empty) buffers back and wait for readability
-            // without holding one: an idle connection costs no buffers.
-            match futures_lite::future::poll_once(rx.read(conn.recv_buffer())).await {
-                Some(result) => Wake::Read(result),
-                None => {
-                    conn.release_idle_buffers();
-                    inbox = None;
-                    let readable = async { Wake::Readable(socket.readable().await) };
-                    or(readable, sleep).await
-                }
-            }
+            // More may be waiting: read straight into the connection's receive buffer.
+            let room = conn.recv_buffer();
+            let asked = room.len();
+            let read = async { Wake::Read(rx.read(room).await, asked) };
+            or(read, sleep).await
         } else {
             sleep.await
         };
@@ -144,11 +146,14 @@ pub(crate) async fn drive<S: Session>(
                 conn.handle_sent(now, n);
                 n
             }
-            Wake::Read(Ok(0)) => {
+            Wake::Read(Ok(0), _) => {
                 conn.handle_peer_closed(now);
                 0
             }
-            Wake::Read(Ok(n)) => {
+            Wake::Read(Ok(n), asked) => {
+                // A read that did not fill the room drained the socket (as the polling loop
+                // reasons): wait for readability next time instead of reading blindly.
+                drained = n < asked;
                 conn.handle_received(now, n);
                 n
             }
@@ -163,15 +168,21 @@ pub(crate) async fn drive<S: Session>(
                 }
                 n
             }
-            Wake::Readable(Ok(())) => 0,
+            Wake::Readable(Ok(())) => {
+                drained = false;
+                0
+            }
             Wake::Wrote(Err(e))
-            | Wake::Read(Err(e))
+            | Wake::Read(Err(e), _)
             | Wake::ReadInbox(Err(e))
             | Wake::Readable(Err(e)) => {
                 conn.handle_io_error(now, e);
                 0
             }
             Wake::Deadline => {
+                // Try a read next time before waiting for readability again: a deadline that
+                // is always due (or a burst of them) must not starve input that is waiting.
+                drained = false;
                 armed = None;
                 conn.handle_timeout(now);
                 0
