@@ -254,12 +254,9 @@ fn run_sim(args: &Args) -> ExitCode {
     };
     let seeds = match &args.seeds {
         None => args.seed..args.seed + 1,
-        Some(range) => match range
-            .split_once("..")
-            .and_then(|(a, b)| Some((a.parse::<u64>().ok()?, b.parse::<u64>().ok()?)))
-        {
-            Some((a, b)) if a < b => a..b,
-            _ => {
+        Some(range) => match concurrence_sim::parse_seed_range(range) {
+            Some(seeds) => seeds,
+            None => {
                 eprintln!("memcache-server: --seeds takes A..B with A < B, e.g. 0..100");
                 return ExitCode::FAILURE;
             }
