@@ -3,10 +3,11 @@
 #![allow(dead_code, unreachable_pub)]
 
 use std::hash::RandomState;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::io::{BufRead, BufReader};
+use std::net::{SocketAddr, TcpListener};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use concurrence_core::Address;
 use concurrence_examples::memcache::stats::ServerInfo;
@@ -125,7 +126,9 @@ pub fn memcached() -> Option<Server> {
         let probe = TcpListener::bind("127.0.0.1:0").expect("probe a free port");
         probe.local_addr().expect("probe address").port()
     };
-    let child = Command::new("memcached")
+    // `-vv` makes memcached say "server listening" on stderr once it accepts: the event to
+    // wait for. The rest of its (verbose) log is drained by a thread so it never blocks.
+    let mut child = Command::new("memcached")
         .args([
             "-l",
             "127.0.0.1",
@@ -135,22 +138,25 @@ pub fn memcached() -> Option<Server> {
             "0",
             "-t",
             "2",
+            "-vv",
         ])
         .args(["-u", "root"])
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .expect("start memcached");
-    let address: SocketAddr = ([127, 0, 0, 1], port).into();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    // Wait for it to listen: connect attempts are the event to wait for here.
-    while TcpStream::connect(address).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "memcached did not start listening"
-        );
-        std::thread::sleep(Duration::from_millis(10));
+    let mut log = BufReader::new(child.stderr.take().expect("memcached's stderr"));
+    let mut line = String::new();
+    loop {
+        line.clear();
+        let n = log.read_line(&mut line).expect("read memcached's log");
+        assert!(n > 0, "memcached exited before listening");
+        if line.contains("server listening") {
+            break;
+        }
     }
+    std::thread::spawn(move || std::io::copy(&mut log, &mut std::io::sink()));
+    let address: SocketAddr = ([127, 0, 0, 1], port).into();
     Some(Server::Memcached(child, address))
 }
 
