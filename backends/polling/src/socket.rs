@@ -6,7 +6,9 @@ use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::time::Duration;
 
-use concurrence_core::{Address, Buffer, SocketEvent, SocketState, SocketStateMachine};
+use concurrence_core::{
+    Address, Buffer, SocketEvent, SocketState, SocketStateError, SocketStateMachine,
+};
 
 use concurrence_os::sockaddr::{address_of, new_socket, set_nodelay, sock_addr};
 use concurrence_os::{SocketError, clock, fd_passing, send};
@@ -341,6 +343,29 @@ impl Socket {
             SocketState::Connected
         };
         Ok(Socket::wrap(socket, address, state))
+    }
+
+    /// Shuts down the write side of a connected socket (half-close: the peer reads end of
+    /// stream after the bytes already written); reading goes on until the peer closes too.
+    ///
+    /// # Errors
+    /// The socket is not connected (wrong state), or the OS refused.
+    pub fn shutdown_write(&self) -> Result<(), SocketError> {
+        if self.state.state() != SocketState::Connected {
+            return Err(SocketError::State(SocketStateError::InvalidState {
+                op: "shutdown_write",
+                state: self.state.state(),
+            }));
+        }
+        match self
+            .raw("shutdown_write")?
+            .shutdown(std::net::Shutdown::Write)
+        {
+            Err(e) if e.kind() != io::ErrorKind::NotConnected => {
+                Err(SocketError::io("shutdown_write", &self.address, e))
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Closes the socket (idempotent). Pending kernel output is still delivered.

@@ -40,6 +40,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod client;
 mod echo_run;
 mod executor;
 mod faults;
@@ -56,6 +57,7 @@ mod world;
 #[doc(hidden)]
 pub mod simulation_guide {}
 
+pub use client::connect_session;
 pub use concurrence_core::{ServerConfig, SocketError};
 pub use echo_run::{EchoClient, EchoReport, EchoServer, echo_audit, echo_run};
 pub use executor::{SimTask, Sleep, now, sleep, spawn};

@@ -128,7 +128,7 @@ impl SimNetwork {
     {
         self.world
             .borrow_mut()
-            .serve_session(host, address, config, factory);
+            .serve_session(host, address, config, usize::MAX, factory);
     }
 
     /// Connects from `host` to `address` and runs `session` as the client, with the same

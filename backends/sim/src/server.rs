@@ -262,6 +262,7 @@ impl SocketServer {
             scope.host,
             self.endpoint.clone(),
             self.config.connection_config(),
+            self.config.max_connections,
             factory,
         );
         self.handle.closed().await;

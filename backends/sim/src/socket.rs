@@ -384,6 +384,24 @@ impl Socket {
         })
     }
 
+    /// Shuts down the write side of a connected socket (half-close: the peer reads end of
+    /// stream after the bytes already written); reading goes on until the peer closes too.
+    ///
+    /// # Errors
+    /// The socket is not connected (wrong state).
+    pub fn shutdown_write(&self) -> Result<(), SocketError> {
+        match &self.inner {
+            Inner::Stream { world, id, side } if self.state.state() == SocketState::Connected => {
+                world.borrow_mut().shutdown_write(*id, *side);
+                Ok(())
+            }
+            _ => Err(SocketError::State(SocketStateError::InvalidState {
+                op: "shutdown_write",
+                state: self.state.state(),
+            })),
+        }
+    }
+
     /// Closes the socket (idempotent): buffered bytes are still sent, then a FIN (a reset if
     /// input was left unread); a listener stops accepting.
     ///

@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::io;
 use std::marker::PhantomData;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
@@ -106,6 +107,9 @@ enum ListenerKind {
     Sessions {
         factory: Factory,
         config: ConnectionConfig,
+        /// At most this many of its connections live at once; later SYNs wait (retried every
+        /// `Faults::retransmit`), as newcomers wait in a real server's backlog.
+        max_connections: usize,
     },
     /// A listening `Socket`: connections queue until `accept` takes them.
     Sockets(Backlog),
@@ -296,6 +300,8 @@ pub(crate) struct World {
     sleeps: BTreeMap<u64, SleepSlot>,
     next_sleep: u64,
     next_port: u16,
+    /// Tasks waiting in `connect_session` for their client connection to end, by id.
+    session_waiters: BTreeMap<usize, Waker>,
     /// Per-link overrides of latency, jitter and bandwidth: (from, to).
     links: BTreeMap<(HostId, HostId), LinkProfile>,
 }
@@ -347,6 +353,7 @@ impl World {
             next_sleep: 0,
             next_port: 32_767,
             links: BTreeMap::new(),
+            session_waiters: BTreeMap::new(),
         }
     }
 
@@ -453,6 +460,7 @@ impl World {
         host: HostId,
         address: Address,
         config: ConnectionConfig,
+        max_connections: usize,
         mut factory: F,
     ) -> usize
     where
@@ -473,6 +481,7 @@ impl World {
             kind: ListenerKind::Sessions {
                 factory: Box::new(move |peer| Box::new(factory(peer)) as Box<dyn AnySession>),
                 config,
+                max_connections,
             },
             open: true,
             handles: 1,
@@ -715,6 +724,38 @@ impl World {
     }
 
     pub(crate) fn handle(&mut self, event: Event) {
+        self.handle_event(event);
+        if !self.session_waiters.is_empty() {
+            let conns = &self.conns;
+            self.session_waiters.retain(|id, waker| {
+                let done = conns[*id].ends[0].as_ref().is_none_or(|e| e.done);
+                if done {
+                    waker.wake_by_ref();
+                }
+                !done
+            });
+        }
+    }
+
+    /// The client session of connection `id` with its end reason once it ended; until then
+    /// the task is woken when it does (`concurrence_sim::connect_session`).
+    pub(crate) fn poll_client<S: Session + 'static>(
+        &mut self,
+        client: &Client<S>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Ended<S>>> {
+        let done = self.conns[client.id].ends[0]
+            .as_ref()
+            .is_none_or(|e| e.done);
+        if done {
+            Poll::Ready(self.take_client(client))
+        } else {
+            self.session_waiters.insert(client.id, cx.waker().clone());
+            Poll::Pending
+        }
+    }
+
+    fn handle_event(&mut self, event: Event) {
         match event {
             Event::Syn(id) => self.on_syn(id),
             Event::SynAck(id) => {
@@ -726,13 +767,18 @@ impl World {
                 let client = self.conns[id].ends[0].as_mut();
                 match client {
                     Some(end) if !end.done => {
-                        if let Some(conn) = end.conn.as_mut() {
-                            conn.handle_start(local);
-                        }
                         if let Some(raw) = end.raw.as_mut() {
                             raw.connect = ConnectState::Established;
                             raw.wake_all();
                         }
+                        self.guarded(id, 0, |world| {
+                            if let Some(conn) = world.conns[id].ends[0]
+                                .as_mut()
+                                .and_then(|e| e.conn.as_mut())
+                            {
+                                conn.handle_start(local);
+                            }
+                        });
                         self.pump(id, 0);
                     }
                     // The client gave up meanwhile: its kernel answers with a reset.
@@ -774,13 +820,31 @@ impl World {
                     if end.timer.is_some_and(|t| t <= now) {
                         end.timer = None;
                     }
-                    if let Some(conn) = end.conn.as_mut() {
+                }
+                self.guarded(id, side, |world| {
+                    if let Some(conn) = world.conns[id].ends[side]
+                        .as_mut()
+                        .and_then(|e| e.conn.as_mut())
+                    {
                         conn.handle_timeout(now);
                     }
-                }
+                });
                 self.pump(id, side);
             }
         }
+    }
+
+    /// Server-side session connections of the listener at `address` that have not ended.
+    fn live_sessions(&self, address: &Address) -> usize {
+        self.conns
+            .iter()
+            .filter(|c| &c.server_address == address)
+            .filter(|c| {
+                c.ends[1]
+                    .as_ref()
+                    .is_some_and(|e| e.raw.is_none() && !e.done)
+            })
+            .count()
     }
 
     fn on_syn(&mut self, id: usize) {
@@ -824,20 +888,42 @@ impl World {
             )),
             Address::Unix(_) => address.clone(),
         };
+        if let ListenerKind::Sessions {
+            max_connections, ..
+        } = &self.listeners[index].kind
+        {
+            if self.live_sessions(&address) >= *max_connections {
+                // At the cap: the SYN waits and is tried again, as in a full backlog.
+                let at = self.now + self.faults.retransmit;
+                self.schedule(at, Event::Syn(id));
+                return;
+            }
+        }
         let now = self.host_now(server_host);
         let listener = &mut self.listeners[index];
         match &mut listener.kind {
-            ListenerKind::Sessions { factory, config } => {
+            ListenerKind::Sessions {
+                factory, config, ..
+            } => {
                 let session = factory(&peer);
-                let mut conn: SimConnection = Connection::with_config(session, *config);
-                conn.handle_start(now);
+                let conn: SimConnection = Connection::with_config(session, *config);
                 self.conns[id].ends[1] = Some(Endpoint::new(server_host, conn));
+                self.guarded(id, 1, |world| {
+                    if let Some(conn) = world.conns[id].ends[1]
+                        .as_mut()
+                        .and_then(|e| e.conn.as_mut())
+                    {
+                        conn.handle_start(now);
+                    }
+                });
             }
             ListenerKind::Sockets(backlog) => {
                 if backlog.queue.len() >= backlog.limit {
-                    // A full backlog: refused here (a real stack may drop the SYN instead).
-                    let at = self.now + self.delay();
-                    self.schedule(at, Event::Refuse(id));
+                    // A full backlog drops the SYN, as Linux does: the client tries again
+                    // (every `Faults::retransmit`) until there is room or its connect times
+                    // out.
+                    let at = self.now + self.faults.retransmit;
+                    self.schedule(at, Event::Syn(id));
                     return;
                 }
                 backlog.queue.push_back((id, peer));
@@ -943,6 +1029,47 @@ impl World {
     }
 
     /// The drain rule for one endpoint: receive, send, shut down, finish, re-arm its timer.
+    /// Runs `work` (which calls into the session of connection `id`, side `side`) with a
+    /// panic contained to that connection, as the socket backends contain it: the session is
+    /// dropped and its socket closed (a reset if input was left unread), and the run goes on.
+    fn guarded(&mut self, id: usize, side: usize, work: impl FnOnce(&mut World)) {
+        let outcome = catch_unwind(AssertUnwindSafe(|| work(&mut *self)));
+        let Err(panic) = outcome else {
+            return;
+        };
+        let message = panic
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic".to_owned());
+        self.trace.record(
+            self.now,
+            format_args!("c{id} side {side} session panicked: {message}"),
+            &[],
+        );
+        let Some(end) = self.conns[id].ends[side].as_mut() else {
+            return;
+        };
+        if end.done {
+            return;
+        }
+        end.done = true;
+        end.conn = None;
+        let segment = if end.rst_in {
+            None
+        } else if !end.rcvbuf.is_empty() {
+            Some(Segment::Rst)
+        } else if !end.fin_sent {
+            end.fin_sent = true;
+            Some(Segment::Fin)
+        } else {
+            None
+        };
+        if let Some(segment) = segment {
+            self.send_segment(id, side, segment);
+        }
+    }
+
     fn pump(&mut self, id: usize, side: usize) {
         if self.conns[id].ends[side]
             .as_ref()
@@ -951,6 +1078,10 @@ impl World {
             self.pump_raw(id, side);
             return;
         }
+        self.guarded(id, side, |world| world.pump_session(id, side));
+    }
+
+    fn pump_session(&mut self, id: usize, side: usize) {
         let Some(host) = self.conns[id].ends[side].as_ref().map(|e| e.host) else {
             return;
         };

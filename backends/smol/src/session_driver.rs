@@ -59,7 +59,7 @@ pub(crate) async fn drive<S: Session>(
     let mut armed: Option<concurrence_core::Timestamp> = None;
     loop {
         if conn.poll_shutdown_write() {
-            if let Err(e) = socket.shutdown_write() {
+            if let Err(e) = socket.shutdown_write_raw() {
                 if e.kind() != std::io::ErrorKind::NotConnected {
                     conn.handle_io_error(clock::now(), e);
                 }

@@ -12,7 +12,9 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use async_io::{Async, Timer};
-use concurrence_core::{Address, Buffer, SocketEvent, SocketState, SocketStateMachine};
+use concurrence_core::{
+    Address, Buffer, SocketEvent, SocketState, SocketStateError, SocketStateMachine,
+};
 use futures_io::{AsyncRead, AsyncWrite};
 
 use concurrence_os::{SocketError, clock, fd_passing};
@@ -100,7 +102,7 @@ impl Socket {
     }
 
     /// Shuts down the write side (a TCP FIN); reading goes on.
-    pub(crate) fn shutdown_write(&self) -> io::Result<()> {
+    pub(crate) fn shutdown_write_raw(&self) -> io::Result<()> {
         match self.borrowed_fd() {
             Some(fd) => {
                 rustix::net::shutdown(fd, rustix::net::Shutdown::Write).map_err(io::Error::from)
@@ -459,6 +461,22 @@ impl Socket {
         })
     }
 
+    /// Shuts down the write side of a connected socket (half-close: the peer reads end of
+    /// stream after the bytes already written); reading goes on until the peer closes too.
+    ///
+    /// # Errors
+    /// The socket is not connected (wrong state), or the OS refused.
+    pub fn shutdown_write(&self) -> Result<(), SocketError> {
+        if self.state.state() != SocketState::Connected {
+            return Err(SocketError::State(SocketStateError::InvalidState {
+                op: "shutdown_write",
+                state: self.state.state(),
+            }));
+        }
+        shutdown_ignoring_not_connected(self)
+            .map_err(|e| SocketError::io("shutdown_write", &self.address, e))
+    }
+
     /// Closes the socket (idempotent).
     ///
     /// # Errors
@@ -544,7 +562,7 @@ fn send(socket: impl AsFd, bytes: &[u8]) -> io::Result<usize> {
 
 /// Shuts the write side down; a peer that already went away is not an error here.
 fn shutdown_ignoring_not_connected(socket: &Socket) -> io::Result<()> {
-    match socket.shutdown_write() {
+    match socket.shutdown_write_raw() {
         Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(()),
         other => other,
     }
