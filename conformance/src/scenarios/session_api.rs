@@ -1,0 +1,236 @@
+//! Scenarios on `Session`s, served and connected by the backend: a line protocol at and past
+//! its bound, length-prefixed blocks, a server that half-closes first, a peer reset
+//! mid-frame, the idle timeout, a failing session, a panicking one, and sessions on both ends.
+
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use concurrence_core::{ConnectionConfig, ReaderConfig, Script, ServerConfig, SocketError};
+
+use crate::Transcript;
+use crate::backend::{AddressKind, BoxSession, Net, SessionFactory};
+use crate::sessions::{BlockSum, GreetAndHalfClose, LineEcho, Observed, Reported, Reports};
+use crate::steps::{
+    STEP_TIMEOUT, describe, describe_error, next_report, read_to_end, read_until_suffix, show,
+    write_all,
+};
+
+const STEP: Option<Duration> = Some(STEP_TIMEOUT);
+
+/// A factory serving `make()` reported as "server".
+fn reported_factory<S>(reports: &Reports, make: fn() -> S) -> SessionFactory
+where
+    S: concurrence_core::Session + Observed + Send + 'static,
+{
+    let reports = reports.clone();
+    Arc::new(move |_: &_| -> BoxSession {
+        Box::new(Reported::new("server", make(), reports.clone()))
+    })
+}
+
+/// Connects `script` as a reported client session to a server of `make()` sessions, and
+/// records both end reports (sorted: which side ends first is timing).
+async fn script_against<S>(
+    net: &Rc<dyn Net>,
+    kind: AddressKind,
+    config: ServerConfig,
+    make: fn() -> S,
+    script: Script,
+    t: &mut Transcript,
+) -> Result<(), SocketError>
+where
+    S: concurrence_core::Session + Observed + Send + 'static,
+{
+    let (reports, received) = async_channel::unbounded();
+    let mut server =
+        net.serve_session(&net.address(kind), config, reported_factory(&reports, make))?;
+    let client = Box::new(Reported::new("client", script, reports.clone()));
+    let ended = net
+        .connect_session(&server.local_address(), client, ConnectionConfig::default())
+        .await;
+    drop(ended);
+    let mut lines = vec![
+        next_report(net, &received).await,
+        next_report(net, &received).await,
+    ];
+    lines.sort();
+    for line in lines {
+        t.line(line);
+    }
+    server.close();
+    Ok(())
+}
+
+/// The line bound of the line-protocol scenario.
+const MAX_LINE: usize = 48;
+
+/// Lines ending in LF and CRLF, an empty line, a line just under the bound, then one past it:
+/// the echoes of the complete lines reach the client, then the session fails.
+pub(crate) async fn line_protocol(
+    net: &Rc<dyn Net>,
+    kind: AddressKind,
+    t: &mut Transcript,
+) -> Result<(), SocketError> {
+    let mut config = ServerConfig::default();
+    config.reader = ReaderConfig::default().with_max_line(MAX_LINE);
+    let long = format!("{}\n", "x".repeat(MAX_LINE - 8));
+    let too_long = format!("{}\n", "y".repeat(MAX_LINE * 2));
+    let script = Script::new()
+        .send("one\n")
+        .send("two\r\n")
+        .send("\n")
+        .send(long)
+        .send(too_long)
+        .close_write();
+    script_against(net, kind, config, || LineEcho, script, t).await
+}
+
+/// Length-prefixed blocks (4-byte big-endian length): two fit, the third is past the bound.
+pub(crate) async fn length_prefixed_blocks(
+    net: &Rc<dyn Net>,
+    kind: AddressKind,
+    t: &mut Transcript,
+) -> Result<(), SocketError> {
+    let mut config = ServerConfig::default();
+    config.reader = ReaderConfig::default().with_max_block(1024);
+    let block = |payload: &[u8]| {
+        let mut framed = u32::try_from(payload.len())
+            .unwrap_or(0)
+            .to_be_bytes()
+            .to_vec();
+        framed.extend_from_slice(payload);
+        framed
+    };
+    let second = block(&[1u8; 1000]);
+    let script = Script::new()
+        .send(block(b"abc"))
+        .send(&second[..3])
+        .send(&second[3..])
+        .send(5000u32.to_be_bytes())
+        .send([7u8; 100])
+        .close_write();
+    script_against(net, kind, config, || BlockSum, script, t).await
+}
+
+/// Sessions on both ends: a scripted client against the line echo, closed by the client.
+pub(crate) async fn sessions_both_ends(
+    net: &Rc<dyn Net>,
+    kind: AddressKind,
+    t: &mut Transcript,
+) -> Result<(), SocketError> {
+    let script = Script::new().send("a\nb\r\n").await_suffix("b\r\n").close();
+    script_against(net, kind, ServerConfig::default(), || LineEcho, script, t).await
+}
+
+/// The client sends part of a line, stalls, and resets: the server is told `Reset`.
+pub(crate) async fn reset_mid_frame(
+    net: &Rc<dyn Net>,
+    kind: AddressKind,
+    t: &mut Transcript,
+) -> Result<(), SocketError> {
+    let script = Script::new()
+        .send("half a li")
+        .wait(Duration::from_millis(100))
+        .reset();
+    script_against(net, kind, ServerConfig::default(), || LineEcho, script, t).await
+}
+
+/// A session that fails on its second request: the reply to the first still arrives.
+pub(crate) async fn session_failure(
+    net: &Rc<dyn Net>,
+    kind: AddressKind,
+    t: &mut Transcript,
+) -> Result<(), SocketError> {
+    let script = Script::new().send("ok\nbad\n").close_write();
+    script_against(net, kind, ServerConfig::default(), || LineEcho, script, t).await
+}
+
+/// The server half-closes first (greeting, then end of stream); the client answers after
+/// reading to the end; the server gets the answer and ends `Closed`.
+pub(crate) async fn half_close_server_first(
+    net: &Rc<dyn Net>,
+    kind: AddressKind,
+    t: &mut Transcript,
+) -> Result<(), SocketError> {
+    let (reports, received) = async_channel::unbounded();
+    let mut server = net.serve_session(
+        &net.address(kind),
+        ServerConfig::default(),
+        reported_factory(&reports, GreetAndHalfClose::default),
+    )?;
+    let mut client = net.connect(&server.local_address(), STEP).await?;
+    let greeting = read_to_end(&mut *client, 1024, STEP).await?;
+    t.line(format!(
+        "client received {} then end of stream",
+        show(&greeting)
+    ));
+    write_all(&mut *client, b"bye\n", STEP).await?;
+    client.close()?;
+    t.line(next_report(net, &received).await);
+    server.close();
+    Ok(())
+}
+
+/// A client that connects and says nothing is closed at the server's idle timeout.
+pub(crate) async fn idle_timeout(
+    net: &Rc<dyn Net>,
+    kind: AddressKind,
+    t: &mut Transcript,
+) -> Result<(), SocketError> {
+    let (reports, received) = async_channel::unbounded();
+    let mut config = ServerConfig::default();
+    config.idle_timeout = Some(Duration::from_millis(200));
+    let mut server = net.serve_session(
+        &net.address(kind),
+        config,
+        reported_factory(&reports, || LineEcho),
+    )?;
+    let mut client = net.connect(&server.local_address(), STEP).await?;
+    let got = read_to_end(&mut *client, 1024, STEP).await;
+    t.line(format!(
+        "the silent client reads: {}",
+        match got {
+            Ok(bytes) if bytes.is_empty() => "end of stream".to_owned(),
+            Ok(bytes) => show(&bytes),
+            Err(e) => describe_error(&e),
+        }
+    ));
+    t.line(next_report(net, &received).await);
+    client.close()?;
+    server.close();
+    Ok(())
+}
+
+/// A session that panics is contained to its connection: the next client is served.
+pub(crate) async fn panic_isolation(
+    net: &Rc<dyn Net>,
+    kind: AddressKind,
+    t: &mut Transcript,
+) -> Result<(), SocketError> {
+    let (reports, _received) = async_channel::unbounded();
+    let mut server = net.serve_session(
+        &net.address(kind),
+        ServerConfig::default(),
+        reported_factory(&reports, || LineEcho),
+    )?;
+    let address = server.local_address();
+    let mut victim = net.connect(&address, STEP).await?;
+    write_all(&mut *victim, b"boom\n", STEP).await?;
+    let seen = read_to_end(&mut *victim, 1024, STEP).await.map(|b| b.len());
+    t.line(format!(
+        "the client whose session panicked reads: {}",
+        match seen {
+            Ok(0) => "end of stream".to_owned(),
+            other => describe(&other),
+        }
+    ));
+    victim.close()?;
+    let mut next = net.connect(&address, STEP).await?;
+    write_all(&mut *next, b"still serving\n", STEP).await?;
+    let reply = read_until_suffix(&mut *next, b"\n", STEP).await?;
+    t.line(format!("the next client received {}", show(&reply)));
+    next.close()?;
+    server.close();
+    Ok(())
+}
