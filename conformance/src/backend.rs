@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use concurrence_core::{
-    Address, ConnectionConfig, Ended, ServerConfig, Session, SocketError, SocketState,
+    Address, ConnectionConfig, Ended, ServerConfig, Session, SocketError, SocketState, Timestamp,
 };
 
 use crate::Transcript;
@@ -95,6 +95,9 @@ pub trait Net {
 
     /// Runs `task` beside the scenario (detached).
     fn spawn(&self, task: LocalFuture<'static, ()>);
+
+    /// The backend's clock now (virtual on the simulator): what sessions are told as `now`.
+    fn now(&self) -> Timestamp;
 
     /// Waits `duration` on the backend's clock (virtual on the simulator).
     fn sleep(&self, duration: Duration) -> LocalFuture<'static, ()>;
@@ -181,6 +184,12 @@ pub trait Stream {
     /// # Errors
     /// As the backend's `Socket::close`.
     fn close(&mut self) -> Result<(), SocketError>;
+
+    /// Closes it with a reset: unsent output is dropped, the peer reads `ConnectionReset`.
+    ///
+    /// # Errors
+    /// As the backend's `Socket::abort`.
+    fn abort(&mut self) -> Result<(), SocketError>;
 
     /// The socket's state.
     fn state(&self) -> SocketState;

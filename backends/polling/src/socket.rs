@@ -368,6 +368,18 @@ impl Socket {
         }
     }
 
+    /// Closes the socket with a reset (`SO_LINGER` 0): output not yet sent is dropped and
+    /// the peer reads `ConnectionReset`. A listener or a closed socket just closes.
+    ///
+    /// # Errors
+    /// Never in practice; kept for the seed's signature.
+    pub fn abort(&mut self) -> Result<(), SocketError> {
+        if let Some(socket) = &self.inner {
+            let _ = socket.set_linger(Some(Duration::ZERO));
+        }
+        self.close()
+    }
+
     /// Closes the socket (idempotent). Pending kernel output is still delivered.
     ///
     /// # Errors

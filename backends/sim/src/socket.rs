@@ -402,6 +402,18 @@ impl Socket {
         }
     }
 
+    /// Closes the socket with a reset (`SO_LINGER` 0): output not yet sent is dropped and
+    /// the peer reads `ConnectionReset`. A listener or a closed socket just closes.
+    ///
+    /// # Errors
+    /// Never in practice; kept for the socket backends' signature.
+    pub fn abort(&mut self) -> Result<(), SocketError> {
+        if let Inner::Stream { world, id, side } = &self.inner {
+            world.borrow_mut().abort_socket(*id, *side);
+        }
+        self.close()
+    }
+
     /// Closes the socket (idempotent): buffered bytes are still sent, then a FIN (a reset if
     /// input was left unread); a listener stops accepting.
     ///

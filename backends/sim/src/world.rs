@@ -143,6 +143,8 @@ struct RawSocket {
     shutdown: bool,
     /// The task closed (or dropped) the socket.
     closed: bool,
+    /// The task aborted it: the close is a reset (`SO_LINGER` 0), buffered output dropped.
+    abort: bool,
     reader: Option<Waker>,
     writer: Option<Waker>,
     /// Sockets (tasks' handles, or messages in flight) that refer to this endpoint: passing it
@@ -159,6 +161,7 @@ impl RawSocket {
             connect,
             shutdown: false,
             closed: false,
+            abort: false,
             handles: 1,
             fds_in: VecDeque::new(),
             reader: None,
@@ -1426,6 +1429,18 @@ impl World {
 
     /// The task closed (or dropped) its socket: buffered bytes are still sent, then a FIN; a
     /// reset instead if input was left unread, as a real stack does.
+    /// The task aborts its socket: the close that follows sends a reset.
+    pub(crate) fn abort_socket(&mut self, id: usize, side: usize) {
+        if let Some(raw) = self
+            .conns
+            .get_mut(id)
+            .and_then(|c| c.ends[side].as_mut())
+            .and_then(|e| e.raw.as_mut())
+        {
+            raw.abort = true;
+        }
+    }
+
     pub(crate) fn close_socket(&mut self, id: usize, side: usize) {
         if let Some(raw) = self
             .conns
@@ -1536,7 +1551,7 @@ impl World {
                 }
                 return;
             }
-            if raw.closed && (!end.rcvbuf.is_empty() || end.rst_in) {
+            if raw.closed && (!end.rcvbuf.is_empty() || end.rst_in || raw.abort) {
                 // Closed with unread input (or already reset): a reset, nothing more.
                 if !end.rst_in {
                     outgoing.push(Segment::Rst);

@@ -477,6 +477,16 @@ impl Socket {
             .map_err(|e| SocketError::io("shutdown_write", &self.address, e))
     }
 
+    /// Closes the socket with a reset (`SO_LINGER` 0): output not yet sent is dropped and
+    /// the peer reads `ConnectionReset`. A listener or a closed socket just closes.
+    ///
+    /// # Errors
+    /// Never in practice; kept for the seed's signature.
+    pub fn abort(&mut self) -> Result<(), SocketError> {
+        self.reset_on_close();
+        self.close()
+    }
+
     /// Closes the socket (idempotent).
     ///
     /// # Errors

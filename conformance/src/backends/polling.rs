@@ -11,7 +11,7 @@ use async_executor::LocalExecutor;
 use async_io::Timer;
 use concurrence_core::{
     Address, Buffer, ConnectionConfig, Ended, ServerConfig, SocketError, SocketState,
-    SocketStateError,
+    SocketStateError, Timestamp,
 };
 use concurrence_polling::{ServerHandle, Socket};
 use futures_lite::future::or;
@@ -125,6 +125,10 @@ impl Net for PollingNet {
         self.executor.spawn(task).detach();
     }
 
+    fn now(&self) -> Timestamp {
+        concurrence_os::clock::now()
+    }
+
     fn sleep(&self, duration: Duration) -> LocalFuture<'static, ()> {
         Box::pin(async move {
             Timer::after(duration).await;
@@ -192,6 +196,10 @@ impl Stream for PollingStream {
 
     fn close(&mut self) -> Result<(), SocketError> {
         self.0.as_mut().ok_or_else(|| in_flight("close"))?.close()
+    }
+
+    fn abort(&mut self) -> Result<(), SocketError> {
+        self.0.as_mut().ok_or_else(|| in_flight("abort"))?.abort()
     }
 
     fn state(&self) -> SocketState {

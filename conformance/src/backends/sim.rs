@@ -6,7 +6,7 @@ use std::cell::Cell;
 use std::rc::Rc;
 use std::time::Duration;
 
-use concurrence_core::{Address, ConnectionConfig, Ended, ServerConfig, SocketError};
+use concurrence_core::{Address, ConnectionConfig, Ended, ServerConfig, SocketError, Timestamp};
 use concurrence_sim::{CloseHandle, Faults, SimNetwork, Socket, SocketServer};
 
 use super::socket_adapter::async_socket_adapter;
@@ -113,6 +113,10 @@ impl Net for SimNet {
 
     fn spawn(&self, task: LocalFuture<'static, ()>) {
         concurrence_sim::spawn(task).detach();
+    }
+
+    fn now(&self) -> Timestamp {
+        concurrence_sim::now()
     }
 
     fn sleep(&self, duration: Duration) -> LocalFuture<'static, ()> {

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use async_executor::LocalExecutor;
 use async_io::Timer;
-use concurrence_core::{Address, ConnectionConfig, Ended, ServerConfig, SocketError};
+use concurrence_core::{Address, ConnectionConfig, Ended, ServerConfig, SocketError, Timestamp};
 use concurrence_smol::{CloseHandle, Socket, SocketServer};
 use futures_lite::future::or;
 
@@ -94,6 +94,10 @@ impl Net for SmolNet {
 
     fn spawn(&self, task: LocalFuture<'static, ()>) {
         self.executor.spawn(task).detach();
+    }
+
+    fn now(&self) -> Timestamp {
+        concurrence_os::clock::now()
     }
 
     fn sleep(&self, duration: Duration) -> LocalFuture<'static, ()> {

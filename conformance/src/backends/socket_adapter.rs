@@ -57,6 +57,10 @@ macro_rules! async_socket_adapter {
                 self.0.close()
             }
 
+            fn abort(&mut self) -> Result<(), concurrence_core::SocketError> {
+                self.0.abort()
+            }
+
             fn state(&self) -> concurrence_core::SocketState {
                 self.0.state()
             }

@@ -1,0 +1,214 @@
+//! Sessions for a backend that offers only streams: a reference driver of the core's
+//! `Connection` over the suite's own [`Stream`] and [`Net`] (listen, accept, read and write
+//! with timeouts, sleep, now), so that a third-party backend implements a handful of
+//! primitives and gets `serve_session` / `connect_session` from here.
+//!
+//! It is a reference, not a fast path: one stream operation at a time, each bounded by
+//! [`DRIVER_SLICE`] (or the connection's next deadline), so a peer that never reads cannot
+//! stop it from reading, and deadlines fire on time. Real backends drive sessions natively.
+
+use std::cell::Cell;
+use std::rc::Rc;
+use std::time::Duration;
+
+use concurrence_core::{
+    Address, Connection, ConnectionConfig, Ended, ServerConfig, SocketError, SocketStateError,
+};
+use futures_lite::FutureExt;
+
+use crate::backend::{BoxSession, LocalFuture, Net, SessionFactory, SessionServer, Stream};
+
+/// The longest one read or write waits before the driver looks at the connection again.
+pub const DRIVER_SLICE: Duration = Duration::from_millis(20);
+
+/// How long the accept loop waits per attempt, so that a close is noticed.
+const ACCEPT_SLICE: Duration = Duration::from_millis(50);
+
+/// The I/O error inside a socket error (or one carrying its text).
+fn into_io(error: SocketError) -> std::io::Error {
+    match error {
+        SocketError::Io { source, .. } => source,
+        SocketError::TimedOut { .. } => std::io::ErrorKind::TimedOut.into(),
+        other => std::io::Error::other(other.to_string()),
+    }
+}
+
+/// Runs `conn` over `stream` until it finishes (starting it first), then closes the stream
+/// (with a reset if the session aborted).
+pub async fn drive_session(
+    net: &dyn Net,
+    stream: &mut dyn Stream,
+    conn: &mut Connection<BoxSession>,
+) {
+    conn.handle_start(net.now());
+    loop {
+        if conn.poll_shutdown_write() {
+            match stream.shutdown_write() {
+                Ok(()) | Err(SocketError::State(SocketStateError::InvalidState { .. })) => {}
+                Err(e) => conn.handle_io_error(net.now(), into_io(e)),
+            }
+        }
+        if conn.is_closed() {
+            break;
+        }
+        let now = net.now();
+        let deadline = conn.poll_timeout();
+        if deadline.is_some_and(|at| at <= now) {
+            conn.handle_timeout(now);
+            continue;
+        }
+        let wait = deadline
+            .map_or(DRIVER_SLICE, |at| {
+                at.saturating_duration_since(now).min(DRIVER_SLICE)
+            })
+            .max(Duration::from_millis(1));
+        let (wants_read, wants_write) = (conn.wants_read(), conn.wants_write());
+        if wants_write {
+            let pending = conn.poll_transmit().to_vec();
+            match stream.write(pending, Some(wait)).await {
+                Ok(n) => {
+                    conn.handle_sent(net.now(), n);
+                    continue;
+                }
+                Err(e) if e.is_timeout() => {}
+                Err(e) => {
+                    conn.handle_io_error(net.now(), into_io(e));
+                    continue;
+                }
+            }
+        }
+        if wants_read {
+            let room = conn.recv_buffer().len();
+            match stream.read(room, Some(wait)).await {
+                Ok(bytes) if bytes.is_empty() => conn.handle_peer_closed(net.now()),
+                Ok(bytes) => {
+                    let _ = conn.feed(net.now(), &bytes);
+                }
+                Err(e) if e.is_timeout() => {}
+                Err(e) => conn.handle_io_error(net.now(), into_io(e)),
+            }
+        } else if !wants_write {
+            if deadline.is_none() {
+                // Nothing to send, nothing wanted, no deadline: the connection ends itself
+                // before this (`EndReason::Stalled`); never wait forever on nothing.
+                conn.handle_shutdown(net.now());
+                break;
+            }
+            net.sleep(wait).await;
+        }
+    }
+    let _ = if conn.wants_reset() {
+        stream.abort()
+    } else {
+        stream.close()
+    };
+}
+
+/// `Net::serve_session` from streams: listens on `address`, accepts until closed (at most
+/// `config.max_connections` at once; newcomers wait in the backlog), and drives one session
+/// per connection as its own task; a session that panics ends only its connection.
+///
+/// # Errors
+/// The address could not be bound or listened on.
+pub fn serve_session_over_streams(
+    net: Rc<dyn Net>,
+    address: &Address,
+    config: ServerConfig,
+    factory: SessionFactory,
+) -> Result<Box<dyn SessionServer>, SocketError> {
+    let mut listener = net.socket(address)?;
+    listener.listen(config.backlog)?;
+    let local = listener.local_address()?;
+    let live = Rc::new(Cell::new(0usize));
+    let closed = Rc::new(Cell::new(false));
+    let (freed_tx, freed_rx) = async_channel::unbounded::<()>();
+    let server = StreamSessionServer {
+        local: local.clone(),
+        live: Rc::clone(&live),
+        closed: Rc::clone(&closed),
+        wake: freed_tx.clone(),
+    };
+    let accept_net = Rc::clone(&net);
+    net.spawn(Box::pin(async move {
+        let connection_config = config.connection_config();
+        while !closed.get() {
+            if live.get() >= config.max_connections {
+                let _ = freed_rx.recv().await;
+                continue;
+            }
+            match listener.accept(Some(ACCEPT_SLICE)).await {
+                Ok(mut stream) => {
+                    live.set(live.get() + 1);
+                    let (net, live, freed) =
+                        (Rc::clone(&accept_net), Rc::clone(&live), freed_tx.clone());
+                    let mut conn = Connection::with_config(factory(&local), connection_config);
+                    accept_net.spawn(Box::pin(async move {
+                        let driven = std::panic::AssertUnwindSafe(drive_session(
+                            &*net,
+                            &mut *stream,
+                            &mut conn,
+                        ));
+                        if driven.catch_unwind().await.is_err() {
+                            let _ = stream.close();
+                        }
+                        live.set(live.get() - 1);
+                        let _ = freed.try_send(());
+                    }));
+                }
+                Err(e) if e.is_timeout() => {}
+                Err(_) => accept_net.sleep(config.accept_error_pause).await,
+            }
+        }
+        let _ = listener.close();
+    }));
+    Ok(Box::new(server))
+}
+
+/// `Net::connect_session` from streams: connects within `config.connect_timeout` (refusal
+/// and timeout are end reasons) and drives `session` as the client.
+pub fn connect_session_over_streams(
+    net: Rc<dyn Net>,
+    address: &Address,
+    session: BoxSession,
+    config: ConnectionConfig,
+) -> LocalFuture<'static, Ended<BoxSession>> {
+    let address = address.clone();
+    Box::pin(async move {
+        let mut conn = Connection::with_config(session, config);
+        conn.handle_connecting(net.now());
+        let timeout = conn
+            .poll_timeout()
+            .map(|at| at.saturating_duration_since(net.now()));
+        match net.connect(&address, timeout).await {
+            Ok(mut stream) => drive_session(&*net, &mut *stream, &mut conn).await,
+            Err(e) if e.is_timeout() => conn.handle_timeout(net.now()),
+            Err(e) => conn.handle_io_error(net.now(), into_io(e)),
+        }
+        let (session, reason) = conn.into_parts();
+        let reason = reason.unwrap_or(concurrence_core::EndReason::Shutdown);
+        Ended { session, reason }
+    })
+}
+
+/// The server [`serve_session_over_streams`] returns.
+struct StreamSessionServer {
+    local: Address,
+    live: Rc<Cell<usize>>,
+    closed: Rc<Cell<bool>>,
+    wake: async_channel::Sender<()>,
+}
+
+impl SessionServer for StreamSessionServer {
+    fn local_address(&self) -> Address {
+        self.local.clone()
+    }
+
+    fn connections(&self) -> usize {
+        self.live.get()
+    }
+
+    fn close(&mut self) {
+        self.closed.set(true);
+        let _ = self.wake.try_send(());
+    }
+}
