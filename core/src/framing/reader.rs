@@ -503,7 +503,11 @@ impl StreamReader {
         let max = self.config.max_buffered();
         if self.buf.is_empty() {
             self.buf = vec![0; size];
-        } else if self.start > 0 && (len <= self.buf.len() / 2 || self.buf.len() >= max) {
+        } else if self.start > 0 && (len <= self.buf.len() / 4 * 3 || self.buf.len() >= max) {
+            // Compacting moves `len` bytes and leaves at least a quarter of the buffer free:
+            // at most three bytes moved per byte of room, so each byte moves O(1) times.
+            // Growing at half full instead made a reader fed chunks larger than itself grow
+            // past the shrink bound and shrink again around every chunk.
             self.shift_to_front();
         } else if self.buf.len() < max {
             let grown = self.buf.len().saturating_mul(2).min(max);
