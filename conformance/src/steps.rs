@@ -170,3 +170,17 @@ pub fn show(bytes: &[u8]) -> String {
     }
     format!("'{}'", bytes.escape_ascii())
 }
+
+/// A spawned task's outcome as the transcript records it: `done(value)` when it finished,
+/// else that `who` failed (and how) or hung.
+pub fn task_line<T>(
+    who: &str,
+    outcome: Option<Result<T, SocketError>>,
+    done: impl FnOnce(T) -> String,
+) -> String {
+    match outcome {
+        Some(Ok(value)) => done(value),
+        Some(Err(e)) => format!("{who} failed: {}", describe_error(&e)),
+        None => format!("{who} hung"),
+    }
+}

@@ -9,13 +9,14 @@ use std::time::Duration;
 use concurrence_core::{Address, ConnectionConfig, Ended, ServerConfig, SocketError, Timestamp};
 use concurrence_sim::{CloseHandle, Faults, SimNetwork, Socket, SocketServer};
 
-use super::socket_adapter::async_socket_adapter;
+use super::socket_adapter::{async_socket_adapter, close_handle_server};
 use crate::Transcript;
 use crate::backend::{
     AddressKind, Backend, BoxSession, Capabilities, Listener, LocalFuture, Net, ScenarioBody,
     SessionFactory, SessionServer, Stream,
 };
 
+close_handle_server!(SimServer, CloseHandle);
 async_socket_adapter!(SimStream, SimListener, Socket);
 
 /// The simulator, as the suite runs it: `seed` and `faults` for every run.
@@ -148,24 +149,5 @@ impl Net for SimNet {
     ) -> LocalFuture<'static, Ended<BoxSession>> {
         let address = address.clone();
         Box::pin(async move { concurrence_sim::connect_session(&address, session, config).await })
-    }
-}
-
-struct SimServer {
-    local: Address,
-    handle: CloseHandle,
-}
-
-impl SessionServer for SimServer {
-    fn local_address(&self) -> Address {
-        self.local.clone()
-    }
-
-    fn connections(&self) -> usize {
-        self.handle.connections()
-    }
-
-    fn close(&mut self) {
-        self.handle.close();
     }
 }

@@ -11,7 +11,7 @@ use concurrence_core::{Address, ConnectionConfig, Ended, ServerConfig, SocketErr
 use concurrence_smol::{CloseHandle, Socket, SocketServer};
 use futures_lite::future::or;
 
-use super::socket_adapter::async_socket_adapter;
+use super::socket_adapter::{async_socket_adapter, close_handle_server};
 use super::unix_socket_path;
 use crate::Transcript;
 use crate::backend::{
@@ -19,6 +19,7 @@ use crate::backend::{
     SessionFactory, SessionServer, Stream,
 };
 
+close_handle_server!(SmolServer, CloseHandle);
 async_socket_adapter!(SmolStream, SmolListener, Socket);
 
 /// The smol backend, as the suite runs it.
@@ -133,24 +134,5 @@ impl Net for SmolNet {
     ) -> LocalFuture<'static, Ended<BoxSession>> {
         let address = address.clone();
         Box::pin(async move { concurrence_smol::connect_session(&address, session, config).await })
-    }
-}
-
-struct SmolServer {
-    local: Address,
-    handle: CloseHandle,
-}
-
-impl SessionServer for SmolServer {
-    fn local_address(&self) -> Address {
-        self.local.clone()
-    }
-
-    fn connections(&self) -> usize {
-        self.handle.connections()
-    }
-
-    fn close(&mut self) {
-        self.handle.close();
     }
 }

@@ -138,3 +138,30 @@ macro_rules! async_socket_adapter {
     };
 }
 pub(crate) use async_socket_adapter;
+
+/// Defines `$server`, a running session server of a backend whose `SocketServer` hands out a
+/// `$handle` (`close`, `connections`), as the suite's `SessionServer`.
+macro_rules! close_handle_server {
+    ($server:ident, $handle:ty) => {
+        /// A running session server of this backend, as the suite's `SessionServer`.
+        pub(crate) struct $server {
+            local: concurrence_core::Address,
+            handle: $handle,
+        }
+
+        impl $crate::backend::SessionServer for $server {
+            fn local_address(&self) -> concurrence_core::Address {
+                self.local.clone()
+            }
+
+            fn connections(&self) -> usize {
+                self.handle.connections()
+            }
+
+            fn close(&mut self) {
+                self.handle.close();
+            }
+        }
+    };
+}
+pub(crate) use close_handle_server;

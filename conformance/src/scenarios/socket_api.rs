@@ -14,7 +14,7 @@ use crate::backend::{AddressKind, Net, SessionFactory};
 use crate::sessions::{LineEcho, Reported};
 use crate::steps::{
     STEP_TIMEOUT, describe, describe_end, describe_error, listen, read_to_end, read_until_suffix,
-    show, spawn_joined, write_all,
+    show, spawn_joined, task_line, write_all,
 };
 
 const STEP: Option<Duration> = Some(STEP_TIMEOUT);
@@ -51,11 +51,9 @@ pub(crate) async fn echo(
     client.shutdown_write()?;
     let rest = read_to_end(&mut *client, 1024, STEP).await?;
     t.line(format!("client read end of stream after {}", show(&rest)));
-    t.line(match server.await {
-        Some(Ok(n)) => format!("server echoed {n} bytes, then saw end of stream"),
-        Some(Err(e)) => format!("server failed: {}", describe_error(&e)),
-        None => "server hung".to_owned(),
-    });
+    t.line(task_line("server", server.await, |n| {
+        format!("server echoed {n} bytes, then saw end of stream")
+    }));
     client.close()?;
     Ok(())
 }
@@ -84,11 +82,9 @@ pub(crate) async fn half_close_client_first(
         "client received {} then end of stream",
         show(&reply)
     ));
-    t.line(match server.await {
-        Some(Ok(request)) => format!("server received {} then end of stream", show(&request)),
-        Some(Err(e)) => format!("server failed: {}", describe_error(&e)),
-        None => "server hung".to_owned(),
-    });
+    t.line(task_line("server", server.await, |request| {
+        format!("server received {} then end of stream", show(&request))
+    }));
     client.close()?;
     Ok(())
 }
@@ -167,11 +163,9 @@ pub(crate) async fn large_transfer_slow_reader(
     t.line(format!(
         "client received {received} bytes, in order: {in_order}"
     ));
-    t.line(match server.await {
-        Some(Ok(sent)) => format!("server sent {sent} bytes"),
-        Some(Err(e)) => format!("server failed: {}", describe_error(&e)),
-        None => "server hung".to_owned(),
-    });
+    t.line(task_line("server", server.await, |sent| {
+        format!("server sent {sent} bytes")
+    }));
     client.close()?;
     Ok(())
 }
@@ -201,11 +195,9 @@ pub(crate) async fn read_timeout(
         .unwrap_or_else(|_| "server gone".to_owned());
     t.line(format!("server's first read: {first}"));
     write_all(&mut *client, b"late\n", STEP).await?;
-    t.line(match server.await {
-        Some(Ok(late)) => format!("server's next read: {}", show(&late)),
-        Some(Err(e)) => format!("server failed: {}", describe_error(&e)),
-        None => "server hung".to_owned(),
-    });
+    t.line(task_line("server", server.await, |late| {
+        format!("server's next read: {}", show(&late))
+    }));
     client.close()?;
     Ok(())
 }
@@ -422,16 +414,12 @@ pub(crate) async fn max_connections(
     left.set(true);
     first[0].close()?;
     t.line("client 1 left");
-    t.line(match third.await {
-        Some(Ok((reply, after))) => {
-            format!(
-                "client 3 served: {}, only after client 1 left: {after}",
-                show(&reply)
-            )
-        }
-        Some(Err(e)) => format!("client 3 failed: {}", describe_error(&e)),
-        None => "client 3 hung".to_owned(),
-    });
+    t.line(task_line("client 3", third.await, |(reply, after)| {
+        format!(
+            "client 3 served: {}, only after client 1 left: {after}",
+            show(&reply)
+        )
+    }));
     first[1].close()?;
     server.close();
     Ok(())
