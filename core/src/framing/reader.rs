@@ -228,6 +228,7 @@ impl StreamReader {
     /// [`FramingError::LineTooLong`] once the line is known to exceed `max_line`;
     /// [`FramingError::UnexpectedEof`] if the stream ended inside a line.
     /// `Ok(None)`: no complete line yet (or the stream ended cleanly between lines).
+    #[inline]
     pub fn read_line(&mut self, include_separator: bool) -> Result<Option<&[u8]>, FramingError> {
         let found = self.find_line(include_separator)?;
         Ok(found.map(|f| self.take(f)))
@@ -238,6 +239,7 @@ impl StreamReader {
     /// # Errors
     /// [`FramingError::LineTooLong`] once the frame is known to exceed `max_line`;
     /// [`FramingError::UnexpectedEof`] if the stream ended before the delimiter.
+    #[inline]
     pub fn read_bytes_until(&mut self, delimiter: u8) -> Result<Option<&[u8]>, FramingError> {
         let found = self.find_delimited(delimiter)?;
         Ok(found.map(|f| self.take(f)))
@@ -251,6 +253,7 @@ impl StreamReader {
     /// [`FramingError::InvalidDelimiters`] for none or more than three;
     /// [`FramingError::LineTooLong`] once the frame is known to exceed `max_line`;
     /// [`FramingError::UnexpectedEof`] if the stream ended inside a frame.
+    #[inline]
     pub fn read_until_any(
         &mut self,
         delimiters: &[u8],
@@ -342,7 +345,7 @@ impl StreamReader {
     // ----- the searches; crate-visible so `BufferedStream` can wait on them without
     // ----- holding a borrow across its receive loop.
 
-    #[inline]
+    #[inline(always)]
     pub(crate) fn find_line(
         &mut self,
         include_separator: bool,
@@ -376,6 +379,7 @@ impl StreamReader {
         }
     }
 
+    #[inline(always)]
     pub(crate) fn find_delimited(&mut self, delimiter: u8) -> Result<Option<Found>, FramingError> {
         let limit = self.config.max_line;
         match self.scan(Delims::one(delimiter)) {
@@ -453,7 +457,7 @@ impl StreamReader {
 
     /// Finds the first of `delims` in the unconsumed bytes, resuming the previous scan (bytes
     /// before `scan_from` hold none) and reusing the cached mask of the last block.
-    #[inline]
+    #[inline(always)]
     fn scan(&mut self, delims: Delims) -> Option<usize> {
         if delims != self.scan_delims || self.scan_from < self.start {
             self.scan_delims = delims;
@@ -467,12 +471,14 @@ impl StreamReader {
         hit.at
     }
 
+    #[inline(always)]
     fn take(&mut self, found: Found) -> &[u8] {
         let start = self.start;
         self.consume_to(found.consume_to);
         &self.buf[start..found.frame_end]
     }
 
+    #[inline(always)]
     fn consume_to(&mut self, to: usize) {
         self.consumed_bytes += (to - self.start) as u64;
         self.start = to;
