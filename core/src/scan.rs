@@ -193,7 +193,7 @@ impl BlockCache {
         self.search_slow(delims, storage, from, end)
     }
 
-    #[inline(never)]
+    #[inline]
     fn search_slow(
         &mut self,
         delims: Delims,
