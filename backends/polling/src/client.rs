@@ -125,7 +125,7 @@ fn pause_until_deadline<S: Session>(conn: &mut Connection<S>) -> bool {
 fn run<S: Session>(socket: &socket2::Socket, conn: &mut Connection<S>) {
     loop {
         let now = clock::now();
-        pump(socket, conn, now, usize::MAX);
+        pump(socket, conn, now, usize::MAX, &mut Default::default());
         if conn.is_closed() {
             return;
         }

@@ -53,6 +53,8 @@ pub(crate) struct EventLoop<S, F> {
     accept_paused_until: Option<Timestamp>,
     /// A failed accept was logged and no accept has succeeded since: log no more.
     accept_error_logged: bool,
+    /// Reads and sends since the counts were last published to `shared`.
+    calls: crate::transfer::Calls,
 }
 
 impl<S, F> EventLoop<S, F>
@@ -82,6 +84,7 @@ where
             listener_armed: false,
             accept_paused_until: None,
             accept_error_logged: false,
+            calls: crate::transfer::Calls::default(),
         }
     }
 
@@ -103,10 +106,12 @@ where
             }
             if let Some(until) = self.draining_until {
                 if self.live() == 0 {
+                    self.shared.add_calls(&mut self.calls);
                     return Ok(());
                 }
                 if now >= until {
                     self.close_all(now);
+                    self.shared.add_calls(&mut self.calls);
                     return Ok(());
                 }
             }
@@ -120,6 +125,7 @@ where
                 .chain(self.accept_paused_until)
                 .min();
             let timeout = wake.map(|t| t.saturating_duration_since(now));
+            self.shared.add_calls(&mut self.calls);
             events.clear();
             match self.poller.wait(&mut events, timeout) {
                 Ok(_) => {}
@@ -303,7 +309,13 @@ where
         let Some(Some(slot)) = self.slots.get_mut(key) else {
             return;
         };
-        pump(&slot.socket, &mut slot.conn, now, self.config.read_budget);
+        pump(
+            &slot.socket,
+            &mut slot.conn,
+            now,
+            self.config.read_budget,
+            &mut self.calls,
+        );
         if slot.conn.is_closed() {
             self.remove(key);
             return;

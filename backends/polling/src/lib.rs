@@ -30,5 +30,5 @@ pub mod sessions_guide {}
 pub use client::connect_session;
 pub use concurrence_os::server_config::DEFAULT_BACKLOG;
 pub use concurrence_os::{ServerConfig, SocketError};
-pub use server::{ServerHandle, SocketServer, serve};
+pub use server::{IoCounts, ServerHandle, SocketServer, serve};
 pub use socket::Socket;

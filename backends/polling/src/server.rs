@@ -2,7 +2,7 @@
 //! hand back a `ServerHandle` to find the address, shut down and join.
 
 use std::fmt::Display;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 
@@ -21,9 +21,37 @@ pub(crate) struct Shared {
     pub(crate) stop: AtomicBool,
     pub(crate) live: AtomicUsize,
     pollers: Mutex<Vec<Arc<Poller>>>,
+    reads: AtomicU64,
+    empty_reads: AtomicU64,
+    sends: AtomicU64,
+}
+
+/// How many receive and send system calls a server's loops made on connections, and how many
+/// receives found nothing (`EAGAIN`): a check that the loops do not make calls that cannot
+/// succeed. Published before each wait for events.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct IoCounts {
+    /// `recv` calls on connections.
+    pub reads: u64,
+    /// Of those, the ones that found nothing to read.
+    pub empty_reads: u64,
+    /// `send` calls on connections.
+    pub sends: u64,
 }
 
 impl Shared {
+    /// Adds one loop's counts since its last report, and clears them.
+    pub(crate) fn add_calls(&self, calls: &mut crate::transfer::Calls) {
+        if calls.reads + calls.sends > 0 {
+            self.reads.fetch_add(calls.reads, Ordering::Relaxed);
+            self.empty_reads
+                .fetch_add(calls.empty_reads, Ordering::Relaxed);
+            self.sends.fetch_add(calls.sends, Ordering::Relaxed);
+            *calls = crate::transfer::Calls::default();
+        }
+    }
+
     pub(crate) fn add_poller(&self, poller: Arc<Poller>) {
         self.pollers
             .lock()
@@ -73,6 +101,16 @@ impl ServerHandle {
     #[must_use]
     pub fn local_address(&self) -> &Address {
         &self.address
+    }
+
+    /// Receive and send system calls on connections so far, across the server's loops.
+    #[must_use]
+    pub fn io_counts(&self) -> IoCounts {
+        IoCounts {
+            reads: self.shared.reads.load(Ordering::Relaxed),
+            empty_reads: self.shared.empty_reads.load(Ordering::Relaxed),
+            sends: self.shared.sends.load(Ordering::Relaxed),
+        }
     }
 
     /// Connections open right now, over all loops.

@@ -9,6 +9,14 @@ use concurrence_core::{Connection, Session, Timestamp};
 
 use concurrence_os::send;
 
+/// System calls one loop made moving bytes, for [`IoCounts`](crate::IoCounts).
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Calls {
+    pub(crate) reads: u64,
+    pub(crate) empty_reads: u64,
+    pub(crate) sends: u64,
+}
+
 /// One turn for one connection: receive up to `read_budget` bytes while it wants input, send
 /// while it has output and the socket takes it, and shut down the write side when asked.
 /// Reads again only when sending lifted back-pressure (no read that is sure to find nothing).
@@ -17,12 +25,14 @@ pub(crate) fn pump<S: Session>(
     conn: &mut Connection<S>,
     now: Timestamp,
     read_budget: usize,
+    calls: &mut Calls,
 ) {
     let mut budget = read_budget.max(1);
     loop {
         while budget > 0 && conn.wants_read() {
             let room = conn.recv_buffer();
             let cap = room.len().min(budget);
+            calls.reads += 1;
             match (&*socket).read(&mut room[..cap]) {
                 Ok(0) => {
                     conn.handle_peer_closed(now);
@@ -38,7 +48,10 @@ pub(crate) fn pump<S: Session>(
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    calls.empty_reads += 1;
+                    break;
+                }
                 Err(e) => {
                     conn.handle_io_error(now, e);
                     break;
@@ -47,6 +60,7 @@ pub(crate) fn pump<S: Session>(
         }
         let was_reading = conn.wants_read();
         while conn.wants_write() {
+            calls.sends += 1;
             match send(socket, conn.poll_transmit()) {
                 Ok(n) => conn.handle_sent(now, n),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
