@@ -126,9 +126,14 @@ impl SimNetwork {
         S: Session + 'static,
         F: FnMut(&Address) -> S + 'static,
     {
-        self.world
-            .borrow_mut()
-            .serve_session(host, address, config, usize::MAX, factory);
+        self.world.borrow_mut().serve_session(
+            host,
+            address,
+            config,
+            usize::MAX,
+            usize::MAX,
+            factory,
+        );
     }
 
     /// Connects from `host` to `address` and runs `session` as the client, with the same

@@ -263,6 +263,7 @@ impl SocketServer {
             self.endpoint.clone(),
             self.config.connection_config(),
             self.config.max_connections,
+            usize::try_from(self.config.backlog).unwrap_or(1),
             factory,
         );
         self.handle.closed().await;

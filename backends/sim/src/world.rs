@@ -107,9 +107,14 @@ enum ListenerKind {
     Sessions {
         factory: Factory,
         config: ConnectionConfig,
-        /// At most this many of its connections live at once; later SYNs wait (retried every
-        /// `Faults::retransmit`), as newcomers wait in a real server's backlog.
+        /// At most this many of its connections are served at once; later ones complete
+        /// their handshake and wait in `waiting` (a real server's backlog) until one ends.
         max_connections: usize,
+        /// Established connections not served yet (connection id, peer): the kernel's accept
+        /// queue while the server is at `max_connections`. Past `backlog` of them, SYNs are
+        /// dropped and retried every `Faults::retransmit`, as Linux drops them.
+        waiting: VecDeque<(usize, Address)>,
+        backlog: usize,
     },
     /// A listening `Socket`: connections queue until `accept` takes them.
     Sockets(Backlog),
@@ -464,6 +469,7 @@ impl World {
         address: Address,
         config: ConnectionConfig,
         max_connections: usize,
+        backlog: usize,
         mut factory: F,
     ) -> usize
     where
@@ -485,6 +491,8 @@ impl World {
                 factory: Box::new(move |peer| Box::new(factory(peer)) as Box<dyn AnySession>),
                 config,
                 max_connections,
+                waiting: VecDeque::new(),
+                backlog: backlog.max(1),
             },
             open: true,
             handles: 1,
@@ -837,6 +845,65 @@ impl World {
         }
     }
 
+    /// Turns the established server end of connection `id` into a session of the listener
+    /// `index` (from its factory) and starts it; bytes that arrived meanwhile are its first
+    /// input.
+    fn serve(&mut self, index: usize, id: usize, peer: &Address) {
+        let ListenerKind::Sessions {
+            factory, config, ..
+        } = &mut self.listeners[index].kind
+        else {
+            return;
+        };
+        let conn: SimConnection = Connection::with_config(factory(peer), *config);
+        let Some(end) = self.conns[id].ends[1].as_mut() else {
+            return;
+        };
+        end.raw = None;
+        end.conn = Some(conn);
+        let host = end.host;
+        let now = self.host_now(host);
+        self.guarded(id, 1, |world| {
+            if let Some(conn) = world.conns[id].ends[1]
+                .as_mut()
+                .and_then(|e| e.conn.as_mut())
+            {
+                conn.handle_start(now);
+            }
+        });
+    }
+
+    /// A served connection of the listener at `address` ended: serve the connections waiting
+    /// in its backlog while there is room.
+    fn admit_waiting(&mut self, address: &Address) {
+        let Some(index) = self.listeners.iter().position(|l| {
+            l.open && &l.address == address && matches!(l.kind, ListenerKind::Sessions { .. })
+        }) else {
+            return;
+        };
+        loop {
+            let live = self.live_sessions(address);
+            let ListenerKind::Sessions {
+                max_connections,
+                waiting,
+                ..
+            } = &mut self.listeners[index].kind
+            else {
+                return;
+            };
+            if live >= *max_connections {
+                return;
+            }
+            let Some((id, peer)) = waiting.pop_front() else {
+                return;
+            };
+            self.trace
+                .record(self.now, format_args!("c{id} served from the backlog"), &[]);
+            self.serve(index, id, &peer);
+            self.pump(id, 1);
+        }
+    }
+
     /// Server-side session connections of the listener at `address` that have not ended.
     fn live_sessions(&self, address: &Address) -> usize {
         self.conns
@@ -891,34 +958,31 @@ impl World {
             )),
             Address::Unix(_) => address.clone(),
         };
-        if let ListenerKind::Sessions {
-            max_connections, ..
-        } = &self.listeners[index].kind
-        {
-            if self.live_sessions(&address) >= *max_connections {
-                // At the cap: the SYN waits and is tried again, as in a full backlog.
-                let at = self.now + self.faults.retransmit;
-                self.schedule(at, Event::Syn(id));
-                return;
-            }
-        }
-        let now = self.host_now(server_host);
+        let live = self.live_sessions(&address);
         let listener = &mut self.listeners[index];
         match &mut listener.kind {
             ListenerKind::Sessions {
-                factory, config, ..
-            } => {
-                let session = factory(&peer);
-                let conn: SimConnection = Connection::with_config(session, *config);
-                self.conns[id].ends[1] = Some(Endpoint::new(server_host, conn));
-                self.guarded(id, 1, |world| {
-                    if let Some(conn) = world.conns[id].ends[1]
-                        .as_mut()
-                        .and_then(|e| e.conn.as_mut())
-                    {
-                        conn.handle_start(now);
-                    }
-                });
+                max_connections,
+                waiting,
+                backlog,
+                ..
+            } if live >= *max_connections || !waiting.is_empty() => {
+                if waiting.len() >= *backlog {
+                    // A full backlog drops the SYN, as Linux does.
+                    let at = self.now + self.faults.retransmit;
+                    self.schedule(at, Event::Syn(id));
+                    return;
+                }
+                // At the cap: the handshake completes and the connection waits, unserved, in
+                // the backlog (its bytes queue in the receive buffer) until a slot frees.
+                waiting.push_back((id, peer));
+                self.conns[id].ends[1] =
+                    Some(Endpoint::raw(server_host, ConnectState::Established));
+            }
+            ListenerKind::Sessions { .. } => {
+                self.conns[id].ends[1] =
+                    Some(Endpoint::raw(server_host, ConnectState::Established));
+                self.serve(index, id, &peer);
             }
             ListenerKind::Sockets(backlog) => {
                 if backlog.queue.len() >= backlog.limit {
@@ -1071,6 +1135,10 @@ impl World {
         if let Some(segment) = segment {
             self.send_segment(id, side, segment);
         }
+        if side == 1 {
+            let address = self.conns[id].server_address.clone();
+            self.admit_waiting(&address);
+        }
     }
 
     fn pump(&mut self, id: usize, side: usize) {
@@ -1198,7 +1266,8 @@ impl World {
             );
             if side == 1 {
                 let address = self.conns[id].server_address.clone();
-                self.server_ends.push((address, kind));
+                self.server_ends.push((address.clone(), kind));
+                self.admit_waiting(&address);
             }
         }
     }

@@ -87,7 +87,10 @@ const ENTRIES: &[Entry] = &[
         kinds: &[Tcp],
         fd: false,
         body: body!(session_api::reset_mid_frame),
-        expected: &["client end: Aborted; received ''", "server end: Reset"],
+        expected: &[
+            "client end: Aborted; received 'first\\n'",
+            "server end: Reset",
+        ],
     },
     Entry {
         name: "read timeout",
@@ -173,6 +176,7 @@ const ENTRIES: &[Entry] = &[
         expected: &[
             "client 1 served: '1\\n'",
             "client 2 served: '2\\n'",
+            "client 3 connected and sent; sessions started: 2",
             "client 1 left",
             "client 3 served: '3\\n', only after client 1 left: true",
         ],

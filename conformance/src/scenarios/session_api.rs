@@ -123,15 +123,16 @@ pub(crate) async fn sessions_both_ends(
     script_against(net, kind, ServerConfig::default(), || LineEcho, script, t).await
 }
 
-/// The client sends part of a line, stalls, and resets: the server is told `Reset`.
+/// The client sends a line and part of the next, waits for the first echo (the server is
+/// reading), and resets in the middle of the second line: the server is told `Reset`.
 pub(crate) async fn reset_mid_frame(
     net: &Rc<dyn Net>,
     kind: AddressKind,
     t: &mut Transcript,
 ) -> Result<(), SocketError> {
     let script = Script::new()
-        .send("half a li")
-        .wait(Duration::from_millis(100))
+        .send("first\nhalf a li")
+        .await_suffix("first\n")
         .reset();
     script_against(net, kind, ServerConfig::default(), || LineEcho, script, t).await
 }

@@ -5,13 +5,14 @@
 use std::cell::Cell;
 use std::rc::Rc;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use concurrence_core::{ConnectionConfig, ServerConfig, SocketError};
 
 use crate::Transcript;
 use crate::backend::{AddressKind, Net, SessionFactory};
-use crate::sessions::{LineEcho, Reported};
+use crate::sessions::LineEcho;
 use crate::steps::{
     STEP_TIMEOUT, describe, describe_end, describe_error, listen, read_to_end, read_until_suffix,
     show, spawn_joined, task_line, write_all,
@@ -335,9 +336,7 @@ pub(crate) async fn concurrent_clients(
     kind: AddressKind,
     t: &mut Transcript,
 ) -> Result<(), SocketError> {
-    let (reports, _unused) = async_channel::unbounded();
-    let factory: SessionFactory =
-        Arc::new(move |_: &_| Box::new(Reported::new("server", LineEcho, reports.clone())));
+    let factory: SessionFactory = Arc::new(|_: &_| Box::new(LineEcho));
     let mut server = net.serve_session(&net.address(kind), ServerConfig::default(), factory)?;
     let address = server.local_address();
     let mut clients = Vec::new();
@@ -382,9 +381,12 @@ pub(crate) async fn max_connections(
     kind: AddressKind,
     t: &mut Transcript,
 ) -> Result<(), SocketError> {
-    let (reports, _unused) = async_channel::unbounded();
-    let factory: SessionFactory =
-        Arc::new(move |_: &_| Box::new(Reported::new("server", LineEcho, reports.clone())));
+    let started = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&started);
+    let factory: SessionFactory = Arc::new(move |_: &_| {
+        counted.fetch_add(1, Ordering::SeqCst);
+        Box::new(LineEcho)
+    });
     let mut config = ServerConfig::default();
     config.max_connections = 2;
     let mut server = net.serve_session(&net.address(kind), config, factory)?;
@@ -398,19 +400,28 @@ pub(crate) async fn max_connections(
         first.push(stream);
     }
     let left = Rc::new(Cell::new(false));
+    let (waiting_tx, waiting_rx) = async_channel::bounded::<()>(1);
     let third = {
         let (net2, address, left) = (Rc::clone(net), address.clone(), Rc::clone(&left));
         spawn_joined(net, async move {
+            // The connect completes (the handshake is the kernel's), the request is sent,
+            // and the connection waits in the backlog.
             let mut stream = net2.connect(&address, STEP).await?;
             write_all(&mut *stream, b"3\n", STEP).await?;
+            let _ = waiting_tx.send(()).await;
             let reply = read_until_suffix(&mut *stream, b"\n", STEP).await?;
             let served_after_a_slot_freed = left.get();
             stream.close()?;
             Ok::<_, SocketError>((reply, served_after_a_slot_freed))
         })
     };
-    // The newcomer must not be served while both slots are taken.
-    net.sleep(Duration::from_millis(300)).await;
+    t.line(match waiting_rx.recv().await {
+        Ok(()) => format!(
+            "client 3 connected and sent; sessions started: {}",
+            started.load(Ordering::SeqCst)
+        ),
+        Err(_) => "client 3 could not connect and send".to_owned(),
+    });
     left.set(true);
     first[0].close()?;
     t.line("client 1 left");
