@@ -84,6 +84,24 @@ fn framing_lines(c: &mut Criterion, line: usize) {
             total
         })
     });
+    // The floor of any reader fed by copies: `feed` each chunk and take it all back out, no
+    // scan. Both sides of the ratio pay this copy (`LinesCodec` into its `BytesMut`), so
+    // `LinesCodec`'s time over this one bounds what any scan can reach.
+    group.bench_function("floor: StreamReader::feed + read_available", |b| {
+        b.iter(|| {
+            let mut reader = StreamReader::new(ReaderConfig::default());
+            let mut total = 0;
+            for chunk in data.chunks(CHUNK) {
+                let mut rest = chunk;
+                while !rest.is_empty() {
+                    let n = reader.feed(rest);
+                    rest = &rest[n..];
+                    total += black_box(reader.read_available()).len();
+                }
+            }
+            total
+        })
+    });
     group.bench_function("tokio_util::LinesCodec", |b| {
         b.iter(|| decode_all(LinesCodec::new_with_max_length(64 * 1024), &data))
     });

@@ -125,29 +125,23 @@ impl Delims {
     }
 }
 
+/// Whole blocks masked one after another before a search hands the rest of a long stretch to
+/// `memchr`: lines up to this many blocks long (256 bytes) cost a few masks and no call.
+const MASKED_BLOCKS: usize = 4;
+
 /// The mask of the block where the last search stopped: positions are absolute indexes into
 /// the searched storage, which must not change under a valid cache (its owner invalidates it
 /// whenever bytes move or are overwritten).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct BlockCache {
-    delims: Delims,
+    /// The cached delimiter set's key, or 0 when nothing is cached (a real key's length byte
+    /// is never 0), so that one compare checks both.
+    key: u32,
     start: usize,
     len: usize,
     mask: u64,
-    valid: bool,
 }
 
-impl Default for BlockCache {
-    fn default() -> Self {
-        BlockCache {
-            delims: Delims::one(b'\n'),
-            start: 0,
-            len: 0,
-            mask: 0,
-            valid: false,
-        }
-    }
-}
 
 /// What a cached search found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -164,7 +158,7 @@ impl BlockCache {
     /// Forgets the cached block (its bytes moved or changed).
     #[inline]
     pub(crate) fn invalidate(&mut self) {
-        self.valid = false;
+        self.key = 0;
     }
 
     /// The first delimiter of `delims` in `storage[from..end]`, using and refreshing the
@@ -179,21 +173,24 @@ impl BlockCache {
         end: usize,
     ) -> ScanHit {
         let offset = from.wrapping_sub(self.start);
-        if self.valid && offset < self.len && self.delims == delims {
+        if self.key == delims.key && offset < self.len {
+            // `len` is at most 64, so the shift is in range.
             let rest = self.mask >> offset;
-            let at = from + rest.trailing_zeros() as usize;
-            if rest != 0 && at < end {
-                return ScanHit {
-                    at: Some(at),
-                    examined: 0,
-                    resume: at,
-                };
+            if rest != 0 {
+                let at = from + rest.trailing_zeros() as usize;
+                if at < end {
+                    return ScanHit {
+                        at: Some(at),
+                        examined: 0,
+                        resume: at,
+                    };
+                }
             }
         }
         self.search_slow(delims, storage, from, end)
     }
 
-    #[inline]
+    #[inline(always)]
     fn search_slow(
         &mut self,
         delims: Delims,
@@ -201,55 +198,69 @@ impl BlockCache {
         mut from: usize,
         end: usize,
     ) -> ScanHit {
-        let mut examined = 0;
-        if self.valid && self.delims == delims && self.start <= from && from < self.start + self.len
-        {
+        if self.key == delims.key && from.wrapping_sub(self.start) < self.len {
             // Nothing more in the cached block: go on after it.
             from = self.start + self.len;
+        }
+        let first = from;
+        // Whole blocks, a few of them: a line of a few blocks costs a few masks.
+        for _ in 0..MASKED_BLOCKS {
+            let Some(block) = storage
+                .get(from..end)
+                .and_then(<[u8]>::first_chunk::<BLOCK>)
+            else {
+                break;
+            };
+            let mask = delims.full_block_mask(block);
+            if mask != 0 {
+                *self = BlockCache {
+                    key: delims.key,
+                    start: from,
+                    len: BLOCK,
+                    mask,
+                };
+                let at = from + mask.trailing_zeros() as usize;
+                return ScanHit {
+                    at: Some(at),
+                    examined: from + BLOCK - first,
+                    resume: at,
+                };
+            }
+            from += BLOCK;
         }
         if from >= end {
             return ScanHit {
                 at: None,
-                examined,
+                examined: from.saturating_sub(first),
                 resume: end.max(from),
             };
         }
-        let n = (end - from).min(BLOCK);
-        let mask = delims.block_mask(&storage[from..from + n]);
-        examined += n;
-        *self = BlockCache {
-            delims,
-            start: from,
-            len: n,
-            mask,
-            valid: true,
-        };
-        if mask != 0 {
-            let at = from + mask.trailing_zeros() as usize;
-            return ScanHit {
-                at: Some(at),
-                examined,
-                resume: at,
+        if end - from < BLOCK {
+            // The last bytes, less than a block: mask and cache them (more may follow them).
+            let mask = delims.block_mask(&storage[from..end]);
+            *self = BlockCache {
+                key: delims.key,
+                start: from,
+                len: end - from,
+                mask,
             };
-        }
-        if n < BLOCK {
+            let at = (mask != 0).then(|| from + mask.trailing_zeros() as usize);
             return ScanHit {
-                at: None,
-                examined,
-                resume: end,
+                at,
+                examined: end - first,
+                resume: at.unwrap_or(end),
             };
         }
         // A long stretch without a delimiter: memchr from here on.
-        let rest = from + n;
-        match delims.find(&storage[rest..end]) {
+        match delims.find(&storage[from..end]) {
             Some(i) => ScanHit {
-                at: Some(rest + i),
-                examined: examined + i + 1,
-                resume: rest + i,
+                at: Some(from + i),
+                examined: from + i + 1 - first,
+                resume: from + i,
             },
             None => ScanHit {
                 at: None,
-                examined: examined + (end - rest),
+                examined: end - first,
                 resume: end,
             },
         }
@@ -290,6 +301,50 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+    #[test]
+    fn long_gaps_cross_whole_blocks_and_memchr_and_examine_each_byte_once() {
+        // Gaps between delimiters from 0 to 700 bytes: inside one block, across up to
+        // `MASKED_BLOCKS` whole blocks, and past them into the memchr stretch.
+        let mut data = Vec::new();
+        let mut gap = 0usize;
+        while data.len() < 40_000 {
+            data.extend(std::iter::repeat_n(b'x', gap));
+            data.push(b'\n');
+            gap = (gap * 7 + 13) % 701;
+        }
+        let delims = Delims::one(b'\n');
+        // Ends grow the way a reader is fed: in uneven chunks.
+        for step in [1usize, 63, 64, 65, 300, 4096] {
+            let mut cache = BlockCache::default();
+            let (mut from, mut examined, mut end) = (0usize, 0usize, 0usize);
+            while end < data.len() {
+                end = (end + step).min(data.len());
+                loop {
+                    let want = data[from..end]
+                        .iter()
+                        .position(|&b| b == b'\n')
+                        .map(|i| from + i);
+                    let hit = cache.search(delims, &data, from, end);
+                    assert_eq!(hit.at, want, "step {step} from {from} end {end}");
+                    examined += hit.examined;
+                    match hit.at {
+                        Some(at) => from = at + 1,
+                        None => {
+                            // Resume where the search says nothing lies before.
+                            assert!(hit.resume >= from && hit.resume <= end);
+                            from = hit.resume;
+                            break;
+                        }
+                    }
+                }
+            }
+            assert!(
+                examined <= data.len(),
+                "step {step}: examined {examined} of {}",
+                data.len()
+            );
         }
     }
 }

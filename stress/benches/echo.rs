@@ -6,7 +6,7 @@
 //! request (user + system of the server's own threads, from /proc).
 //!
 //! Run: `cargo bench -p concurrence-stress --bench echo` (env `ECHO_CLIENTS`, `ECHO_REQUESTS`,
-//! `ECHO_REPEATS`; `ECHO_ONLY=polling|smol|tokio` and `ECHO_HOLD=1` keep one server up for
+//! `ECHO_REPEATS`, `ECHO_DEPTHS=1,16`; `ECHO_ONLY=polling|smol|tokio` and `ECHO_HOLD=1` keep one server up for
 //! `strace -c -p`).
 
 #![allow(clippy::print_stdout)] // a report binary: printing is its job
@@ -186,6 +186,10 @@ fn main() {
     let requests = env("ECHO_REQUESTS", if quick { 2_000 } else { 128_000 });
     let repeats = env("ECHO_REPEATS", if quick { 1 } else { 5 });
     let only = std::env::var("ECHO_ONLY").ok();
+    let depths: Vec<usize> = std::env::var("ECHO_DEPTHS").map_or_else(
+        |_| vec![1, 16],
+        |v| v.split(',').filter_map(|d| d.trim().parse().ok()).collect(),
+    );
 
     let (polling_addr, polling) = polling_server();
     let servers: Vec<(&str, SocketAddr, &[&str])> = vec![
@@ -208,7 +212,7 @@ fn main() {
         .iter()
         .filter(|(name, _, _)| only.as_deref().is_none_or(|o| o == *name))
         .collect();
-    for depth in [1usize, 16] {
+    for &depth in &depths {
         // Runs interleave the servers (polling, smol, tokio, polling, ...) so that drift in
         // the machine's speed spreads over all of them; each figure is a median over runs.
         let mut rates = vec![Vec::new(); chosen.len()];

@@ -386,14 +386,15 @@ impl Buffer {
         if !self.storage.is_shared() {
             // Owned bytes: borrow them straight, no view and no lock.
             let bytes = &self.storage.owned;
-            let end = if include_separator {
-                lf + 1
-            } else if lf > start && bytes[lf - 1] == b'\r' {
-                lf - 1
-            } else {
-                lf
-            };
-            return Ok(Cow::Borrowed(&bytes[start..end]));
+            if include_separator {
+                return Ok(Cow::Borrowed(&bytes[start..=lf]));
+            }
+            let line = &bytes[start..lf];
+            // One bounds check for the slice; the CR test needs none.
+            return Ok(Cow::Borrowed(match line {
+                [head @ .., b'\r'] => head,
+                _ => line,
+            }));
         }
         let view = self.storage.view();
         let end = if include_separator {

@@ -60,6 +60,8 @@ pub struct StreamReader {
     closed: bool,
     scanned_bytes: u64,
     consumed_bytes: u64,
+    /// Unread bytes moved inside the buffer (compaction, growth, shrinking), for a test hook.
+    moved_bytes: u64,
 }
 
 /// What a stream wrapper waits for.
@@ -95,6 +97,7 @@ impl StreamReader {
             closed: false,
             scanned_bytes: 0,
             consumed_bytes: 0,
+            moved_bytes: 0,
         }
     }
 
@@ -109,11 +112,10 @@ impl StreamReader {
     /// Makes room first (compacting, growing up to the bound, or shrinking back after a large
     /// frame). Empty only when `max_buffered()` unconsumed bytes are held, or after `close()`.
     pub fn spare(&mut self) -> &mut [u8] {
-        if !self.closed {
-            self.make_room();
-        } else {
+        if self.closed {
             return &mut [];
         }
+        self.make_room(self.buf.len() / 4);
         &mut self.buf[self.end..]
     }
 
@@ -129,6 +131,11 @@ impl StreamReader {
     /// it unless the reader is full or closed).
     pub fn feed(&mut self, mut data: &[u8]) -> usize {
         let mut taken = 0;
+        if !self.closed {
+            // Room for all of `data` now, while only the unread leftover has to move: filling
+            // a short tail first would mean moving the bytes just copied in.
+            self.make_room(data.len());
+        }
         while !data.is_empty() {
             let spare = self.spare();
             let n = spare.len().min(data.len());
@@ -219,6 +226,14 @@ impl StreamReader {
     #[must_use]
     pub fn scanned_bytes(&self) -> u64 {
         self.scanned_bytes
+    }
+
+    /// Test hook: how many unread bytes compaction and reallocation have moved in all. Feeding
+    /// chunks larger than the buffer keeps this to the leftovers of partial frames.
+    #[doc(hidden)]
+    #[must_use]
+    pub fn moved_bytes(&self) -> u64 {
+        self.moved_bytes
     }
 
     /// Reads one line ending in LF or CRLF; the separator is consumed and returned only when
@@ -492,8 +507,10 @@ impl StreamReader {
         }
     }
 
-    /// Makes `buf[end..]` non-empty if the bounds allow.
-    fn make_room(&mut self) {
+    /// Makes `buf[end..]` non-empty if the bounds allow; when fewer than `want` bytes are free
+    /// at the tail and little is unread (a quarter of the buffer at most), moves that little
+    /// to the front first, so the next receive or copy gets the whole room.
+    fn make_room(&mut self, want: usize) {
         let size = self.config.buffer_size.max(1);
         let len = self.len();
         if self.buf.len() > size.saturating_mul(SHRINK_FACTOR) && len <= size / 2 {
@@ -501,6 +518,12 @@ impl StreamReader {
             // few times the configured size: a caller feeding chunks somewhat larger than the
             // buffer would make it grow and shrink again around every chunk.
             self.relocate(size);
+            return;
+        }
+        if self.start > 0 && self.buf.len() - self.end < want && len <= self.buf.len() / 4 {
+            // Cheap now (a leftover partial frame), dear later (a tail filled with unread
+            // bytes that then have to move): at most a quarter of the buffer moves here.
+            self.shift_to_front();
             return;
         }
         if self.end < self.buf.len() {
@@ -526,6 +549,7 @@ impl StreamReader {
     fn shift_to_front(&mut self) {
         self.scan_cache.invalidate();
         let shift = self.start;
+        self.moved_bytes += (self.end - self.start) as u64;
         self.buf.copy_within(self.start..self.end, 0);
         self.start = 0;
         self.end -= shift;
@@ -537,6 +561,7 @@ impl StreamReader {
         self.scan_cache.invalidate();
         let mut buf = vec![0; size.max(self.len())];
         let len = self.len();
+        self.moved_bytes += len as u64;
         buf[..len].copy_from_slice(&self.buf[self.start..self.end]);
         self.scan_from -= self.start;
         self.start = 0;
