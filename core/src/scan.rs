@@ -142,7 +142,6 @@ pub(crate) struct BlockCache {
     mask: u64,
 }
 
-
 /// What a cached search found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct ScanHit {
