@@ -2,7 +2,7 @@
 //! --tool=callgrind` (instruction counts do not drift with machine load, as bench times do).
 //! `scan_probe <variant> <line bytes> <passes>`; 0 passes measures the set-up alone.
 //! Variants: buffer_read_line, std_read_until, memchr_count, reader_read_line,
-//! reader_read_until_any, lines_codec, any_codec.
+//! reader_read_until_any, lines_codec, any_codec, read_byte, bytes_get_u8.
 
 use std::hint::black_box;
 use std::io::{BufRead, Cursor};
@@ -91,6 +91,22 @@ fn main() {
                     }
                 }
                 t
+            }
+            "read_byte" => {
+                buf.rewind();
+                let mut sum = 0usize;
+                while let Ok(byte) = buf.read_byte() {
+                    sum = sum.wrapping_add(usize::from(black_box(byte)));
+                }
+                sum
+            }
+            "bytes_get_u8" => {
+                let mut src = bytes::Bytes::from(data.clone());
+                let mut sum = 0usize;
+                while bytes::Buf::has_remaining(&src) {
+                    sum = sum.wrapping_add(usize::from(black_box(bytes::Buf::get_u8(&mut src))));
+                }
+                sum
             }
             "memchr_count" => memchr::memchr_iter(b'\n', black_box(&data)).count(),
             "reader_read_line" => reader_pass(&data, false),

@@ -161,8 +161,9 @@ impl BlockCache {
     }
 
     /// The first delimiter of `delims` in `storage[from..end]`, using and refreshing the
-    /// cached block. The common case (the next delimiter is in the cached block) is a shift
-    /// and a `trailing_zeros`, inlined into the caller; the rest is out of line.
+    /// cached block; bytes examined for the first time are added to `examined` (the hit says
+    /// how many too). The common case (the next delimiter is in the cached block) is a shift
+    /// and a `trailing_zeros` and touches no counter.
     #[inline(always)]
     pub(crate) fn search(
         &mut self,
@@ -170,6 +171,7 @@ impl BlockCache {
         storage: &[u8],
         from: usize,
         end: usize,
+        examined: &mut u64,
     ) -> ScanHit {
         let offset = from.wrapping_sub(self.start);
         if self.key == delims.key && offset < self.len {
@@ -186,7 +188,9 @@ impl BlockCache {
                 }
             }
         }
-        self.search_slow(delims, storage, from, end)
+        let hit = self.search_slow(delims, storage, from, end);
+        *examined += hit.examined as u64;
+        hit
     }
 
     #[inline(always)]
@@ -292,7 +296,7 @@ mod tests {
                         .iter()
                         .position(|&b| delims.contains(b))
                         .map(|i| from + i);
-                    let found = cache.search(delims, &data, from, end);
+                    let found = cache.search(delims, &data, from, end, &mut 0);
                     assert_eq!(found.at, want, "from {from} end {end}");
                     match found.at {
                         Some(at) => from = at + 1,
@@ -325,7 +329,7 @@ mod tests {
                         .iter()
                         .position(|&b| b == b'\n')
                         .map(|i| from + i);
-                    let hit = cache.search(delims, &data, from, end);
+                    let hit = cache.search(delims, &data, from, end, &mut 0);
                     assert_eq!(hit.at, want, "step {step} from {from} end {end}");
                     examined += hit.examined;
                     match hit.at {

@@ -359,7 +359,7 @@ impl Buffer {
             return delims.find(&view[from..self.limit]).map(|i| from + i);
         }
         self.scan
-            .search(delims, &self.storage.owned, from, self.limit)
+            .search(delims, &self.storage.owned, from, self.limit, &mut 0)
             .at
     }
 

@@ -59,7 +59,9 @@ pub struct StreamReader {
     scan_cache: BlockCache,
     closed: bool,
     scanned_bytes: u64,
-    consumed_bytes: u64,
+    /// Bytes consumed before the buffer's front: `consumed_bytes()` is this plus `start`
+    /// (kept so, instead of a counter bumped on every frame).
+    consumed_base: u64,
     /// Unread bytes moved inside the buffer (compaction, growth, shrinking), for a test hook.
     moved_bytes: u64,
 }
@@ -96,7 +98,7 @@ impl StreamReader {
             scan_cache: BlockCache::default(),
             closed: false,
             scanned_bytes: 0,
-            consumed_bytes: 0,
+            consumed_base: 0,
             moved_bytes: 0,
         }
     }
@@ -157,6 +159,7 @@ impl StreamReader {
     pub fn release_if_empty(&mut self) {
         if self.start == self.end && self.buf.capacity() > 0 {
             self.buf = Vec::new();
+            self.consumed_base += self.start as u64;
             self.start = 0;
             self.end = 0;
             self.scan_from = 0;
@@ -217,7 +220,7 @@ impl StreamReader {
     /// whether a session made progress.
     #[must_use]
     pub fn consumed_bytes(&self) -> u64 {
-        self.consumed_bytes
+        self.consumed_base + self.start as u64
     }
 
     /// Test hook: how many bytes delimiter scans have examined in all. Linear framing keeps
@@ -478,10 +481,13 @@ impl StreamReader {
             self.scan_delims = delims;
             self.scan_from = self.start;
         }
-        let hit = self
-            .scan_cache
-            .search(delims, &self.buf, self.scan_from, self.end);
-        self.scanned_bytes += hit.examined as u64;
+        let hit = self.scan_cache.search(
+            delims,
+            &self.buf,
+            self.scan_from,
+            self.end,
+            &mut self.scanned_bytes,
+        );
         self.scan_from = hit.resume;
         hit.at
     }
@@ -495,12 +501,12 @@ impl StreamReader {
 
     #[inline(always)]
     fn consume_to(&mut self, to: usize) {
-        self.consumed_bytes += (to - self.start) as u64;
         self.start = to;
         self.scan_from = self.scan_from.max(to);
         if self.start == self.end {
             // Empty: start over at the front, so the next receive has the whole buffer.
             self.scan_cache.invalidate();
+            self.consumed_base += self.start as u64;
             self.start = 0;
             self.end = 0;
             self.scan_from = 0;
@@ -549,6 +555,7 @@ impl StreamReader {
     fn shift_to_front(&mut self) {
         self.scan_cache.invalidate();
         let shift = self.start;
+        self.consumed_base += shift as u64;
         self.moved_bytes += (self.end - self.start) as u64;
         self.buf.copy_within(self.start..self.end, 0);
         self.start = 0;
@@ -561,6 +568,7 @@ impl StreamReader {
         self.scan_cache.invalidate();
         let mut buf = vec![0; size.max(self.len())];
         let len = self.len();
+        self.consumed_base += self.start as u64;
         self.moved_bytes += len as u64;
         buf[..len].copy_from_slice(&self.buf[self.start..self.end]);
         self.scan_from -= self.start;
