@@ -67,6 +67,92 @@ fn mask_walk(data: &[u8]) -> usize {
     total
 }
 
+/// The floor of a *stateful* reader with `Buffer::read_line`'s shape: a `&mut self` method
+/// keeping its position and the current block's mask in the struct between calls (captured by
+/// the bench closure, as the `Buffer` is), stripping a CR, returning `Result<Cow<[u8]>, _>`,
+/// on the same `wide` masks. What it leaves out: shared storage, a limit other than the end,
+/// the linear-rescan accounting, the check that the position was not moved by another read.
+struct MinimalLineReader {
+    data: Vec<u8>,
+    pos: usize,
+    /// Start of the block `mask` describes; `mask` has the block's unread LF bits.
+    base: usize,
+    mask: u64,
+}
+
+impl MinimalLineReader {
+    fn new(data: &[u8]) -> Self {
+        let mut reader = MinimalLineReader {
+            data: data.to_vec(),
+            pos: 0,
+            base: 0,
+            mask: 0,
+        };
+        reader.rewind();
+        reader
+    }
+
+    fn rewind(&mut self) {
+        self.pos = 0;
+        self.base = 0;
+        self.mask = self.block_mask(0);
+    }
+
+    #[inline]
+    fn block_mask(&self, base: usize) -> u64 {
+        let newline = wide::u8x16::splat(b'\n');
+        if let Some(full) = self.data.get(base..).and_then(<[u8]>::first_chunk::<64>) {
+            let lane = |at: usize| {
+                let mut bytes = [0u8; 16];
+                bytes.copy_from_slice(&full[at..at + 16]);
+                let [lo, hi, _, _] = wide::u8x16::new(bytes)
+                    .cmp_eq(newline)
+                    .move_mask()
+                    .to_le_bytes();
+                u64::from(u16::from_le_bytes([lo, hi]))
+            };
+            return lane(0) | (lane(16) << 16) | (lane(32) << 32) | (lane(48) << 48);
+        }
+        let block = &self.data[base..self.data.len().min(base + 64)];
+        let mut mask = 0u64;
+        for (i, lane) in block.chunks(16).enumerate() {
+            let mut bytes = [0u8; 16];
+            bytes[..lane.len()].copy_from_slice(lane);
+            let [lo, hi, _, _] = wide::u8x16::new(bytes)
+                .cmp_eq(newline)
+                .move_mask()
+                .to_le_bytes();
+            let real = if lane.len() == 16 {
+                u16::MAX
+            } else {
+                (1u16 << lane.len()) - 1
+            };
+            mask |= u64::from(u16::from_le_bytes([lo, hi]) & real) << (16 * i);
+        }
+        mask
+    }
+
+    #[inline]
+    fn read_line(&mut self) -> Result<std::borrow::Cow<'_, [u8]>, ()> {
+        while self.mask == 0 {
+            self.base += 64;
+            if self.base >= self.data.len() {
+                return Err(());
+            }
+            self.mask = self.block_mask(self.base);
+        }
+        let lf = self.base + self.mask.trailing_zeros() as usize;
+        self.mask &= self.mask - 1;
+        let start = self.pos;
+        self.pos = lf + 1;
+        let line = &self.data[start..lf];
+        Ok(std::borrow::Cow::Borrowed(match line {
+            [head @ .., b'\r'] => head,
+            _ => line,
+        }))
+    }
+}
+
 fn filled_buffer(data: &[u8]) -> Buffer {
     let mut buf = Buffer::new(data.len());
     buf.write_bytes(data).expect("capacity equals the data");
@@ -142,6 +228,17 @@ fn scanning_lines(c: &mut Criterion, line: usize) {
     });
     group.bench_function("floor: wide mask walk", |b| {
         b.iter(|| mask_walk(black_box(&data)))
+    });
+    let mut minimal = MinimalLineReader::new(&data);
+    group.bench_function("floor: minimal stateful read_line", |b| {
+        b.iter(|| {
+            minimal.rewind();
+            let mut total = 0;
+            while let Ok(line) = minimal.read_line() {
+                total += black_box(&line).len();
+            }
+            total
+        })
     });
     group.finish();
 }

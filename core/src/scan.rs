@@ -186,6 +186,36 @@ impl BlockCache {
                         resume: at,
                     };
                 }
+            } else if self.len == BLOCK {
+                // Nothing more in this block: the next whole block, here, without a call.
+                let next = self.start + BLOCK;
+                if let Some(block) = storage
+                    .get(next..end)
+                    .and_then(<[u8]>::first_chunk::<BLOCK>)
+                {
+                    let mask = delims.full_block_mask(block);
+                    *self = BlockCache {
+                        key: delims.key,
+                        start: next,
+                        len: BLOCK,
+                        mask,
+                    };
+                    *examined += BLOCK as u64;
+                    if mask != 0 {
+                        let at = next + mask.trailing_zeros() as usize;
+                        return ScanHit {
+                            at: Some(at),
+                            examined: BLOCK,
+                            resume: at,
+                        };
+                    }
+                    let hit = self.search_slow(delims, storage, next + BLOCK, end);
+                    *examined += hit.examined as u64;
+                    return ScanHit {
+                        examined: hit.examined + BLOCK,
+                        ..hit
+                    };
+                }
             }
         }
         let hit = self.search_slow(delims, storage, from, end);

@@ -230,6 +230,35 @@ fn chunks_larger_than_the_buffer_move_only_leftovers() {
 }
 
 #[test]
+fn every_byte_is_examined_exactly_once_across_blocks_and_chunks() {
+    // Lines from 0 to 700 bytes (inside one block, across whole blocks, into the memchr
+    // stretch), fed in uneven chunks: the scans examine each input byte once, no more.
+    let mut input = Vec::new();
+    let mut len = 0usize;
+    while input.len() < 200_000 {
+        input.extend(std::iter::repeat_n(b'x', len));
+        input.push(b'\n');
+        len = (len * 7 + 13) % 701;
+    }
+    for chunk in [1000, 4096, 16 << 10] {
+        let mut r = StreamReader::new(ReaderConfig::default());
+        let mut lines = 0;
+        for piece in input.chunks(chunk) {
+            let mut rest = piece;
+            while !rest.is_empty() {
+                let n = r.feed(rest);
+                rest = &rest[n..];
+                while r.read_line(false).unwrap().is_some() {
+                    lines += 1;
+                }
+            }
+        }
+        assert_eq!(lines, input.iter().filter(|&&b| b == b'\n').count());
+        assert_eq!(r.scanned_bytes(), input.len() as u64, "chunks of {chunk}");
+    }
+}
+
+#[test]
 fn switching_delimiters_rescans_only_what_is_needed() {
     let mut r = reader();
     r.feed(b"a;b\n");
