@@ -38,6 +38,22 @@ where
     total
 }
 
+/// Feeds `data` to a fresh `StreamReader` in socket-sized chunks; after each feed, `drain`
+/// takes the frames (returning their total length).
+fn feed_chunks(data: &[u8], mut drain: impl FnMut(&mut StreamReader) -> usize) -> usize {
+    let mut reader = StreamReader::new(ReaderConfig::default());
+    let mut total = 0;
+    for chunk in data.chunks(CHUNK) {
+        let mut rest = chunk;
+        while !rest.is_empty() {
+            let n = reader.feed(rest);
+            rest = &rest[n..];
+            total += drain(&mut reader);
+        }
+    }
+    total
+}
+
 fn framing(c: &mut Criterion) {
     for line in LINES {
         framing_lines(c, line);
@@ -52,55 +68,31 @@ fn framing_lines(c: &mut Criterion, line: usize) {
 
     group.bench_function("StreamReader::read_line", |b| {
         b.iter(|| {
-            let mut reader = StreamReader::new(ReaderConfig::default());
-            let mut total = 0;
-            for chunk in data.chunks(CHUNK) {
-                let mut rest = chunk;
-                while !rest.is_empty() {
-                    let n = reader.feed(rest);
-                    rest = &rest[n..];
-                    while let Ok(Some(line)) = reader.read_line(false) {
-                        total += black_box(line).len();
-                    }
+            feed_chunks(&data, |reader| {
+                let mut total = 0;
+                while let Ok(Some(line)) = reader.read_line(false) {
+                    total += black_box(line).len();
                 }
-            }
-            total
+                total
+            })
         })
     });
     group.bench_function("StreamReader::read_until_any", |b| {
         b.iter(|| {
-            let mut reader = StreamReader::new(ReaderConfig::default());
-            let mut total = 0;
-            for chunk in data.chunks(CHUNK) {
-                let mut rest = chunk;
-                while !rest.is_empty() {
-                    let n = reader.feed(rest);
-                    rest = &rest[n..];
-                    while let Ok(Some((frame, _))) = reader.read_until_any(b"\n;") {
-                        total += black_box(frame).len();
-                    }
+            feed_chunks(&data, |reader| {
+                let mut total = 0;
+                while let Ok(Some((frame, _))) = reader.read_until_any(b"\n;") {
+                    total += black_box(frame).len();
                 }
-            }
-            total
+                total
+            })
         })
     });
     // The floor of any reader fed by copies: `feed` each chunk and take it all back out, no
     // scan. Both sides of the ratio pay this copy (`LinesCodec` into its `BytesMut`), so
     // `LinesCodec`'s time over this one bounds what any scan can reach.
     group.bench_function("floor: StreamReader::feed + read_available", |b| {
-        b.iter(|| {
-            let mut reader = StreamReader::new(ReaderConfig::default());
-            let mut total = 0;
-            for chunk in data.chunks(CHUNK) {
-                let mut rest = chunk;
-                while !rest.is_empty() {
-                    let n = reader.feed(rest);
-                    rest = &rest[n..];
-                    total += black_box(reader.read_available()).len();
-                }
-            }
-            total
-        })
+        b.iter(|| feed_chunks(&data, |reader| black_box(reader.read_available()).len()))
     });
     group.bench_function("tokio_util::LinesCodec", |b| {
         b.iter(|| decode_all(LinesCodec::new_with_max_length(64 * 1024), &data))
