@@ -6,8 +6,8 @@
 use std::time::Duration;
 
 use crate::{
-    ConnectionConfig, EndKind, EndReason, Next, ReaderConfig, Session, SessionError, StreamReader,
-    StreamWriter, Timestamp, WriterConfig,
+    BufferPool, ConnectionConfig, EndKind, EndReason, Next, ReaderConfig, Session, SessionError,
+    StreamReader, StreamWriter, Timestamp, WriterConfig,
 };
 
 /// Where a connection is in its life.
@@ -205,6 +205,34 @@ impl<S: Session> Connection<S> {
     pub fn release_idle_buffers(&mut self) {
         self.reader.release_if_empty();
         self.writer.release_if_empty();
+    }
+
+    /// [`release_idle_buffers`](Self::release_idle_buffers) into `pool` (up to its bound)
+    /// instead of the allocator, for the next connection of the same driver to reuse.
+    pub fn release_idle_buffers_to(&mut self, pool: &mut BufferPool) {
+        if let Some(buf) = self.reader.lend_buffer() {
+            pool.put_read(buf);
+        }
+        if let Some(buf) = self.writer.lend_buffer() {
+            pool.put_write(buf);
+        }
+        self.release_idle_buffers();
+    }
+
+    /// Lends this connection buffers from `pool` where it holds none: a driver calls it before
+    /// it receives for the connection or hands it a turn, so that a warm server allocates
+    /// nothing per request.
+    pub fn take_buffers_from(&mut self, pool: &mut BufferPool) {
+        if !self.reader.has_buffer() {
+            if let Some(back) = pool.take_read().and_then(|b| self.reader.adopt_buffer(b)) {
+                pool.put_read(back);
+            }
+        }
+        if !self.writer.has_buffer() {
+            if let Some(back) = pool.take_write().and_then(|b| self.writer.adopt_buffer(b)) {
+                pool.put_write(back);
+            }
+        }
     }
 
     /// Room to receive into: the reader's spare space, or empty when no input is wanted now.

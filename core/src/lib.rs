@@ -20,6 +20,7 @@
 
 mod address;
 mod buffer;
+mod buffer_pool;
 mod connection;
 mod connection_config;
 mod end_reason;
@@ -42,6 +43,7 @@ mod time;
 
 pub use address::{Address, AddressError};
 pub use buffer::{Buffer, BufferBytes, BufferError};
+pub use buffer_pool::BufferPool;
 pub use connection::Connection;
 pub use connection_config::{
     ConnectionConfig, DEFAULT_CONNECT_TIMEOUT, DEFAULT_LINGER, DEFAULT_SERVER_FRAME_TIMEOUT,

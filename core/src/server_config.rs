@@ -57,6 +57,11 @@ pub struct ServerConfig {
     pub read_budget: usize,
     /// polling: connections accepted per loop turn (smol accepts one per wake-up). Default 64.
     pub accept_budget: usize,
+    /// polling: buffers of each kind (read, write) an event loop keeps from idle connections
+    /// for the next request, so that a warm server neither allocates nor zeroes per request
+    /// ([`BufferPool`](crate::BufferPool)). Default 64 (with 8 KiB buffers, at most 1 MiB per
+    /// loop); 0 gives every idle buffer back to the allocator.
+    pub pooled_buffers: usize,
     /// Each connection's reader bounds.
     pub reader: ReaderConfig,
     /// Each connection's writer bounds (the high-water mark is the back-pressure threshold).
@@ -76,6 +81,7 @@ impl Default for ServerConfig {
             shutdown_grace: Duration::from_secs(5),
             read_budget: 64 * 1024,
             accept_budget: 64,
+            pooled_buffers: 64,
             reader: ReaderConfig::default(),
             writer: WriterConfig::default(),
         }

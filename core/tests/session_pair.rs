@@ -556,3 +556,50 @@ fn an_idle_connection_gives_its_buffers_back() {
     conn.feed(now, b"again\n");
     assert_eq!(conn.poll_transmit(), b"again\n");
 }
+
+#[test]
+fn idle_buffers_go_to_a_pool_and_the_next_connection_reuses_them() {
+    use concurrence_core::{BufferPool, Connection, Timestamp};
+    let now = Timestamp::ZERO;
+    let mut pool = BufferPool::new(1);
+    let mut first = Connection::with_defaults(concurrence_core::testing::LineEcho);
+    first.handle_start(now);
+    first.feed(now, b"hello\n");
+    // A reply is pending: the writer keeps its buffer; the consumed reader gives its back.
+    first.release_idle_buffers_to(&mut pool);
+    assert_eq!(pool.len(), 1);
+    assert!(first.writer().capacity() > 0);
+    first.handle_sent(now, 6);
+    first.release_idle_buffers_to(&mut pool);
+    assert_eq!(pool.len(), 2, "one read and one write buffer");
+    assert_eq!(
+        (first.reader().capacity(), first.writer().capacity()),
+        (0, 0)
+    );
+
+    // Another connection borrows both: no new allocation, and it works as before.
+    let mut second = Connection::with_defaults(concurrence_core::testing::LineEcho);
+    second.handle_start(now);
+    second.take_buffers_from(&mut pool);
+    assert!(pool.is_empty());
+    assert!(second.reader().capacity() > 0 && second.writer().capacity() > 0);
+    let room = second.recv_buffer();
+    room[..4].copy_from_slice(b"hi\r\n");
+    second.handle_received(now, 4);
+    assert_eq!(second.poll_transmit(), b"hi\r\n");
+
+    // The pool keeps at most its bound; the rest goes back to the allocator.
+    second.handle_sent(now, 4);
+    first.take_buffers_from(&mut pool);
+    let mut third = Connection::with_defaults(concurrence_core::testing::LineEcho);
+    third.handle_start(now);
+    third.feed(now, b"x\n");
+    third.handle_sent(now, 2);
+    second.release_idle_buffers_to(&mut pool);
+    third.release_idle_buffers_to(&mut pool);
+    assert_eq!(pool.len(), 2, "a bound of one of each kind");
+    assert_eq!(
+        (third.reader().capacity(), third.writer().capacity()),
+        (0, 0)
+    );
+}

@@ -6,7 +6,7 @@ use std::io;
 use std::time::Duration;
 
 use concurrence_core::{
-    Address, Connection, ConnectionConfig, EndReason, Ended, Session, Timestamp,
+    Address, BufferPool, Connection, ConnectionConfig, EndReason, Ended, Session, Timestamp,
 };
 
 use concurrence_os::sockaddr::{new_socket, set_nodelay, sock_addr};
@@ -123,9 +123,18 @@ fn pause_until_deadline<S: Session>(conn: &mut Connection<S>) -> bool {
 /// Runs a connected `conn` over `socket` until it finishes: the drain rule, then a wait on
 /// the socket and the connection's deadline.
 fn run<S: Session>(socket: &socket2::Socket, conn: &mut Connection<S>) {
+    // Its own two buffers, kept across waits (a client has no other connection to share with).
+    let mut pool = BufferPool::new(1);
     loop {
         let now = clock::now();
-        pump(socket, conn, now, usize::MAX, &mut Default::default());
+        pump(
+            socket,
+            conn,
+            now,
+            usize::MAX,
+            &mut Default::default(),
+            &mut pool,
+        );
         if conn.is_closed() {
             return;
         }

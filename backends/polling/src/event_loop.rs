@@ -14,7 +14,7 @@ use std::io;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use concurrence_core::{Address, Connection, Session, Timestamp};
+use concurrence_core::{Address, BufferPool, Connection, Session, Timestamp};
 use polling::{Event, PollMode, Poller};
 
 use concurrence_os::sockaddr::{address_of, set_nodelay};
@@ -55,6 +55,8 @@ pub(crate) struct EventLoop<S, F> {
     accept_error_logged: bool,
     /// Reads and sends since the counts were last published to `shared`.
     calls: crate::transfer::Calls,
+    /// Idle connections' buffers, for the next request (`ServerConfig::pooled_buffers`).
+    pool: BufferPool,
 }
 
 impl<S, F> EventLoop<S, F>
@@ -77,7 +79,6 @@ where
             slots: Vec::new(),
             free: Vec::new(),
             timers: BTreeSet::new(),
-            config,
             shared,
             factory,
             draining_until: None,
@@ -85,6 +86,8 @@ where
             accept_paused_until: None,
             accept_error_logged: false,
             calls: crate::transfer::Calls::default(),
+            pool: BufferPool::new(config.pooled_buffers),
+            config,
         }
     }
 
@@ -315,6 +318,7 @@ where
             now,
             self.config.read_budget,
             &mut self.calls,
+            &mut self.pool,
         );
         if slot.conn.is_closed() {
             self.remove(key);

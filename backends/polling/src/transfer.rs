@@ -5,7 +5,7 @@
 use std::io::{self, Read};
 use std::net::Shutdown;
 
-use concurrence_core::{Connection, Session, Timestamp};
+use concurrence_core::{BufferPool, Connection, Session, Timestamp};
 
 use concurrence_os::send;
 
@@ -18,7 +18,8 @@ pub(crate) struct Calls {
 }
 
 /// One turn for one connection: receive up to `read_budget` bytes while it wants input, send
-/// while it has output and the socket takes it, and shut down the write side when asked.
+/// while it has output and the socket takes it, and shut down the write side when asked. The
+/// connection borrows buffers from `pool` for the turn and gives back what it holds idle.
 /// Reads again only when sending lifted back-pressure (no read that is sure to find nothing).
 pub(crate) fn pump<S: Session>(
     socket: &socket2::Socket,
@@ -26,7 +27,9 @@ pub(crate) fn pump<S: Session>(
     now: Timestamp,
     read_budget: usize,
     calls: &mut Calls,
+    pool: &mut BufferPool,
 ) {
+    conn.take_buffers_from(pool);
     let mut budget = read_budget.max(1);
     loop {
         while budget > 0 && conn.wants_read() {
@@ -83,8 +86,9 @@ pub(crate) fn pump<S: Session>(
             break;
         }
     }
-    // The loop waits for the next event now: an idle connection holds no buffers.
-    conn.release_idle_buffers();
+    // The loop waits for the next event now: an idle connection holds no buffers (they go
+    // to the loop's pool, for the next request of any of its connections).
+    conn.release_idle_buffers_to(pool);
 }
 
 /// Closes a finished connection's socket: with a reset when the session aborted.

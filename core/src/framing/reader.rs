@@ -167,6 +167,38 @@ impl StreamReader {
         }
     }
 
+    /// Hands out the buffer when it holds no bytes and has its configured size (for a
+    /// [`BufferPool`](crate::BufferPool)); the reader then holds none, as after
+    /// [`release_if_empty`](Self::release_if_empty).
+    pub(crate) fn lend_buffer(&mut self) -> Option<Vec<u8>> {
+        if self.start != self.end || self.buf.len() != self.config.buffer_size.max(1) {
+            return None;
+        }
+        let buf = std::mem::take(&mut self.buf);
+        self.consumed_base += self.start as u64;
+        self.start = 0;
+        self.end = 0;
+        self.scan_from = 0;
+        self.scan_cache.invalidate();
+        Some(buf)
+    }
+
+    /// Takes `buf` (a lent buffer of the configured size) as its buffer if it holds none;
+    /// otherwise gives it back.
+    pub(crate) fn adopt_buffer(&mut self, buf: Vec<u8>) -> Option<Vec<u8>> {
+        if !self.buf.is_empty() || self.closed || buf.len() != self.config.buffer_size.max(1) {
+            return Some(buf);
+        }
+        self.buf = buf;
+        self.scan_cache.invalidate();
+        None
+    }
+
+    /// True while it holds a buffer.
+    pub(crate) fn has_buffer(&self) -> bool {
+        !self.buf.is_empty()
+    }
+
     /// Marks end of stream: no more input will come. Reads of a partial frame now fail with
     /// `UnexpectedEof`; the partial bytes stay readable through
     /// [`read_available`](Self::read_available).

@@ -112,6 +112,37 @@ impl StreamWriter {
         }
     }
 
+    /// Hands out the (empty) buffer when nothing is pending and it is no larger than twice
+    /// the configured size (for a [`BufferPool`](crate::BufferPool)); the writer then holds
+    /// none, as after [`release_if_empty`](Self::release_if_empty).
+    pub(crate) fn lend_buffer(&mut self) -> Option<Vec<u8>> {
+        let size = self.config.buffer_size.max(1);
+        if self.pending_len() != 0 || self.buf.capacity() < size || self.buf.capacity() > 2 * size {
+            return None;
+        }
+        let mut buf = std::mem::take(&mut self.buf);
+        buf.clear();
+        self.start = 0;
+        Some(buf)
+    }
+
+    /// Takes `buf` (a lent, empty buffer) as its buffer if it holds none; otherwise gives it
+    /// back.
+    pub(crate) fn adopt_buffer(&mut self, mut buf: Vec<u8>) -> Option<Vec<u8>> {
+        if self.buf.capacity() != 0 {
+            return Some(buf);
+        }
+        buf.clear();
+        self.buf = buf;
+        self.start = 0;
+        None
+    }
+
+    /// True while it holds a buffer.
+    pub(crate) fn has_buffer(&self) -> bool {
+        self.buf.capacity() != 0
+    }
+
     /// Refuses further writes (the write side is being shut down); what is pending can still
     /// be sent and consumed.
     pub fn close(&mut self) {
