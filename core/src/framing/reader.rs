@@ -133,7 +133,7 @@ impl StreamReader {
     /// it unless the reader is full or closed).
     pub fn feed(&mut self, mut data: &[u8]) -> usize {
         let mut taken = 0;
-        if !self.closed {
+        if !self.closed && !data.is_empty() {
             // Room for all of `data` now, while only the unread leftover has to move: filling
             // a short tail first would mean moving the bytes just copied in.
             self.make_room(data.len());

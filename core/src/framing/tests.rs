@@ -398,3 +398,10 @@ fn read_until_any_splits_on_any_of_up_to_three_bytes() {
     ));
     assert_eq!(r.read_available(), b"last");
 }
+
+#[test]
+fn feeding_nothing_allocates_nothing() {
+    let mut r = StreamReader::new(ReaderConfig::default());
+    assert_eq!(r.feed(b""), 0);
+    assert_eq!(r.capacity(), 0);
+}
