@@ -13,8 +13,8 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use crate::{
-    Connection, ConnectionConfig, EndKind, EndReason, Next, ReaderConfig, Session, SessionError,
-    StreamReader, StreamWriter, Timestamp, WriterConfig,
+    BufferPool, Connection, ConnectionConfig, EndKind, EndReason, Next, ReaderConfig, Session,
+    SessionError, StreamReader, StreamWriter, Timestamp, WriterConfig,
 };
 
 /// One move of the peer.
@@ -193,6 +193,9 @@ pub const SETTLE_STEP_LIMIT: usize = 100_000;
 
 struct Harness {
     conn: Connection<ModelEcho>,
+    /// The connection gives its idle buffers here and borrows them back, as the polling loop
+    /// does: a reused buffer must never change what the peer gets.
+    pool: BufferPool,
     config: ModelConfig,
     now: Timestamp,
     wire: VecDeque<u8>,
@@ -251,6 +254,7 @@ impl Harness {
 
     /// Moves wire bytes into the connection; returns how many.
     fn deliver(&mut self, max: usize) -> usize {
+        self.conn.take_buffers_from(&mut self.pool);
         let mut moved = 0;
         while moved < max && !self.wire.is_empty() {
             let room = self.conn.recv_buffer();
@@ -269,6 +273,7 @@ impl Harness {
             self.fin_delivered = true;
             self.conn.handle_peer_closed(self.now);
         }
+        self.conn.release_idle_buffers_to(&mut self.pool);
         moved
     }
 
@@ -279,6 +284,7 @@ impl Harness {
         if n > 0 {
             self.conn.handle_sent(self.now, n);
         }
+        self.conn.release_idle_buffers_to(&mut self.pool);
         n
     }
 
@@ -337,6 +343,7 @@ impl Harness {
 pub fn run(config: ModelConfig, ops: &[PeerOp]) -> Result<Outcome, String> {
     let mut h = Harness {
         conn: Connection::with_config(ModelEcho::default(), config.connection),
+        pool: BufferPool::new(2),
         config,
         now: Timestamp::ZERO,
         wire: VecDeque::new(),
