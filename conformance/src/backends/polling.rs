@@ -14,9 +14,8 @@ use concurrence_core::{
     SocketStateError, Timestamp,
 };
 use concurrence_polling::{ServerHandle, Socket};
-use futures_lite::future::or;
 
-use super::unix_socket_path;
+use super::{bounded_run, unix_socket_path};
 use crate::Transcript;
 use crate::backend::{
     AddressKind, Backend, BoxSession, Capabilities, Listener, LocalFuture, Net, ScenarioBody,
@@ -56,13 +55,7 @@ impl Backend for PollingBackend {
         let net: Rc<dyn Net> = Rc::new(PollingNet {
             executor: Rc::clone(&executor),
         });
-        let body = scenario(net);
-        let limit = self.run_limit;
-        let hung = async move {
-            Timer::after(limit).await;
-            Err(format!("still running after {limit:?}"))
-        };
-        futures_lite::future::block_on(executor.run(or(async { Ok(body.await) }, hung)))
+        futures_lite::future::block_on(bounded_run(executor, scenario(net), self.run_limit))
     }
 }
 

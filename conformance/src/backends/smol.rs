@@ -9,10 +9,9 @@ use async_executor::LocalExecutor;
 use async_io::Timer;
 use concurrence_core::{Address, ConnectionConfig, Ended, ServerConfig, SocketError, Timestamp};
 use concurrence_smol::{CloseHandle, Socket, SocketServer};
-use futures_lite::future::or;
 
 use super::socket_adapter::{async_socket_adapter, close_handle_server};
-use super::unix_socket_path;
+use super::{bounded_run, unix_socket_path};
 use crate::Transcript;
 use crate::backend::{
     AddressKind, Backend, BoxSession, Capabilities, Listener, LocalFuture, Net, ScenarioBody,
@@ -55,13 +54,7 @@ impl Backend for SmolBackend {
         let net: Rc<dyn Net> = Rc::new(SmolNet {
             executor: Rc::clone(&executor),
         });
-        let body = scenario(net);
-        let limit = self.run_limit;
-        let hung = async move {
-            Timer::after(limit).await;
-            Err(format!("still running after {limit:?}"))
-        };
-        async_io::block_on(executor.run(or(async { Ok(body.await) }, hung)))
+        async_io::block_on(bounded_run(executor, scenario(net), self.run_limit))
     }
 }
 
