@@ -12,7 +12,8 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use concurrence_core::{
-    Address, Connection, ConnectionConfig, Ended, ServerConfig, SocketError, SocketStateError,
+    Address, Connection, ConnectionConfig, Direction, Ended, Output, ServerConfig, SocketError,
+    SocketStateError,
 };
 use futures_lite::FutureExt;
 
@@ -34,70 +35,85 @@ fn into_io(error: SocketError) -> std::io::Error {
 }
 
 /// Runs `conn` over `stream` until it finishes (starting it first), then closes the stream
-/// (with a reset if the session aborted).
+/// (with a reset if the session aborted): the core's driving rule over blocking-style stream
+/// operations, each bounded by [`DRIVER_SLICE`] or the connection's next deadline.
 pub async fn drive_session(
     net: &dyn Net,
     stream: &mut dyn Stream,
     conn: &mut Connection<BoxSession>,
 ) {
+    let events = conn.takes_events().then(|| {
+        let (wake, woken) = async_channel::bounded::<()>(1);
+        conn.set_waker(move || {
+            let _ = wake.try_send(());
+        });
+        woken
+    });
     conn.handle_start(net.now());
-    loop {
-        if conn.poll_shutdown_write() {
-            match stream.shutdown_write() {
+    // Set by a `Wait` that asked for input: how long the next receive may wait for it.
+    let mut read_within: Option<Duration> = None;
+    let reset = loop {
+        let now = net.now();
+        match conn.poll_output(now) {
+            Output::Receive(room) => {
+                let Some(wait) = read_within.take() else {
+                    conn.handle_blocked(Direction::Read);
+                    continue;
+                };
+                match stream.read(room.len(), Some(wait)).await {
+                    Ok(bytes) if bytes.is_empty() => conn.handle_peer_closed(net.now()),
+                    Ok(bytes) => {
+                        let n = bytes.len().min(room.len());
+                        room[..n].copy_from_slice(&bytes[..n]);
+                        conn.handle_received(net.now(), n);
+                    }
+                    Err(e) if e.is_timeout() => conn.handle_blocked(Direction::Read),
+                    Err(e) => conn.handle_io_error(net.now(), into_io(e)),
+                }
+            }
+            Output::Transmit(bytes) => {
+                match stream.write(bytes.to_vec(), Some(DRIVER_SLICE)).await {
+                    Ok(n) => conn.handle_sent(net.now(), n),
+                    Err(e) if e.is_timeout() => conn.handle_blocked(Direction::Write),
+                    Err(e) => conn.handle_io_error(net.now(), into_io(e)),
+                }
+            }
+            Output::ShutdownWrite => match stream.shutdown_write() {
                 Ok(()) | Err(SocketError::State(SocketStateError::InvalidState { .. })) => {}
                 Err(e) => conn.handle_io_error(net.now(), into_io(e)),
-            }
-        }
-        if conn.is_closed() {
-            break;
-        }
-        let now = net.now();
-        let deadline = conn.poll_timeout();
-        if deadline.is_some_and(|at| at <= now) {
-            conn.handle_timeout(now);
-            continue;
-        }
-        let wait = deadline
-            .map_or(DRIVER_SLICE, |at| {
-                at.saturating_duration_since(now).min(DRIVER_SLICE)
-            })
-            .max(Duration::from_millis(1));
-        let (wants_read, wants_write) = (conn.wants_read(), conn.wants_write());
-        if wants_write {
-            let pending = conn.poll_transmit().to_vec();
-            match stream.write(pending, Some(wait)).await {
-                Ok(n) => {
-                    conn.handle_sent(net.now(), n);
-                    continue;
+            },
+            Output::Close { reset, .. } => break reset,
+            Output::Ended(_) => break false,
+            Output::Wait { read, write, until } => {
+                let wait = until
+                    .map_or(DRIVER_SLICE, |at| {
+                        at.saturating_duration_since(now).min(DRIVER_SLICE)
+                    })
+                    .max(Duration::from_millis(1));
+                if read {
+                    read_within = Some(wait);
+                } else if !write {
+                    if until.is_none() && events.is_none() {
+                        // Nothing to send, nothing wanted, no deadline: the connection ends
+                        // itself before this (`EndReason::Stalled`); never wait on nothing.
+                        conn.handle_shutdown(net.now());
+                        continue;
+                    }
+                    let woken = async {
+                        match &events {
+                            Some(woken) => {
+                                let _ = woken.recv().await;
+                            }
+                            None => futures_lite::future::pending().await,
+                        }
+                    };
+                    net.sleep(wait).or(woken).await;
                 }
-                Err(e) if e.is_timeout() => {}
-                Err(e) => {
-                    conn.handle_io_error(net.now(), into_io(e));
-                    continue;
-                }
             }
+            _ => conn.handle_shutdown(net.now()),
         }
-        if wants_read {
-            let room = conn.recv_buffer().len();
-            match stream.read(room, Some(wait)).await {
-                Ok(bytes) if bytes.is_empty() => conn.handle_peer_closed(net.now()),
-                Ok(bytes) => {
-                    let _ = conn.feed(net.now(), &bytes);
-                }
-                Err(e) if e.is_timeout() => {}
-                Err(e) => conn.handle_io_error(net.now(), into_io(e)),
-            }
-        } else if !wants_write {
-            if deadline.is_none() {
-                // Nothing to send, nothing wanted, no deadline: the connection ends itself
-                // before this (`EndReason::Stalled`); never wait forever on nothing.
-                conn.handle_shutdown(net.now());
-                break;
-            }
-            net.sleep(wait).await;
-        }
-    }
-    let _ = if conn.wants_reset() {
+    };
+    let _ = if reset {
         stream.abort()
     } else {
         stream.close()
@@ -176,12 +192,16 @@ pub fn connect_session_over_streams(
     Box::pin(async move {
         let mut conn = Connection::with_config(session, config);
         conn.handle_connecting(net.now());
-        let timeout = conn
-            .poll_timeout()
-            .map(|at| at.saturating_duration_since(net.now()));
+        let timeout = match conn.poll_output(net.now()) {
+            Output::Wait { until, .. } => until.map(|at| at.saturating_duration_since(net.now())),
+            _ => None,
+        };
         match net.connect(&address, timeout).await {
             Ok(mut stream) => drive_session(&*net, &mut *stream, &mut conn).await,
-            Err(e) if e.is_timeout() => conn.handle_timeout(net.now()),
+            Err(e) if e.is_timeout() => {
+                // The connect took its whole deadline: the next look ends it as timed out.
+                let _ = conn.poll_output(net.now());
+            }
             Err(e) => conn.handle_io_error(net.now(), into_io(e)),
         }
         let (session, reason) = conn.into_parts();

@@ -6,9 +6,17 @@
 use std::time::Duration;
 
 use crate::{
-    BufferPool, ConnectionConfig, EndKind, EndReason, Next, ReaderConfig, Session, SessionError,
-    StreamReader, StreamWriter, Timestamp, WriterConfig,
+    BufferPool, ConnectionConfig, Direction, EndKind, EndReason, Next, Notify, Output,
+    ReaderConfig, Session, SessionError, StreamReader, StreamWriter, Timestamp, WriterConfig,
 };
+
+/// What [`Output::Ended`] and [`Output::Close`] report if a finished connection somehow kept no
+/// reason (it always keeps one; this only spares a panic path).
+static NO_REASON: EndReason = EndReason::Shutdown;
+
+/// How long after a session's `handle_timeout` left its own deadline in the past the
+/// connection calls it again (a stale deadline must not spin the driver).
+const STALE_DEADLINE_RETRY: Duration = Duration::from_millis(1);
 
 /// Where a connection is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,51 +56,40 @@ enum WriteSide {
 
 /// A session plus its reader and writer, driven through the sans-IO contract.
 ///
-/// # Driving contract (for backend authors)
+/// # The driving rule (for backend authors)
+///
+/// A driver tells the connection what happened through a few `handle_*` methods and learns
+/// what to do from one method, [`poll_output`](Self::poll_output), which it calls until it
+/// answers [`Output::Wait`] or [`Output::Close`]:
 ///
 /// ```text
-///   backend                                   Connection                  Session
-///   ───────                                   ──────────                  ───────
-///   (client) connect started ─ handle_connecting(now)
-///   connected / accepted ───── handle_start(now) ───────────────────────▶ handle_start
-///   readable ─ recv_buffer() ◀ read(fd) ▶ handle_received(now, n) ─────▶ handle_input
-///   read == 0 ──────────────── handle_peer_closed(now) ─────────────────▶ handle_input, handle_eof
-///   writable ─ poll_transmit() ─ send(fd) ─▶ handle_sent(now, n) ───────▶ (handle_input after
-///                                                                          back-pressure)
-///   poll_shutdown_write() ─▶ shutdown(fd, Write)
-///   timer ──────────────────── handle_timeout(now) ─────────────────────▶ handle_timeout
-///   socket error ───────────── handle_io_error(now, error)
-///   driver stops it ────────── handle_shutdown(now)
-///   finished (is_closed) ◀──────────────────────────────────────────────── handle_end(reason)
+///   connection established ─ handle_start(now)          (a client calls handle_connecting first)
+///   loop {
+///     match poll_output(now) {
+///       Receive(room)   ─ read(fd, room): n > 0 ──▶ handle_received(now, n)
+///                                         0     ──▶ handle_peer_closed(now)
+///                                         would block (or read budget spent) ──▶ handle_blocked(Read)
+///       Transmit(bytes) ─ send(fd, bytes): n ──▶ handle_sent(now, n)
+///                                         would block ──▶ handle_blocked(Write)
+///       ShutdownWrite   ─ shutdown(fd, Write)
+///       Close{reset,..} ─ close(fd) (SO_LINGER 0 when reset); stop
+///       Wait{read, write, until} ─ sleep until readable / writable / until / woken; then loop
+///     }                                                  (any socket error: handle_io_error)
+///   }
 /// ```
 ///
-/// **The drain rule.** A driver does the following, in this order, on every turn (after it
-/// was woken, and right after `handle_start`):
+/// `poll_output(now)` also runs whatever is due at `now` (the session's deadline, the idle,
+/// frame, connect and linger timeouts, application events from [`Notify`]), so a driver that
+/// woke for any reason only calls it again: `Wait::until` is always later than `now`, and a
+/// stale deadline can never spin a driver. Receive comes before Transmit, Transmit before the
+/// shutdown, so every driver does the same work in the same order.
+/// [`handle_blocked`](Self::handle_blocked) lasts until the next `Wait`: after waiting, the
+/// driver may be offered the same output again.
 ///
-/// 1. **Receive** while [`wants_read`](Self::wants_read): read into
-///    [`recv_buffer`](Self::recv_buffer) and report [`handle_received`](Self::handle_received);
-///    a read of 0 is [`handle_peer_closed`](Self::handle_peer_closed). A driver may stop
-///    early to bound the work per connection per turn (then it must come back to it soon,
-///    as the socket is still readable).
-/// 2. **Send** while [`poll_transmit`](Self::poll_transmit) is non-empty and the socket takes
-///    bytes, reporting each write with [`handle_sent`](Self::handle_sent).
-/// 3. **Shut down** the write side when [`poll_shutdown_write`](Self::poll_shutdown_write)
-///    returns true (it does so once).
-/// 4. **Finish**: when [`is_closed`](Self::is_closed), close the socket (with a reset, i.e.
-///    `SO_LINGER` 0, when [`wants_reset`](Self::wants_reset)); [`end_reason`](Self::end_reason)
-///    says why, for logging. The session has been told already.
-/// 5. **Wait** for readability if `wants_read`, writability if
-///    [`wants_write`](Self::wants_write), and until [`poll_timeout`](Self::poll_timeout),
-///    re-read now (a deadline kept from before may be stale: waiting on one in the past
-///    busy-loops). At that time call [`handle_timeout`](Self::handle_timeout) (an early or
-///    spurious call does nothing), then start the turn again.
-///
-/// Any socket error is reported with [`handle_io_error`](Self::handle_io_error) and a driver
-/// that stops a connection for its own reasons calls [`handle_shutdown`](Self::handle_shutdown).
-/// The connection itself decides that nothing can happen any more (both directions done,
-/// nothing pending, no deadline) and finishes: a driver never needs to guess.
-///
-/// Every `handle_*` call may finish the connection; calls after that do nothing.
+/// A driver that stops a connection for its own reasons (server shutdown) calls
+/// [`handle_shutdown`](Self::handle_shutdown); every `handle_*` call may finish the
+/// connection, and calls after that do nothing. A session woken from outside (see
+/// [`Notify`]) needs the driver to pass its own wake-up to [`set_waker`](Self::set_waker).
 #[derive(Debug)]
 pub struct Connection<S> {
     session: S,
@@ -118,6 +115,15 @@ pub struct Connection<S> {
     frame_started: Option<Timestamp>,
     /// `reader.consumed_bytes()` when last looked at.
     consumed_seen: u64,
+    /// The driver said reading (writing) is not possible until its next wait.
+    read_blocked: bool,
+    write_blocked: bool,
+    /// `Output::Close` was given.
+    close_told: bool,
+    /// When the session's `handle_timeout` last ran and left its deadline due.
+    stale_since: Option<Timestamp>,
+    /// The session's wake-up flag, if it takes application events.
+    notify: Option<Notify>,
 }
 
 impl<S: Session> Connection<S> {
@@ -137,8 +143,8 @@ impl<S: Session> Connection<S> {
 
     /// A connection for `session` with the given settings.
     pub fn with_config(session: S, config: ConnectionConfig) -> Self {
+        let session_notify = session.notify_handle().cloned();
         Connection {
-            session,
             reader: StreamReader::new(config.reader),
             writer: StreamWriter::new(config.writer),
             config,
@@ -154,6 +160,12 @@ impl<S: Session> Connection<S> {
             unsent: 0,
             frame_started: None,
             consumed_seen: 0,
+            read_blocked: false,
+            write_blocked: false,
+            close_told: false,
+            stale_since: None,
+            notify: session_notify,
+            session,
         }
     }
 
@@ -167,6 +179,89 @@ impl<S: Session> Connection<S> {
     /// part of [`poll_timeout`](Self::poll_timeout): drivers need no timer of their own.
     pub fn set_idle_timeout(&mut self, idle: Option<Duration>) {
         self.config.idle_timeout = idle;
+    }
+
+    /// What the driver must do next (see the driving rule above); first runs whatever is due
+    /// at `now`: an application event, then a deadline. Drain it until it answers
+    /// [`Output::Wait`] or [`Output::Close`].
+    pub fn poll_output(&mut self, now: Timestamp) -> Output<'_> {
+        let now = self.tick(now);
+        if self.phase == Phase::Open && self.notify.as_ref().is_some_and(Notify::take) {
+            let verdict = self.session.handle_event(now, &mut self.writer);
+            self.apply(now, verdict);
+            self.track_frame(now);
+            self.settle(now);
+        }
+        // I/O first, deadlines when there is nothing else to do: input that arrived at the
+        // idle deadline still counts, and output written before a zero linger still goes out.
+        let mut deadline_run = false;
+        loop {
+            match self.phase {
+                Phase::Closed => {
+                    let reason = self.reason.as_ref().unwrap_or(&NO_REASON);
+                    if self.close_told {
+                        return Output::Ended(reason);
+                    }
+                    self.close_told = true;
+                    return Output::Close {
+                        reset: matches!(reason, EndReason::Aborted),
+                        reason,
+                    };
+                }
+                Phase::New | Phase::Connecting => {}
+                Phase::Open | Phase::Ending => {
+                    if !self.read_blocked && self.wants_read() {
+                        return Output::Receive(self.reader.spare());
+                    }
+                    if !self.write_blocked && self.writer.has_pending() {
+                        return Output::Transmit(self.writer.pending());
+                    }
+                    if self.poll_shutdown_write() {
+                        return Output::ShutdownWrite;
+                    }
+                }
+            }
+            if deadline_run || self.poll_timeout().is_none_or(|at| at > now) {
+                break;
+            }
+            deadline_run = true;
+            self.handle_timeout(now);
+        }
+        self.read_blocked = false;
+        self.write_blocked = false;
+        Output::Wait {
+            read: self.wants_read(),
+            write: matches!(self.phase, Phase::Open | Phase::Ending) && self.writer.has_pending(),
+            until: self.poll_timeout(),
+        }
+    }
+
+    /// The socket cannot do `direction` now (the operation would block), or the driver will not
+    /// do it for this connection in this turn (its budget is spent): `poll_output` stops
+    /// offering it until it has answered [`Output::Wait`].
+    pub fn handle_blocked(&mut self, direction: Direction) {
+        match direction {
+            Direction::Read => self.read_blocked = true,
+            Direction::Write => self.write_blocked = true,
+        }
+    }
+
+    /// Binds the driver's wake-up to the session's [`Notify`] (if its
+    /// [`Session::notify_handle`] gives one): `wake` runs, from whichever thread notifies,
+    /// when the session should get a turn; the driver then calls
+    /// [`poll_output`](Self::poll_output), which runs [`Session::handle_event`]. Call it once,
+    /// before the first `poll_output`; it does nothing for sessions without events.
+    pub fn set_waker<W: Fn() + Send + Sync + 'static>(&mut self, wake: W) {
+        if let Some(notify) = &self.notify {
+            notify.bind(Box::new(wake));
+        }
+    }
+
+    /// True when the session takes application events (the driver should give it a waker
+    /// with [`set_waker`](Self::set_waker)).
+    #[must_use]
+    pub fn takes_events(&self) -> bool {
+        self.notify.is_some()
     }
 
     /// A client connect was started: the connect deadline
@@ -236,7 +331,7 @@ impl<S: Session> Connection<S> {
     }
 
     /// Room to receive into: the reader's spare space, or empty when no input is wanted now.
-    pub fn recv_buffer(&mut self) -> &mut [u8] {
+    pub(crate) fn recv_buffer(&mut self) -> &mut [u8] {
         if self.wants_read() {
             self.reader.spare()
         } else {
@@ -345,7 +440,7 @@ impl<S: Session> Connection<S> {
     /// (everything pending was sent after the session said `CloseWrite`, or the session is
     /// done and the connection lingers for the peer's end of stream).
     #[must_use = "when true, the driver must shut down the write side"]
-    pub fn poll_shutdown_write(&mut self) -> bool {
+    pub(crate) fn poll_shutdown_write(&mut self) -> bool {
         if self.write_side != WriteSide::ShutdownWanted
             || self.writer.has_pending()
             || !matches!(self.phase, Phase::Open | Phase::Ending)
@@ -379,9 +474,14 @@ impl<S: Session> Connection<S> {
                     self.finish(now, EndReason::FrameTimeout);
                     return;
                 }
-                if let Some(deadline) = self.session.poll_timeout() {
+                if let Some(deadline) = self.session_deadline() {
                     if deadline <= now {
                         let verdict = self.session.handle_timeout(now, &mut self.writer);
+                        self.stale_since = self
+                            .session
+                            .poll_timeout()
+                            .is_some_and(|again| again <= now)
+                            .then_some(now);
                         self.apply(now, verdict);
                         self.settle(now);
                     }
@@ -440,25 +540,15 @@ impl<S: Session> Connection<S> {
         self.finish(now, EndReason::Shutdown);
     }
 
-    /// The bytes to send now (empty when none, or once closed).
-    #[must_use]
-    pub fn poll_transmit(&self) -> &[u8] {
-        if matches!(self.phase, Phase::Open | Phase::Ending) {
-            self.writer.pending()
-        } else {
-            &[]
-        }
-    }
-
     /// When [`handle_timeout`](Self::handle_timeout) should next be called: the connect
     /// deadline, the session's deadline or the idle deadline, or the linger deadline,
     /// whichever applies and comes first; `None` for never.
     #[must_use]
-    pub fn poll_timeout(&self) -> Option<Timestamp> {
+    pub(crate) fn poll_timeout(&self) -> Option<Timestamp> {
         match self.phase {
             Phase::Connecting => self.connect_deadline,
             Phase::Open => [
-                self.session.poll_timeout(),
+                self.session_deadline(),
                 self.idle_deadline(),
                 self.frame_deadline(),
             ]
@@ -495,6 +585,16 @@ impl<S: Session> Connection<S> {
         }
     }
 
+    /// The session's deadline; one still due right after its `handle_timeout` ran is retried
+    /// [`STALE_DEADLINE_RETRY`] later rather than at once (a stale deadline must not spin).
+    fn session_deadline(&self) -> Option<Timestamp> {
+        let deadline = self.session.poll_timeout()?;
+        match self.stale_since {
+            Some(fired) if deadline <= fired => Some(fired.saturating_add(STALE_DEADLINE_RETRY)),
+            _ => Some(deadline),
+        }
+    }
+
     fn idle_deadline(&self) -> Option<Timestamp> {
         self.config
             .idle_timeout
@@ -503,7 +603,7 @@ impl<S: Session> Connection<S> {
 
     /// True when the backend should receive for this connection now.
     #[must_use]
-    pub fn wants_read(&self) -> bool {
+    pub(crate) fn wants_read(&self) -> bool {
         match self.phase {
             Phase::Open => {
                 self.eof == Eof::NotSeen
@@ -516,34 +616,16 @@ impl<S: Session> Connection<S> {
         }
     }
 
-    /// True when bytes wait to be sent.
-    #[must_use]
-    pub fn wants_write(&self) -> bool {
-        !self.poll_transmit().is_empty()
-    }
-
-    /// True once the connection is finished: close the socket.
-    #[must_use]
-    pub fn is_closed(&self) -> bool {
-        self.phase == Phase::Closed
-    }
-
     /// True once the session is done (it said `Close`, failed, or the connection finished):
-    /// the connection may still be sending and lingering.
-    #[must_use]
-    pub fn is_ending(&self) -> bool {
+    /// the connection may still be sending and lingering. For the reference model's checks.
+    #[cfg_attr(not(feature = "_internal_test_exports"), allow(dead_code))]
+    pub(crate) fn is_ending(&self) -> bool {
         matches!(self.phase, Phase::Ending | Phase::Closed)
     }
 
-    /// True while a client connect is under way.
+    /// Why the connection ended, once it is closed.
     #[must_use]
-    pub fn is_connecting(&self) -> bool {
-        self.phase == Phase::Connecting
-    }
-
-    /// Why the connection ended, once [`is_closed`](Self::is_closed).
-    #[must_use]
-    pub fn end_reason(&self) -> Option<&EndReason> {
+    pub(crate) fn end_reason(&self) -> Option<&EndReason> {
         if self.phase == Phase::Closed {
             self.reason.as_ref()
         } else {
@@ -555,12 +637,6 @@ impl<S: Session> Connection<S> {
     #[must_use]
     pub fn end_kind(&self) -> Option<EndKind> {
         self.end_reason().map(EndReason::kind)
-    }
-
-    /// True when the driver should close the socket with a reset (the session said `Abort`).
-    #[must_use]
-    pub fn wants_reset(&self) -> bool {
-        matches!(self.end_reason(), Some(EndReason::Aborted))
     }
 
     /// Bytes the session wrote that were dropped unsent when the connection finished (0 for
@@ -702,7 +778,7 @@ impl<S: Session> Connection<S> {
                 self.begin_ending(now, reason);
             }
             Ok(Next::Abort) => self.finish(now, EndReason::Aborted),
-            Err(error) => self.begin_ending(now, EndReason::Session(error)),
+            Err(error) => self.begin_ending(now, EndReason::Session(std::sync::Arc::new(error))),
         }
     }
 
@@ -746,6 +822,9 @@ impl<S: Session> Connection<S> {
         self.reader.close();
         self.connect_deadline = None;
         self.linger_deadline = None;
+        if let Some(notify) = &self.notify {
+            notify.unbind();
+        }
         self.session.handle_end(now, &reason);
         self.reason = Some(reason);
     }

@@ -3,6 +3,7 @@
 //! attached error, cheap to copy and compare (transcripts, tests, metrics).
 
 use std::fmt;
+use std::sync::Arc;
 
 use crate::SessionError;
 
@@ -15,7 +16,10 @@ use crate::SessionError;
 /// written before it; the error is kept as the reason even if the peer then resets or the
 /// linger runs out (`Connection::unsent` tells what was lost). After the other reasons, output
 /// still pending was dropped ([`LingerTimeout`](Self::LingerTimeout) says how much).
-#[derive(Debug)]
+///
+/// Cloning shares the attached error; two reasons are equal when they are of the same kind and
+/// their attached errors (if any) have the same kind and message.
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum EndReason {
     /// We ended it: the session said `Close` (or `CloseWrite`) before the peer's end of
@@ -50,9 +54,9 @@ pub enum EndReason {
     Aborted,
     /// The session returned an error. Replies written before it were still sent (unless the
     /// peer reset or the linger ran out meanwhile: see `Connection::unsent`).
-    Session(SessionError),
+    Session(Arc<SessionError>),
     /// The socket failed in another way.
-    Io(std::io::Error),
+    Io(Arc<std::io::Error>),
 }
 
 /// The kind of an [`EndReason`], without its attached error.
@@ -134,7 +138,24 @@ impl EndReason {
             {
                 EndReason::Reset
             }
-            _ => EndReason::Io(error),
+            _ => EndReason::Io(Arc::new(error)),
+        }
+    }
+}
+
+impl PartialEq for EndReason {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (EndReason::Session(a), EndReason::Session(b)) => a.to_string() == b.to_string(),
+            (EndReason::Io(a), EndReason::Io(b)) => {
+                a.kind() == b.kind() && a.to_string() == b.to_string()
+            }
+            (EndReason::LingerTimeout { unsent: a }, EndReason::LingerTimeout { unsent: b }) => {
+                a == b
+            }
+            (a, b) => {
+                a.kind() == b.kind() && a.kind() != EndKind::Session && a.kind() != EndKind::Io
+            }
         }
     }
 }

@@ -28,6 +28,8 @@ mod framing;
 #[cfg(feature = "_internal_test_exports")]
 #[doc(hidden)]
 pub mod model;
+mod notify;
+mod output;
 mod pair;
 mod scan;
 mod script;
@@ -53,7 +55,9 @@ pub use end_reason::{EndKind, EndReason, Ended};
 pub use framing::{
     DEFAULT_BUFFER_SIZE, FramingError, ReaderConfig, StreamReader, StreamWriter, WriterConfig,
 };
-pub use pair::{Pair, PairError, Settled};
+pub use notify::{Mailbox, MailboxError, MailboxSender, Notify};
+pub use output::{Direction, Output};
+pub use pair::{PAIR_IN_FLIGHT, Pair, PairError, Settled};
 pub use script::{Script, ScriptStep};
 pub use server_config::{DEFAULT_BACKLOG, ServerConfig};
 pub use session::{Next, Session, SessionError};

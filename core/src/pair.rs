@@ -4,9 +4,13 @@
 //! split), time jumps straight to the earliest deadline, and a step cap turns a livelock into
 //! an error instead of a hang. Tests, examples and docs use it; it has no I/O of its own.
 
+use std::collections::VecDeque;
 use std::time::Duration;
 
-use crate::{Connection, EndKind, EndReason, ReaderConfig, Session, Timestamp, WriterConfig};
+use crate::{
+    Connection, Direction, EndKind, EndReason, Output, ReaderConfig, Session, Timestamp,
+    WriterConfig,
+};
 
 /// Why [`Pair::run`] stopped without the pair settling.
 #[derive(Debug, thiserror::Error)]
@@ -33,8 +37,11 @@ pub struct Pair<A, B> {
     max_steps: usize,
     started: bool,
     bytes_moved: u64,
-    /// Whether each side's close has reached the other: `(a's, b's)`.
-    close_told: (bool, bool),
+    /// `a` to `b`, `b` to `a`.
+    pipes: [Pipe; 2],
+    /// Each side's next deadline and whether it closed, from its last drain.
+    until: [Option<Timestamp>; 2],
+    closed: [bool; 2],
 }
 
 /// How a run ended.
@@ -43,62 +50,133 @@ pub struct Pair<A, B> {
 pub enum Settled {
     /// Both connections closed.
     Closed,
-    /// Nothing more will happen by itself: no bytes in flight, no deadline.
+    /// Nothing more will happen by itself: no bytes held anywhere, no deadline.
     Idle,
+    /// Nothing more will happen by itself, yet bytes are held: both sides wait for the other
+    /// to read (typically two sessions that each send more than their writer's high-water mark
+    /// before reading). The counts are the bytes each side has written and the other has not
+    /// taken (still in its writer or in flight).
+    Stalled {
+        /// Bytes `a` wrote that `b` has not taken.
+        a_unsent: usize,
+        /// Bytes `b` wrote that `a` has not taken.
+        b_unsent: usize,
+    },
     /// The time bound of [`Pair::run_for`] was reached.
     TimeUp,
 }
 
-fn transfer<X: Session, Y: Session>(
-    now: Timestamp,
-    chunk: usize,
-    from: &mut Connection<X>,
-    to: &mut Connection<Y>,
-) -> usize {
-    let data = from.poll_transmit();
-    if data.is_empty() {
-        return 0;
-    }
-    if to.is_closed() {
-        // Bytes for a closed socket: a real stack answers with a reset.
-        from.handle_io_error(now, std::io::ErrorKind::ConnectionReset.into());
-        return 0;
-    }
-    let room = to.recv_buffer();
-    let n = data.len().min(room.len()).min(chunk.max(1));
-    if n == 0 {
-        return 0;
-    }
-    room[..n].copy_from_slice(&data[..n]);
-    to.handle_received(now, n);
-    from.handle_sent(now, n);
-    n
+/// How many bytes one direction holds in flight, as a socket's buffers would: past it, the
+/// sender is told its socket is full.
+pub const PAIR_IN_FLIGHT: usize = 64 * 1024;
+
+/// One direction between the two sides: bytes in flight and what follows them.
+#[derive(Debug, Default)]
+struct Pipe {
+    bytes: VecDeque<u8>,
+    /// The sender shut down its write side (or closed): end of stream after the bytes.
+    fin: bool,
+    /// The end of stream was told to the receiver.
+    fin_told: bool,
+    /// The sender reset: the receiver is told at once.
+    reset: bool,
+    reset_told: bool,
+    /// The receiver closed: bytes sent now are answered with a reset, as a real stack does.
+    receiver_gone: bool,
 }
 
-/// A write-side shutdown travels as end of stream (everything before it was delivered: a
-/// connection asks for it only once nothing is pending); a finished side's close travels
-/// once, as end of stream or, for an abort, as a reset.
-fn propagate_close<X: Session, Y: Session>(
+/// What one side's drain found.
+struct Drained {
+    progress: bool,
+    until: Option<Timestamp>,
+    closed: bool,
+}
+
+/// One side's drain of `poll_output`: receive from `inbound`, transmit into `outbound`, at
+/// most `chunk` bytes per operation, until the connection waits or closes.
+fn drain<S: Session>(
     now: Timestamp,
-    from: &mut Connection<X>,
-    to: &mut Connection<Y>,
-    told: &mut bool,
-) -> bool {
-    let mut changed = false;
-    if from.poll_shutdown_write() {
-        to.handle_peer_closed(now);
-        changed = true;
+    chunk: usize,
+    conn: &mut Connection<S>,
+    inbound: &mut Pipe,
+    outbound: &mut Pipe,
+    moved: &mut u64,
+) -> Drained {
+    let mut progress = false;
+    if inbound.reset && !inbound.reset_told {
+        inbound.reset_told = true;
+        conn.handle_io_error(now, std::io::ErrorKind::ConnectionReset.into());
+        progress = true;
     }
-    if from.is_closed() && !*told {
-        *told = true;
-        changed = true;
-        if from.wants_reset() {
-            to.handle_io_error(now, std::io::ErrorKind::ConnectionReset.into());
-        } else {
-            to.handle_peer_closed(now);
+    loop {
+        match conn.poll_output(now) {
+            Output::Receive(room) => {
+                let n = room.len().min(inbound.bytes.len()).min(chunk);
+                if n > 0 {
+                    for (slot, byte) in room.iter_mut().zip(inbound.bytes.drain(..n)) {
+                        *slot = byte;
+                    }
+                    conn.handle_received(now, n);
+                    progress = true;
+                } else if inbound.bytes.is_empty() && inbound.fin && !inbound.fin_told {
+                    inbound.fin_told = true;
+                    conn.handle_peer_closed(now);
+                    progress = true;
+                } else {
+                    conn.handle_blocked(Direction::Read);
+                }
+            }
+            Output::Transmit(data) => {
+                if outbound.receiver_gone {
+                    conn.handle_io_error(now, std::io::ErrorKind::ConnectionReset.into());
+                    progress = true;
+                    continue;
+                }
+                let room = PAIR_IN_FLIGHT.saturating_sub(outbound.bytes.len());
+                let n = data.len().min(room).min(chunk);
+                if n == 0 {
+                    conn.handle_blocked(Direction::Write);
+                } else {
+                    outbound.bytes.extend(&data[..n]);
+                    conn.handle_sent(now, n);
+                    *moved += n as u64;
+                    progress = true;
+                }
+            }
+            Output::ShutdownWrite => {
+                outbound.fin = true;
+                progress = true;
+            }
+            Output::Close { reset, .. } => {
+                if reset {
+                    outbound.reset = true;
+                    outbound.bytes.clear();
+                } else {
+                    outbound.fin = true;
+                }
+                inbound.receiver_gone = true;
+                return Drained {
+                    progress: true,
+                    until: None,
+                    closed: true,
+                };
+            }
+            Output::Ended(_) => {
+                return Drained {
+                    progress,
+                    until: None,
+                    closed: true,
+                };
+            }
+            Output::Wait { until, .. } => {
+                return Drained {
+                    progress,
+                    until,
+                    closed: false,
+                };
+            }
         }
     }
-    changed
 }
 
 impl<A: Session, B: Session> Pair<A, B> {
@@ -126,7 +204,9 @@ impl<A: Session, B: Session> Pair<A, B> {
             max_steps: 100_000,
             started: false,
             bytes_moved: 0,
-            close_told: (false, false),
+            pipes: [Pipe::default(), Pipe::default()],
+            until: [None, None],
+            closed: [false, false],
         }
     }
 
@@ -205,6 +285,17 @@ impl<A: Session, B: Session> Pair<A, B> {
         self.run_until(end)
     }
 
+    /// Drains both sides once; true if anything moved or changed.
+    fn step(&mut self) -> bool {
+        let now = self.now;
+        let [ab, ba] = &mut self.pipes;
+        let a = drain(now, self.chunk, &mut self.a, ba, ab, &mut self.bytes_moved);
+        let b = drain(now, self.chunk, &mut self.b, ab, ba, &mut self.bytes_moved);
+        self.until = [a.until, b.until];
+        self.closed = [a.closed, b.closed];
+        a.progress || b.progress
+    }
+
     fn run_until(&mut self, end: Timestamp) -> Result<Settled, PairError> {
         if !self.started {
             self.started = true;
@@ -212,30 +303,30 @@ impl<A: Session, B: Session> Pair<A, B> {
             self.b.handle_start(self.now);
         }
         for _ in 0..self.max_steps {
-            let now = self.now;
-            let moved = transfer(now, self.chunk, &mut self.a, &mut self.b)
-                + transfer(now, self.chunk, &mut self.b, &mut self.a);
-            self.bytes_moved += moved as u64;
-            let closes = propagate_close(now, &mut self.a, &mut self.b, &mut self.close_told.0)
-                | propagate_close(now, &mut self.b, &mut self.a, &mut self.close_told.1);
-            if moved > 0 || closes {
+            if self.step() {
                 continue;
             }
-            if self.a.is_closed() && self.b.is_closed() {
+            if self.closed == [true, true] {
                 return Ok(Settled::Closed);
             }
-            let next = match (self.a.poll_timeout(), self.b.poll_timeout()) {
-                (Some(x), Some(y)) => x.min(y),
-                (Some(x), None) | (None, Some(x)) => x,
-                (None, None) => return Ok(Settled::Idle),
+            let next = match self.until {
+                [Some(x), Some(y)] => x.min(y),
+                [Some(x), None] | [None, Some(x)] => x,
+                [None, None] => {
+                    let a_unsent = self.a.writer().pending_len() + self.pipes[0].bytes.len();
+                    let b_unsent = self.b.writer().pending_len() + self.pipes[1].bytes.len();
+                    if a_unsent + b_unsent == 0 {
+                        return Ok(Settled::Idle);
+                    }
+                    return Ok(Settled::Stalled { a_unsent, b_unsent });
+                }
             };
             if next > end {
                 self.now = self.now.max(end);
                 return Ok(Settled::TimeUp);
             }
+            // The next drain runs what is due at `next`.
             self.now = self.now.max(next);
-            self.a.handle_timeout(self.now);
-            self.b.handle_timeout(self.now);
         }
         Err(PairError::StepLimit {
             steps: self.max_steps,

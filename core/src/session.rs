@@ -6,7 +6,7 @@
 
 use std::error::Error;
 
-use crate::{EndReason, FramingError, StreamReader, StreamWriter, Timestamp};
+use crate::{EndReason, FramingError, Notify, StreamReader, StreamWriter, Timestamp};
 
 /// What a session wants after handling something.
 #[must_use = "a session's verdict decides whether the connection stays open"]
@@ -77,7 +77,9 @@ pub enum SessionError {
 ///    back-pressure drain if needed, until a call leaves the writer below its high-water
 ///    mark; then [`handle_eof`](Session::handle_eof) once. So a session that honours
 ///    back-pressure has answered every complete request before `handle_eof`.
-/// 5. [`handle_end`](Session::handle_end) exactly once, with the [`EndReason`], when the
+/// 5. [`handle_event`](Session::handle_event) when the application woke the session through
+///    the [`Notify`] it gave out with [`notify_handle`](Session::notify_handle).
+/// 6. [`handle_end`](Session::handle_end) exactly once, with the [`EndReason`], when the
 ///    connection is finished, whatever ended it (including a connect that failed before
 ///    `handle_start`). No call follows it.
 ///
@@ -178,6 +180,30 @@ pub trait Session {
     fn poll_timeout(&self) -> Option<Timestamp> {
         None
     }
+
+    /// The application woke this session through its [`Notify`] (for example a
+    /// [`Mailbox`](crate::Mailbox) got an event): drain what the application sent and write
+    /// what it means for the peer. Notifications coalesce, so drain everything queued. A
+    /// session that must not block the application should drop (and count) what does not fit
+    /// while `writer.is_backpressured()`.
+    ///
+    /// # Errors
+    /// A [`SessionError`] ends the session (pending output is still sent).
+    fn handle_event(
+        &mut self,
+        now: Timestamp,
+        writer: &mut StreamWriter,
+    ) -> Result<Next, SessionError> {
+        let _ = (now, writer);
+        Ok(Next::Continue)
+    }
+
+    /// The wake-up flag through which the application reaches this session, if it takes
+    /// application events; read once, when its connection is created. The default, `None`,
+    /// is a session driven only by its peer and its deadlines.
+    fn notify_handle(&self) -> Option<&Notify> {
+        None
+    }
 }
 
 impl<S: Session + ?Sized> Session for Box<S> {
@@ -215,5 +241,15 @@ impl<S: Session + ?Sized> Session for Box<S> {
     }
     fn poll_timeout(&self) -> Option<Timestamp> {
         (**self).poll_timeout()
+    }
+    fn handle_event(
+        &mut self,
+        now: Timestamp,
+        writer: &mut StreamWriter,
+    ) -> Result<Next, SessionError> {
+        (**self).handle_event(now, writer)
+    }
+    fn notify_handle(&self) -> Option<&Notify> {
+        (**self).notify_handle()
     }
 }

@@ -3,6 +3,7 @@
 //! `memcache-server` binary runs; and the seed's chat example (`chat`).
 
 pub mod chat;
+pub mod chat_session;
 pub mod memcache;
 
 /// Installs the programs' `tracing` subscriber: to stderr, filtered by `RUST_LOG` when set,

@@ -6,13 +6,13 @@ use std::io;
 use std::time::Duration;
 
 use concurrence_core::{
-    Address, BufferPool, Connection, ConnectionConfig, EndReason, Ended, Session, Timestamp,
+    Address, BufferPool, Connection, ConnectionConfig, EndReason, Ended, Output, Session, Timestamp,
 };
 
 use concurrence_os::sockaddr::{new_socket, set_nodelay, sock_addr};
 use concurrence_os::{clock, log_end};
 
-use crate::transfer::{close, pump};
+use crate::transfer::{Turn, close, pump, shut};
 use crate::wait::{Readiness, wait_ready};
 
 /// Connects to `address` (TCP for `ip:port`, Unix for a path) and runs `session` as the client
@@ -43,9 +43,9 @@ pub fn connect_session<S: Session>(
     let mut conn = Connection::with_config(session, config);
     conn.handle_connecting(clock::now());
     if let Some(socket) = connect(address, &mut conn) {
-        run(&socket, &mut conn);
-        log_end(address, conn.end_reason());
-        close(socket, &conn);
+        let (reset, reason) = run(&socket, &mut conn);
+        log_end(address, Some(&reason));
+        close(socket, reset);
     }
     let (session, reason) = conn.into_parts();
     Ended {
@@ -82,19 +82,19 @@ fn connect<S: Session>(address: &Address, conn: &mut Connection<S>) -> Option<so
                 }
             }
             Err(e) if e.raw_os_error() == Some(rustix::io::Errno::INPROGRESS.raw_os_error()) => {
-                match wait_ready(&socket, Readiness::Writable, conn.poll_timeout()) {
-                    Ok(true) => match socket.take_error() {
-                        Ok(None) => break,
-                        Ok(Some(e)) | Err(e) => return fail(conn, e),
-                    },
-                    Ok(false) => {
-                        conn.handle_timeout(clock::now());
-                        if conn.is_closed() {
-                            return None;
-                        }
+                loop {
+                    // A look at the connection ends a connect past its deadline.
+                    let deadline = connect_deadline(conn)?;
+                    match wait_ready(&socket, Readiness::Writable, deadline) {
+                        Ok(true) => match socket.take_error() {
+                            Ok(None) => break,
+                            Ok(Some(e)) | Err(e) => return fail(conn, e),
+                        },
+                        Ok(false) => {}
+                        Err(e) => return fail(conn, e),
                     }
-                    Err(e) => return fail(conn, e),
                 }
+                break;
             }
             Err(e) => return fail(conn, e),
         }
@@ -106,28 +106,34 @@ fn connect<S: Session>(address: &Address, conn: &mut Connection<S>) -> Option<so
     Some(socket)
 }
 
+/// While connecting: the connect deadline, or `None` once the connection finished (the
+/// deadline passed: `poll_output` ended it).
+#[allow(clippy::option_option)]
+fn connect_deadline<S: Session>(conn: &mut Connection<S>) -> Option<Option<Timestamp>> {
+    match conn.poll_output(clock::now()) {
+        Output::Wait { until, .. } => Some(until),
+        _ => None,
+    }
+}
+
 /// Sleeps a millisecond (or up to the deadline); false once the connect timed out.
 fn pause_until_deadline<S: Session>(conn: &mut Connection<S>) -> bool {
-    let now = clock::now();
-    conn.handle_timeout(now);
-    if conn.is_closed() {
+    let Some(deadline) = connect_deadline(conn) else {
         return false;
-    }
-    let left = conn
-        .poll_timeout()
-        .map_or(Duration::from_millis(1), clock::until);
+    };
+    let left = deadline.map_or(Duration::from_millis(1), clock::until);
     std::thread::sleep(left.min(Duration::from_millis(1)));
     true
 }
 
-/// Runs a connected `conn` over `socket` until it finishes: the drain rule, then a wait on
-/// the socket and the connection's deadline.
-fn run<S: Session>(socket: &socket2::Socket, conn: &mut Connection<S>) {
+/// Runs a connected `conn` over `socket` until it finishes: a turn of the driving rule, then a
+/// wait on the socket and the connection's deadline. Returns what to close the socket with.
+fn run<S: Session>(socket: &socket2::Socket, conn: &mut Connection<S>) -> (bool, EndReason) {
     // Its own two buffers, kept across waits (a client has no other connection to share with).
     let mut pool = BufferPool::new(1);
     loop {
         let now = clock::now();
-        pump(
+        let turn = pump(
             socket,
             conn,
             now,
@@ -135,29 +141,24 @@ fn run<S: Session>(socket: &socket2::Socket, conn: &mut Connection<S>) {
             &mut Default::default(),
             &mut pool,
         );
-        if conn.is_closed() {
-            return;
-        }
-        let deadline: Option<Timestamp> = conn.poll_timeout();
-        let (read, write) = (conn.wants_read(), conn.wants_write());
+        let (read, write, deadline) = match turn {
+            Turn::Closed { reset, reason } => return (reset, reason),
+            Turn::Wait { read, write, until } => (read, write, until),
+        };
         if !read && !write {
             // Only time can move it (an error or hang-up on the socket would wake `poll` at
             // once, again and again, with nothing to do about it).
             match deadline {
-                Some(deadline) => {
-                    std::thread::sleep(clock::until(deadline));
-                    conn.handle_timeout(clock::now());
-                }
+                Some(deadline) => std::thread::sleep(clock::until(deadline)),
                 // The connection ends itself before this can happen (`EndReason::Stalled`);
                 // never wait forever on nothing.
-                None => conn.handle_shutdown(clock::now()),
+                None => return shut(conn, clock::now()),
             }
             continue;
         }
-        match wait_ready(socket, Readiness::Either(read, write), deadline) {
-            Ok(true) => {}
-            Ok(false) => conn.handle_timeout(clock::now()),
-            Err(e) => conn.handle_io_error(clock::now(), e),
+        // Woken by the socket or the deadline: the next turn finds out which.
+        if let Err(e) = wait_ready(socket, Readiness::Either(read, write), deadline) {
+            conn.handle_io_error(clock::now(), e);
         }
     }
 }

@@ -1,18 +1,19 @@
 //! One event loop: a `polling::Poller`, a listener, and the connections it accepted, each a
 //! core `Connection` driving a `Session`. This file only moves bytes and waits.
 //!
-//! Interest is level-triggered and tracked per connection: after every call the loop compares
-//! what the connection wants (`wants_read` / `wants_write`) with what is armed and calls
+//! Interest is level-triggered and tracked per connection: after every turn the loop compares
+//! what the connection's `Output::Wait` asks for (read / write) with what is armed and calls
 //! `modify` only when that changed. That is how back-pressure reaches the kernel (a connection
 //! over its high-water mark stops being watched for input), and it saves the `epoll_ctl` that
 //! oneshot mode costs on every event. Never arming what is not wanted keeps level mode from
-//! spinning. Timers (session deadlines and idle timeouts, both from `Connection::poll_timeout`)
-//! live in an ordered set keyed by deadline and re-read from the connection after every call.
+//! spinning. Timers (every deadline of a connection, from `Output::Wait::until`) live in an
+//! ordered set keyed by deadline and are re-read after every turn. A session woken by the
+//! application (`Notify`) queues its slot and wakes the poller; the loop gives it a turn.
 
 use std::collections::BTreeSet;
 use std::io;
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use concurrence_core::{Address, BufferPool, Connection, Session, Timestamp};
 use polling::{Event, PollMode, Poller};
@@ -21,7 +22,7 @@ use concurrence_os::sockaddr::{address_of, set_nodelay};
 use concurrence_os::{ServerConfig, SocketError, clock, log_end};
 
 use crate::server::Shared;
-use crate::transfer::{close, pump};
+use crate::transfer::{Turn, close, pump, shut};
 
 /// The listener's key (`usize::MAX` is reserved by `polling`).
 const LISTENER: usize = usize::MAX - 1;
@@ -34,7 +35,13 @@ struct Slot<S> {
     timer: Option<Timestamp>,
     /// What the poller watches for now: (readable, writable).
     armed: (bool, bool),
+    /// Unique among this loop's connections (slots are reused): a late application wake-up
+    /// for a finished connection must not reach the next one in its slot.
+    id: u64,
 }
+
+/// Connections the application woke (`Notify`), by slot and id.
+type Wakes = Arc<Mutex<Vec<(usize, u64)>>>;
 
 pub(crate) struct EventLoop<S, F> {
     poller: Arc<Poller>,
@@ -57,6 +64,9 @@ pub(crate) struct EventLoop<S, F> {
     calls: crate::transfer::Calls,
     /// Idle connections' buffers, for the next request (`ServerConfig::pooled_buffers`).
     pool: BufferPool,
+    /// Woken by the application since the last turn.
+    wakes: Wakes,
+    next_id: u64,
 }
 
 impl<S, F> EventLoop<S, F>
@@ -88,6 +98,8 @@ where
             calls: crate::transfer::Calls::default(),
             pool: BufferPool::new(config.pooled_buffers),
             config,
+            wakes: Arc::default(),
+            next_id: 0,
         }
     }
 
@@ -144,6 +156,22 @@ where
                 }
             }
             self.fire_timers(clock::now());
+            self.serve_wakes(clock::now());
+        }
+    }
+
+    /// Gives a turn to every connection the application woke since the last one.
+    fn serve_wakes(&mut self, now: Timestamp) {
+        let woken = std::mem::take(&mut *self.wakes.lock().unwrap_or_else(PoisonError::into_inner));
+        for (key, id) in woken {
+            if self
+                .slots
+                .get(key)
+                .and_then(Option::as_ref)
+                .is_some_and(|s| s.id == id)
+            {
+                self.guarded(key, |this| this.drive(key, now));
+            }
         }
     }
 
@@ -207,19 +235,20 @@ where
                 .map(|slot| slot.peer.to_string())
                 .unwrap_or_default();
             tracing::error!(%peer, panic = %panic_message(&*panic), "session panicked; closing its connection");
-            self.remove(key);
+            self.remove(key, None);
         }
     }
 
     fn close_all(&mut self, now: Timestamp) {
         for key in 0..self.slots.len() {
             if self.slots[key].is_some() {
+                let mut closing = None;
                 self.guarded(key, |this| {
                     if let Some(Some(slot)) = this.slots.get_mut(key) {
-                        slot.conn.handle_shutdown(now);
+                        closing = Some(shut(&mut slot.conn, now));
                     }
                 });
-                self.remove(key);
+                self.remove(key, closing);
             }
         }
     }
@@ -281,6 +310,19 @@ where
             SocketError::io("start session", &peer, io::Error::other(message))
         })?;
         let key = self.free.pop().unwrap_or(self.slots.len());
+        let id = self.next_id;
+        self.next_id += 1;
+        let mut conn = conn;
+        if conn.takes_events() {
+            let (wakes, poller) = (Arc::clone(&self.wakes), Arc::clone(&self.poller));
+            conn.set_waker(move || {
+                wakes
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .push((key, id));
+                let _ = poller.notify();
+            });
+        }
         if let Err(e) = self
             .poller
             .add_with_mode(&socket, Event::none(key), PollMode::Level)
@@ -296,6 +338,7 @@ where
             conn,
             timer: None,
             armed: (false, false),
+            id,
         };
         if key == self.slots.len() {
             self.slots.push(Some(slot));
@@ -306,13 +349,13 @@ where
         Ok(())
     }
 
-    /// Moves bytes for one connection (the core's drain rule), then re-arms its interest and
-    /// timer, or closes it once finished.
+    /// One turn for one connection (the core's driving rule), then re-arms its interest and
+    /// timer from the connection's `Wait`, or closes it once finished.
     fn drive(&mut self, key: usize, now: Timestamp) {
         let Some(Some(slot)) = self.slots.get_mut(key) else {
             return;
         };
-        pump(
+        let turn = pump(
             &slot.socket,
             &mut slot.conn,
             now,
@@ -320,11 +363,13 @@ where
             &mut self.calls,
             &mut self.pool,
         );
-        if slot.conn.is_closed() {
-            self.remove(key);
-            return;
-        }
-        let wanted = (slot.conn.wants_read(), slot.conn.wants_write());
+        let (wanted, until) = match turn {
+            Turn::Closed { reset, reason } => {
+                self.remove(key, Some((reset, reason)));
+                return;
+            }
+            Turn::Wait { read, write, until } => ((read, write), until),
+        };
         if wanted != slot.armed {
             let interest = Event {
                 key,
@@ -336,23 +381,24 @@ where
                 .modify_with_mode(&slot.socket, interest, PollMode::Level)
             {
                 tracing::warn!(peer = %slot.peer, error = %e, "changing interest failed; closing");
-                self.remove(key);
+                let closing = shut(&mut slot.conn, now);
+                self.remove(key, Some(closing));
                 return;
             }
             slot.armed = wanted;
         }
-        self.rearm_timer(key);
+        self.rearm_timer(key, until);
     }
 
-    /// Puts the connection's next deadline (connection or session) into `timers`.
-    fn rearm_timer(&mut self, key: usize) {
+    /// Puts the connection's next deadline into `timers`.
+    fn rearm_timer(&mut self, key: usize, until: Option<Timestamp>) {
         let Some(Some(slot)) = self.slots.get_mut(key) else {
             return;
         };
         // Lazily: a deadline that moved later (the idle deadline moves with every byte) keeps
-        // its earlier entry; that entry fires, `handle_timeout` finds nothing due, and the
-        // real deadline is entered then. Only an earlier deadline moves the entry now.
-        match (slot.conn.poll_timeout(), slot.timer) {
+        // its earlier entry; that entry fires, the turn finds nothing due, and the real
+        // deadline is entered then. Only an earlier deadline moves the entry now.
+        match (until, slot.timer) {
             (Some(wanted), Some(armed)) if wanted >= armed => {}
             (Some(wanted), armed) => {
                 if let Some(old) = armed {
@@ -380,16 +426,14 @@ where
                 continue;
             };
             slot.timer = None;
-            self.guarded(key, |this| {
-                if let Some(Some(slot)) = this.slots.get_mut(key) {
-                    slot.conn.handle_timeout(now);
-                }
-                this.drive(key, now);
-            });
+            // The turn runs what is due (`poll_output` handles deadlines itself).
+            self.guarded(key, |this| this.drive(key, now));
         }
     }
 
-    fn remove(&mut self, key: usize) {
+    /// Drops connection `key` and closes its socket, logging why it ended (`closing`: reset
+    /// and reason; `None` after a panic, which was logged already).
+    fn remove(&mut self, key: usize, closing: Option<(bool, concurrence_core::EndReason)>) {
         let Some(slot) = self.slots.get_mut(key).and_then(Option::take) else {
             return;
         };
@@ -397,8 +441,9 @@ where
             self.timers.remove(&(t, key));
         }
         let _ = self.poller.delete(&slot.socket);
-        log_end(&slot.peer, slot.conn.end_reason());
-        close(slot.socket, &slot.conn);
+        let reset = closing.as_ref().is_some_and(|(reset, _)| *reset);
+        log_end(&slot.peer, closing.as_ref().map(|(_, reason)| reason));
+        close(slot.socket, reset);
         self.free.push(key);
         self.shared.live.fetch_sub(1, Ordering::SeqCst);
     }

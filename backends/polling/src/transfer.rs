@@ -1,11 +1,11 @@
-//! Moving bytes between one non-blocking socket and its core `Connection`, following the
-//! core's drain rule (receive, send, shut down the write side, finish). The event loop and the
-//! client driver both use it, so the rule is written once in this backend.
+//! One turn of the core's driving rule for one non-blocking socket: drain
+//! `Connection::poll_output` (receive, transmit, shut down, close) until it says to wait. The
+//! event loop and the client driver both use it, so the rule is written once in this backend.
 
 use std::io::{self, Read};
 use std::net::Shutdown;
 
-use concurrence_core::{BufferPool, Connection, Session, Timestamp};
+use concurrence_core::{BufferPool, Connection, Direction, EndReason, Output, Session, Timestamp};
 
 use concurrence_os::send;
 
@@ -17,10 +17,24 @@ pub(crate) struct Calls {
     pub(crate) sends: u64,
 }
 
-/// One turn for one connection: receive up to `read_budget` bytes while it wants input, send
-/// while it has output and the socket takes it, and shut down the write side when asked. The
-/// connection borrows buffers from `pool` for the turn and gives back what it holds idle.
-/// Reads again only when sending lifted back-pressure (no read that is sure to find nothing).
+/// How a turn ended.
+#[derive(Debug)]
+pub(crate) enum Turn {
+    /// Wait for the socket (readable, writable) and until the deadline.
+    Wait {
+        read: bool,
+        write: bool,
+        until: Option<Timestamp>,
+    },
+    /// The connection finished: close the socket (with a reset if asked).
+    Closed { reset: bool, reason: EndReason },
+}
+
+/// One turn for one connection: drains `poll_output`, reading at most `read_budget` bytes.
+/// The connection borrows buffers from `pool` for the turn and gives back what it holds idle.
+/// A read that did not fill its room drained the socket (level mode reports it again if more
+/// arrived), so the turn reads again only after sending lifted back-pressure and never makes a
+/// read that is sure to find nothing.
 pub(crate) fn pump<S: Session>(
     socket: &socket2::Socket,
     conn: &mut Connection<S>,
@@ -28,73 +42,91 @@ pub(crate) fn pump<S: Session>(
     read_budget: usize,
     calls: &mut Calls,
     pool: &mut BufferPool,
-) {
+) -> Turn {
     conn.take_buffers_from(pool);
     let mut budget = read_budget.max(1);
-    loop {
-        while budget > 0 && conn.wants_read() {
-            let room = conn.recv_buffer();
-            let cap = room.len().min(budget);
-            calls.reads += 1;
-            match (&*socket).read(&mut room[..cap]) {
-                Ok(0) => {
-                    conn.handle_peer_closed(now);
-                    break;
+    let mut readable = true;
+    let turn = loop {
+        match conn.poll_output(now) {
+            Output::Receive(room) => {
+                if !readable || budget == 0 {
+                    conn.handle_blocked(Direction::Read);
+                    continue;
                 }
-                Ok(n) => {
-                    budget -= n;
-                    conn.handle_received(now, n);
-                    if n < cap {
-                        // Short read: the socket is (very likely) drained. Level mode reports
-                        // it again if more arrived; skip the EAGAIN syscall.
-                        break;
+                let cap = room.len().min(budget);
+                calls.reads += 1;
+                match (&*socket).read(&mut room[..cap]) {
+                    Ok(0) => conn.handle_peer_closed(now),
+                    Ok(n) => {
+                        budget -= n;
+                        readable = n == cap;
+                        conn.handle_received(now, n);
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        calls.empty_reads += 1;
+                        readable = false;
+                        conn.handle_blocked(Direction::Read);
+                    }
+                    Err(e) => conn.handle_io_error(now, e),
+                }
+            }
+            Output::Transmit(bytes) => {
+                calls.sends += 1;
+                match send(socket, bytes) {
+                    Ok(n) => conn.handle_sent(now, n),
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        conn.handle_blocked(Direction::Write);
+                    }
+                    Err(e) => conn.handle_io_error(now, e),
+                }
+            }
+            Output::ShutdownWrite => {
+                if let Err(e) = socket.shutdown(Shutdown::Write) {
+                    if e.kind() != io::ErrorKind::NotConnected {
+                        conn.handle_io_error(now, e);
                     }
                 }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    calls.empty_reads += 1;
-                    break;
-                }
-                Err(e) => {
-                    conn.handle_io_error(now, e);
-                    break;
-                }
             }
-        }
-        let was_reading = conn.wants_read();
-        while conn.wants_write() {
-            calls.sends += 1;
-            match send(socket, conn.poll_transmit()) {
-                Ok(n) => conn.handle_sent(now, n),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) => {
-                    conn.handle_io_error(now, e);
-                    break;
-                }
+            Output::Wait { read, write, until } => break Turn::Wait { read, write, until },
+            Output::Close { reset, reason } => {
+                break Turn::Closed {
+                    reset,
+                    reason: reason.clone(),
+                };
             }
-        }
-        if conn.poll_shutdown_write() {
-            if let Err(e) = socket.shutdown(Shutdown::Write) {
-                if e.kind() != io::ErrorKind::NotConnected {
-                    conn.handle_io_error(now, e);
-                }
+            Output::Ended(reason) => {
+                break Turn::Closed {
+                    reset: false,
+                    reason: reason.clone(),
+                };
             }
+            // An output this driver does not know (a newer core): stop the connection rather
+            // than ignore what it asks.
+            _ => conn.handle_shutdown(now),
         }
-        // Sending lifted back-pressure: input may be waiting, read it in this turn.
-        if was_reading || !conn.wants_read() || budget == 0 {
-            break;
-        }
-    }
+    };
     // The loop waits for the next event now: an idle connection holds no buffers (they go
     // to the loop's pool, for the next request of any of its connections).
     conn.release_idle_buffers_to(pool);
+    turn
 }
 
 /// Closes a finished connection's socket: with a reset when the session aborted.
-pub(crate) fn close<S: Session>(socket: socket2::Socket, conn: &Connection<S>) {
-    if conn.wants_reset() {
+pub(crate) fn close(socket: socket2::Socket, reset: bool) {
+    if reset {
         let _ = socket.set_linger(Some(std::time::Duration::ZERO));
     }
     drop(socket);
+}
+
+/// Ends `conn` for the driver's own reason (shutdown) and returns what to close with.
+pub(crate) fn shut<S: Session>(conn: &mut Connection<S>, now: Timestamp) -> (bool, EndReason) {
+    conn.handle_shutdown(now);
+    match conn.poll_output(now) {
+        Output::Close { reset, reason } => (reset, reason.clone()),
+        Output::Ended(reason) => (false, reason.clone()),
+        _ => (false, EndReason::Shutdown),
+    }
 }

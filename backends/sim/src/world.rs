@@ -16,7 +16,9 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use concurrence_core::{Address, Connection, ConnectionConfig, EndKind, Ended, Session, Timestamp};
+use concurrence_core::{
+    Address, Connection, ConnectionConfig, Direction, EndKind, Ended, Output, Session, Timestamp,
+};
 
 use crate::{Faults, LinkProfile, SimRng, Trace};
 
@@ -287,7 +289,13 @@ pub(crate) enum Event {
     Timer(usize, usize),
     /// A sleeping task's deadline.
     Wake(u64),
+    /// The application woke a session (`Notify`): give it a turn.
+    Notify(usize, usize),
 }
+
+/// Sessions the application woke since the last event, as (connection, side): filled by the
+/// wake-ups bound to their `Notify`, turned into events in the order drawn from the RNG.
+type Wakes = std::sync::Arc<std::sync::Mutex<Vec<(usize, usize)>>>;
 
 /// The simulated network's state; [`SimNetwork`](crate::SimNetwork) owns and runs it.
 pub(crate) struct World {
@@ -312,6 +320,7 @@ pub(crate) struct World {
     session_waiters: BTreeMap<usize, Waker>,
     /// Per-link overrides of latency, jitter and bandwidth: (from, to).
     links: BTreeMap<(HostId, HostId), LinkProfile>,
+    wakes: Wakes,
 }
 
 impl std::fmt::Debug for World {
@@ -362,6 +371,7 @@ impl World {
             next_port: 32_767,
             links: BTreeMap::new(),
             session_waiters: BTreeMap::new(),
+            wakes: Wakes::default(),
         }
     }
 
@@ -512,6 +522,7 @@ impl World {
         let id = self.conns.len();
         let mut conn: SimConnection =
             Connection::with_config(Box::new(session) as Box<dyn AnySession>, config);
+        self.bind_wake(&mut conn, id, 0);
         conn.handle_connecting(self.host_now(host));
         self.conns.push(SimConn {
             ends: [Some(Endpoint::new(host, conn)), None],
@@ -631,6 +642,15 @@ impl World {
     /// Takes the next event due at or before `end` off the queue and moves the clock to it;
     /// `None` when there is none. Timers of finished endpoints are dropped on the way.
     pub(crate) fn next_event(&mut self, end: Timestamp) -> Option<Event> {
+        let woken = std::mem::take(
+            &mut *self
+                .wakes
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        for (id, side) in woken {
+            self.schedule(self.now, Event::Notify(id, side));
+        }
         loop {
             let (&key, _) = self.queue.first_key_value()?;
             if key.0 > end {
@@ -661,10 +681,24 @@ impl World {
         self.trace.record(self.now, line, &[]);
     }
 
+    /// Binds a session's `Notify` (if it has one) to a turn of endpoint `side` of `id`.
+    fn bind_wake(&self, conn: &mut SimConnection, id: usize, side: usize) {
+        if conn.takes_events() {
+            let wakes = std::sync::Arc::clone(&self.wakes);
+            conn.set_waker(move || {
+                wakes
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .push((id, side));
+            });
+        }
+    }
+
     fn is_stale(&self, event: Event) -> bool {
         match event {
             Event::Timer(id, side) => self.conns[id].ends[side].as_ref().is_none_or(|e| e.done),
             Event::Wake(sleep) => !self.sleeps.contains_key(&sleep),
+            Event::Notify(id, side) => self.conns[id].ends[side].as_ref().is_none_or(|e| e.done),
             _ => false,
         }
     }
@@ -823,6 +857,11 @@ impl World {
                     }
                 }
             }
+            Event::Notify(id, side) => {
+                self.trace
+                    .record(self.now, format_args!("c{id} side {side} woken"), &[]);
+                self.pump(id, side);
+            }
             Event::Timer(id, side) => {
                 let now = self.conns[id].ends[side]
                     .as_ref()
@@ -832,14 +871,7 @@ impl World {
                         end.timer = None;
                     }
                 }
-                self.guarded(id, side, |world| {
-                    if let Some(conn) = world.conns[id].ends[side]
-                        .as_mut()
-                        .and_then(|e| e.conn.as_mut())
-                    {
-                        conn.handle_timeout(now);
-                    }
-                });
+                // The pump's `poll_output` runs what is due.
                 self.pump(id, side);
             }
         }
@@ -855,7 +887,8 @@ impl World {
         else {
             return;
         };
-        let conn: SimConnection = Connection::with_config(factory(peer), *config);
+        let mut conn: SimConnection = Connection::with_config(factory(peer), *config);
+        self.bind_wake(&mut conn, id, 1);
         let Some(end) = self.conns[id].ends[1].as_mut() else {
             return;
         };
@@ -1183,67 +1216,68 @@ impl World {
                 conn.handle_io_error(now, reset_error());
             }
             let mut in_flight = links[side].bytes_in_flight;
-            loop {
-                let mut progress = false;
-                while !end.rcvbuf.is_empty() && conn.wants_read() {
-                    let room = conn.recv_buffer();
-                    let n = room
-                        .len()
-                        .min(end.rcvbuf.len())
-                        .min(self.rng.size(max_read));
-                    if n == 0 {
-                        break;
+            // The one driving rule: drain `poll_output` until it waits or closes.
+            let closed_with = loop {
+                match conn.poll_output(now) {
+                    Output::Receive(room) => {
+                        if end.rcvbuf.is_empty() {
+                            if end.fin_in && !end.fin_told {
+                                end.fin_told = true;
+                                conn.handle_peer_closed(now);
+                            } else {
+                                conn.handle_blocked(Direction::Read);
+                            }
+                            continue;
+                        }
+                        let n = room
+                            .len()
+                            .min(end.rcvbuf.len())
+                            .min(self.rng.size(max_read));
+                        for (slot, byte) in room[..n].iter_mut().zip(end.rcvbuf.drain(..n)) {
+                            *slot = byte;
+                        }
+                        conn.handle_received(now, n);
                     }
-                    for (slot, byte) in room[..n].iter_mut().zip(end.rcvbuf.drain(..n)) {
-                        *slot = byte;
+                    Output::Transmit(pending) => {
+                        let room = window.saturating_sub(in_flight + peer_buffered);
+                        if room == 0 {
+                            conn.handle_blocked(Direction::Write);
+                            continue;
+                        }
+                        let n = pending.len().min(room).min(self.rng.size(max_segment));
+                        outgoing.push(Segment::Data(pending[..n].to_vec()));
+                        in_flight += n;
+                        conn.handle_sent(now, n);
                     }
-                    conn.handle_received(now, n);
-                    progress = true;
-                }
-                if end.rcvbuf.is_empty() && end.fin_in && !end.fin_told {
-                    end.fin_told = true;
-                    conn.handle_peer_closed(now);
-                    progress = true;
-                }
-                while conn.wants_write() {
-                    let room = window.saturating_sub(in_flight + peer_buffered);
-                    if room == 0 {
-                        break;
+                    Output::ShutdownWrite => {
+                        outgoing.push(Segment::Fin);
+                        end.fin_sent = true;
                     }
-                    let pending = conn.poll_transmit();
-                    let n = pending.len().min(room).min(self.rng.size(max_segment));
-                    outgoing.push(Segment::Data(pending[..n].to_vec()));
-                    in_flight += n;
-                    conn.handle_sent(now, n);
-                    progress = true;
+                    Output::Wait { until, .. } => {
+                        if let Some(at) = until {
+                            // Lazily: a deadline that moved later keeps the earlier timer,
+                            // which fires, finds nothing due, and the real one is armed then.
+                            if end.timer.is_none_or(|t| at < t) {
+                                end.timer = Some(at);
+                                arm_timer = Some(at);
+                            }
+                        }
+                        break None;
+                    }
+                    Output::Close { reset, reason } => break Some((reset, reason.kind())),
+                    Output::Ended(reason) => break Some((false, reason.kind())),
+                    _ => conn.handle_shutdown(now),
                 }
-                if conn.poll_shutdown_write() {
-                    outgoing.push(Segment::Fin);
-                    end.fin_sent = true;
-                    progress = true;
-                }
-                if !progress || conn.is_closed() {
-                    break;
-                }
-            }
-            if conn.is_closed() {
+            };
+            if let Some((aborted, kind)) = closed_with {
                 end.done = true;
                 // Unread input turns a close into a reset, as on a real stack.
-                let reset = conn.wants_reset() || !end.rcvbuf.is_empty() || end.rst_in;
-                if let Some(kind) = conn.end_kind() {
-                    ended = Some((kind, reset));
-                }
+                let reset = aborted || !end.rcvbuf.is_empty() || end.rst_in;
+                ended = Some((kind, reset));
                 if reset && !end.rst_in {
                     outgoing.push(Segment::Rst);
                 } else if !end.fin_sent && !end.rst_in {
                     outgoing.push(Segment::Fin);
-                }
-            } else if let Some(at) = conn.poll_timeout() {
-                // Lazily: a deadline that moved later keeps the earlier timer, which fires,
-                // finds nothing due, and the real deadline is armed then.
-                if end.timer.is_none_or(|t| at < t) {
-                    end.timer = Some(at);
-                    arm_timer = Some(at);
                 }
             }
         }

@@ -3,7 +3,7 @@
 //! timeouts reach the session as end reasons, like every other end.
 
 use async_io::Timer;
-use concurrence_core::{Address, Connection, ConnectionConfig, EndReason, Ended, Session};
+use concurrence_core::{Address, Connection, ConnectionConfig, EndReason, Ended, Output, Session};
 use futures_lite::future::{or, pending};
 
 use concurrence_os::{clock, log_end};
@@ -44,7 +44,10 @@ pub async fn connect_session<S: Session>(
     let mut conn = Connection::with_config(session, config);
     conn.handle_connecting(clock::now());
     let connect = async { Some(Socket::connect_stream(address).await) };
-    let deadline = conn.poll_timeout();
+    let deadline = match conn.poll_output(clock::now()) {
+        Output::Wait { until, .. } => until,
+        _ => None,
+    };
     let timeout = async {
         match deadline {
             Some(at) => Timer::at(clock::instant(at)).await,
@@ -52,12 +55,20 @@ pub async fn connect_session<S: Session>(
         };
         None
     };
-    match or(connect, timeout).await {
-        Some(Ok(socket)) => drive(&socket, &mut conn, CLIENT_TURN_BUDGET).await,
-        Some(Err(e)) => conn.handle_io_error(clock::now(), e),
-        None => conn.handle_timeout(clock::now()),
-    }
-    log_end(address, conn.end_reason());
+    let reason = match or(connect, timeout).await {
+        Some(Ok(socket)) => Some(drive(&socket, &mut conn, CLIENT_TURN_BUDGET).await),
+        Some(Err(e)) => {
+            conn.handle_io_error(clock::now(), e);
+            None
+        }
+        // The next look at the connection ends a connect that took too long.
+        None => None,
+    };
+    let reason = reason.or_else(|| match conn.poll_output(clock::now()) {
+        Output::Close { reason, .. } | Output::Ended(reason) => Some(reason.clone()),
+        _ => None,
+    });
+    log_end(address, reason.as_ref());
     let (session, reason) = conn.into_parts();
     Ended {
         session,

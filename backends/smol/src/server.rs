@@ -221,8 +221,8 @@ impl SocketServer {
         self.accept_loop(|socket| {
             let mut conn = Connection::with_config(factory(socket.address()), config);
             Box::pin(async move {
-                drive(&socket, &mut conn, budget).await;
-                log_end(socket.address(), conn.end_reason());
+                let reason = drive(&socket, &mut conn, budget).await;
+                log_end(socket.address(), Some(&reason));
             })
         })
         .await

@@ -121,6 +121,38 @@ impl Socket {
         }
     }
 
+    /// One non-blocking read on the connected socket (`WouldBlock` when it has nothing): how
+    /// the session driver reads straight into a connection's receive room.
+    pub(crate) fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        use std::io::Read;
+        match &self.inner {
+            Inner::Tcp(stream) => stream.get_ref().read(buf),
+            Inner::Unix(stream) => stream.get_ref().read(buf),
+            _ => Err(not_connected()),
+        }
+    }
+
+    /// One non-blocking send on the connected socket (`WouldBlock` when it takes nothing; no
+    /// `SIGPIPE` on a reset peer).
+    pub(crate) fn try_send(&self, bytes: &[u8]) -> io::Result<usize> {
+        match &self.inner {
+            Inner::Tcp(_) | Inner::Unix(_) => match self.borrowed_fd() {
+                Some(fd) => concurrence_os::send(fd, bytes),
+                None => Err(not_connected()),
+            },
+            _ => Err(not_connected()),
+        }
+    }
+
+    /// Waits until the connected socket is writable, without writing.
+    pub(crate) async fn writable(&self) -> io::Result<()> {
+        match &self.inner {
+            Inner::Tcp(stream) => stream.writable().await,
+            Inner::Unix(stream) => stream.writable().await,
+            _ => Err(not_connected()),
+        }
+    }
+
     /// Makes the coming close send a reset (`SO_LINGER` 0) instead of a FIN.
     pub(crate) fn reset_on_close(&self) {
         if let Some(fd) = self.borrowed_fd() {

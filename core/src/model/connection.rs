@@ -13,8 +13,8 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use crate::{
-    BufferPool, Connection, ConnectionConfig, EndKind, EndReason, Next, ReaderConfig, Session,
-    SessionError, StreamReader, StreamWriter, Timestamp, WriterConfig,
+    BufferPool, Connection, ConnectionConfig, Direction, EndKind, EndReason, Next, Output,
+    ReaderConfig, Session, SessionError, StreamReader, StreamWriter, Timestamp, WriterConfig,
 };
 
 /// One move of the peer.
@@ -205,6 +205,10 @@ struct Harness {
     taken: Vec<u8>,
     received: Vec<u8>,
     got_fin: bool,
+    /// `Output::Close` was given.
+    closed: bool,
+    /// The connection's deadline, from its last `Wait`.
+    until: Option<Timestamp>,
     /// A deadline fired while the connection was ending and the hostile peer was not reading:
     /// its linger may have run out.
     advanced_while_ending: bool,
@@ -212,15 +216,6 @@ struct Harness {
 
 impl Harness {
     fn check(&mut self) -> Result<(), String> {
-        if self.conn.poll_shutdown_write() {
-            if self.got_fin {
-                return Err("the write side was shut down twice".into());
-            }
-            self.got_fin = true;
-        }
-        if self.got_fin && !self.conn.poll_transmit().is_empty() {
-            return Err("bytes offered for sending after our FIN".into());
-        }
         let max_line = self.config.connection.reader.max_line;
         let expected = expected_replies(&self.taken, max_line);
         if !expected.starts_with(&self.received) {
@@ -242,64 +237,95 @@ impl Harness {
             return Err("writer past max_pending".into());
         }
         let told = self.conn.session().ends_told;
-        match (self.conn.is_closed(), told) {
+        match (self.closed, told) {
             (false, 0) | (true, 1) => {}
             (closed, n) => return Err(format!("closed={closed} but the end was told {n} times")),
         }
-        if self.conn.is_closed() && (self.conn.wants_read() || self.conn.wants_write()) {
-            return Err("a closed connection still wants I/O".into());
+        if self.closed && !matches!(self.conn.poll_output(self.now), Output::Ended(_)) {
+            return Err("a closed connection still asks for I/O".into());
         }
         Ok(())
     }
 
-    /// Moves wire bytes into the connection; returns how many.
-    fn deliver(&mut self, max: usize) -> usize {
+    /// Drains `poll_output` with the peer ready to deliver up to `deliver` wire bytes and to
+    /// take up to `take` bytes of output; returns how many bytes moved either way.
+    fn drive(&mut self, deliver: usize, take: usize) -> Result<usize, String> {
         self.conn.take_buffers_from(&mut self.pool);
-        let mut moved = 0;
-        while moved < max && !self.wire.is_empty() {
-            let room = self.conn.recv_buffer();
-            let n = room.len().min(self.wire.len()).min(max - moved);
-            if n == 0 {
-                break;
-            }
-            for (slot, byte) in room[..n].iter_mut().zip(self.wire.drain(..n)) {
-                *slot = byte;
-                self.taken.push(byte);
-            }
-            self.conn.handle_received(self.now, n);
-            moved += n;
-        }
-        if self.wire.is_empty() && self.fin_queued && !self.fin_delivered {
-            self.fin_delivered = true;
-            self.conn.handle_peer_closed(self.now);
-        }
-        self.conn.release_idle_buffers_to(&mut self.pool);
-        moved
-    }
-
-    fn read(&mut self, max: usize) -> usize {
-        let data = self.conn.poll_transmit();
-        let n = data.len().min(max);
-        self.received.extend_from_slice(&data[..n]);
-        if n > 0 {
-            self.conn.handle_sent(self.now, n);
-        }
-        self.conn.release_idle_buffers_to(&mut self.pool);
-        n
-    }
-
-    fn fire_due(&mut self) {
-        if self.conn.poll_timeout().is_some_and(|t| t <= self.now) {
-            if self.conn.is_ending() {
+        let (mut delivered, mut took) = (0, 0);
+        loop {
+            if self.conn.is_ending()
+                && !self.closed
+                && self.conn.poll_timeout().is_some_and(|t| t <= self.now)
+            {
+                // The linger runs out in this poll while the hostile peer was not reading.
                 self.advanced_while_ending = true;
             }
-            self.conn.handle_timeout(self.now);
+            match self.conn.poll_output(self.now) {
+                Output::Receive(room) => {
+                    let n = room.len().min(self.wire.len()).min(deliver - delivered);
+                    if n > 0 {
+                        for (slot, byte) in room[..n].iter_mut().zip(self.wire.drain(..n)) {
+                            *slot = byte;
+                            self.taken.push(byte);
+                        }
+                        self.conn.handle_received(self.now, n);
+                        delivered += n;
+                    } else if self.wire.is_empty() && self.fin_queued && !self.fin_delivered {
+                        self.fin_delivered = true;
+                        self.conn.handle_peer_closed(self.now);
+                    } else {
+                        self.conn.handle_blocked(Direction::Read);
+                    }
+                }
+                Output::Transmit(data) => {
+                    if self.got_fin {
+                        return Err("bytes offered for sending after our FIN".into());
+                    }
+                    let n = data.len().min(take - took);
+                    if n > 0 {
+                        self.received.extend_from_slice(&data[..n]);
+                        self.conn.handle_sent(self.now, n);
+                        took += n;
+                    } else {
+                        self.conn.handle_blocked(Direction::Write);
+                    }
+                }
+                Output::ShutdownWrite => {
+                    if self.got_fin {
+                        return Err("the write side was shut down twice".into());
+                    }
+                    self.got_fin = true;
+                }
+                Output::Close { .. } => {
+                    self.closed = true;
+                    self.until = None;
+                    break;
+                }
+                Output::Ended(_) => {
+                    if !self.closed {
+                        return Err("Ended before Close".into());
+                    }
+                    break;
+                }
+                Output::Wait { until, .. } => {
+                    if until.is_some_and(|t| t <= self.now) {
+                        return Err(format!(
+                            "Wait until {until:?}, not after now {:?}",
+                            self.now
+                        ));
+                    }
+                    self.until = until;
+                    break;
+                }
+            }
         }
+        self.conn.release_idle_buffers_to(&mut self.pool);
+        Ok(delivered + took)
     }
 
-    fn apply(&mut self, op: &PeerOp) {
+    fn apply(&mut self, op: &PeerOp) -> Result<(), String> {
         if self.reset {
-            return;
+            return Ok(());
         }
         match op {
             PeerOp::Send(bytes) => {
@@ -308,29 +334,31 @@ impl Harness {
                 }
             }
             PeerOp::Deliver(n) => {
-                self.deliver(*n);
+                self.drive(*n, 0)?;
             }
             PeerOp::Read(n) => {
-                self.read(*n);
+                self.drive(0, *n)?;
             }
             PeerOp::HalfClose => {
                 self.fin_queued = true;
-                self.deliver(0);
+                self.drive(0, 0)?;
             }
             PeerOp::Reset => {
                 self.reset = true;
                 self.wire.clear();
                 self.conn
                     .handle_io_error(self.now, std::io::ErrorKind::ConnectionReset.into());
+                self.drive(0, 0)?;
             }
             PeerOp::Advance(ms) => {
-                if self.conn.is_ending() && !self.conn.is_closed() {
+                if self.conn.is_ending() && !self.closed {
                     self.advanced_while_ending = true;
                 }
                 self.now = self.now.saturating_add(Duration::from_millis(*ms));
+                self.drive(0, 0)?;
             }
         }
-        self.fire_due();
+        Ok(())
     }
 }
 
@@ -353,38 +381,43 @@ pub fn run(config: ModelConfig, ops: &[PeerOp]) -> Result<Outcome, String> {
         taken: Vec::new(),
         received: Vec::new(),
         got_fin: false,
+        closed: false,
+        until: None,
         advanced_while_ending: false,
     };
     h.conn.handle_start(h.now);
+    h.drive(0, 0)?;
     h.check()?;
     for op in ops {
-        h.apply(op);
+        h.apply(op)?;
         h.check()?;
     }
     // The peer now behaves.
     let mut steps = 0;
-    while !h.conn.is_closed() {
+    while !h.closed {
         steps += 1;
         if steps > SETTLE_STEP_LIMIT {
             return Err(format!(
                 "no end after {SETTLE_STEP_LIMIT} well-behaved steps"
             ));
         }
-        let moved = if h.reset {
-            0
-        } else {
+        if !h.reset {
             h.fin_queued = true;
-            h.deliver(usize::MAX) + h.read(usize::MAX)
+        }
+        let (deliver, take) = if h.reset {
+            (0, 0)
+        } else {
+            (usize::MAX, usize::MAX)
         };
+        let moved = h.drive(deliver, take)?;
         h.check()?;
-        if moved == 0 {
-            match h.conn.poll_timeout() {
+        if moved == 0 && !h.closed {
+            match h.until {
                 Some(t) => {
                     h.now = h.now.max(t);
-                    h.conn.handle_timeout(h.now);
+                    h.drive(0, 0)?;
                     h.check()?;
                 }
-                None if h.conn.is_closed() => {}
                 None => {
                     return Err(format!(
                         "stuck: not closed, nothing moves and no deadline (reader {} bytes, \
