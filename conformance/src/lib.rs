@@ -29,7 +29,7 @@ mod transcript;
 
 /// The guide `docs/conformance.md`, compiled here so that every code block in it is a doc test.
 #[doc = include_str!("../../docs/conformance.md")]
-#[doc(hidden)]
+#[cfg(doctest)]
 pub mod conformance_guide {}
 
 pub use backend::{

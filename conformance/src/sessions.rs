@@ -3,9 +3,9 @@
 //! reports each session's end (and what it saw) to the scenario over a channel.
 
 use concurrence_core::{
-    EndReason, FramingError, Next, Script, Session, SessionError, StreamReader, StreamWriter,
-    Timestamp,
+    EndReason, FramingError, Next, Session, SessionError, StreamReader, StreamWriter, Timestamp,
 };
+use concurrence_testkit::Script;
 
 use crate::steps::{describe_end, show};
 
@@ -120,7 +120,7 @@ impl Observed for GreetAndHalfClose {
 
 impl Observed for Script {
     fn observed(&self) -> Option<String> {
-        Some(format!("received {}", show(self.received())))
+        Some(format!("received {}", show(&self.received())))
     }
 }
 

@@ -176,7 +176,7 @@ impl<S: Session> Connection<S> {
     }
 
     /// Sets the idle timeout (see [`ConnectionConfig::idle_timeout`]). The idle deadline is
-    /// part of [`poll_timeout`](Self::poll_timeout): drivers need no timer of their own.
+    /// part of [`Output::Wait`]'s deadline: drivers need no timer of their own.
     pub fn set_idle_timeout(&mut self, idle: Option<Duration>) {
         self.config.idle_timeout = idle;
     }
@@ -339,7 +339,7 @@ impl<S: Session> Connection<S> {
         }
     }
 
-    /// `n` bytes were received into [`recv_buffer`](Self::recv_buffer): hand them to the
+    /// `n` bytes were received into [`Output::Receive`]'s room: hand them to the
     /// session (or, once the session is done, discard them). `n == 0` is not end of stream
     /// (use [`handle_peer_closed`](Self::handle_peer_closed)).
     pub fn handle_received(&mut self, now: Timestamp, n: usize) {
@@ -404,7 +404,7 @@ impl<S: Session> Connection<S> {
         }
     }
 
-    /// `n` bytes of [`poll_transmit`](Self::poll_transmit) were sent.
+    /// `n` bytes of [`Output::Transmit`] were sent.
     pub fn handle_sent(&mut self, now: Timestamp, n: usize) {
         if !matches!(self.phase, Phase::Open | Phase::Ending) {
             return;
@@ -617,9 +617,10 @@ impl<S: Session> Connection<S> {
     }
 
     /// True once the session is done (it said `Close`, failed, or the connection finished):
-    /// the connection may still be sending and lingering. For the reference model's checks.
-    #[cfg_attr(not(feature = "_internal_test_exports"), allow(dead_code))]
-    pub(crate) fn is_ending(&self) -> bool {
+    /// the connection may still be sending and lingering. An observation for tests and
+    /// metrics; drivers learn what to do from [`poll_output`](Self::poll_output).
+    #[must_use]
+    pub fn is_ending(&self) -> bool {
         matches!(self.phase, Phase::Ending | Phase::Closed)
     }
 
@@ -633,7 +634,7 @@ impl<S: Session> Connection<S> {
         }
     }
 
-    /// The kind of [`end_reason`](Self::end_reason).
+    /// How the connection ended, once it did (the reason itself comes with [`Output::Close`]).
     #[must_use]
     pub fn end_kind(&self) -> Option<EndKind> {
         self.end_reason().map(EndReason::kind)

@@ -4,7 +4,7 @@
 //! - [`StreamReader`] / [`StreamWriter`]: the framing halves of the seed's `BufferedStream`,
 //!   fed and drained by a driver, bounded by [`ReaderConfig`] / [`WriterConfig`].
 //! - [`Session`]: a protocol as a state machine; [`Connection`] drives one for a backend;
-//!   [`Pair`] and [`Script`] run sessions in memory on virtual time.
+//!   `concurrence-testkit`'s `Pair` and `Script` run sessions in memory on virtual time.
 //! - [`SocketStateMachine`]: the seed's socket states, with deadlines from a passed-in `now`.
 //! - [`Address`]: TCP or Unix, parsed from text.
 //! - [`BufferedStream`] (blocking, over `std::io::Read + Write`) and, with the default
@@ -25,22 +25,14 @@ mod connection;
 mod connection_config;
 mod end_reason;
 mod framing;
-#[cfg(feature = "_internal_test_exports")]
-#[doc(hidden)]
-pub mod model;
 mod notify;
 mod output;
-mod pair;
 mod scan;
-mod script;
 mod server_config;
 mod session;
 mod socket_error;
 mod socket_state;
 mod stream;
-#[cfg(feature = "_internal_test_exports")]
-#[doc(hidden)]
-pub mod testing;
 mod time;
 
 pub use address::{Address, AddressError};
@@ -57,8 +49,6 @@ pub use framing::{
 };
 pub use notify::{Mailbox, MailboxError, MailboxSender, Notify};
 pub use output::{Direction, Output};
-pub use pair::{PAIR_IN_FLIGHT, Pair, PairError, Settled};
-pub use script::{Script, ScriptStep};
 pub use server_config::{DEFAULT_BACKLOG, ServerConfig};
 pub use session::{Next, Session, SessionError};
 pub use socket_error::SocketError;

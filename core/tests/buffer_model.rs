@@ -1,8 +1,8 @@
 //! Property test: random `Buffer` operation sequences (with duplicates, clones and failing
-//! calls) against the plain model in `concurrence_core::model::buffer`, checking bytes,
+//! calls) against the plain model in `concurrence_testkit::model::buffer`, checking bytes,
 //! position and limit after every step.
 
-use concurrence_core::model::buffer::{BufferHarness, BufferOp};
+use concurrence_testkit::model::buffer::{BufferHarness, BufferOp};
 use proptest::prelude::*;
 
 fn idx() -> impl Strategy<Value = usize> {

@@ -1,10 +1,10 @@
 //! `Connection` against a hostile peer: arbitrary sends, short reads and writes, early and late
 //! end of stream, half-close both ways, resets and jumps in time. The harness and its
-//! invariants live in `concurrence_core::model::connection` (shared with the `connection` fuzz
+//! invariants live in `concurrence_testkit::model::connection` (shared with the `connection` fuzz
 //! target); this file generates the peers.
 
 use concurrence_core::EndKind;
-use concurrence_core::model::connection::{COMMANDS, ModelConfig, PeerOp, run};
+use concurrence_testkit::model::connection::{COMMANDS, ModelConfig, PeerOp, run};
 use proptest::prelude::*;
 
 /// A burst of lines (and sometimes a partial one) made of commands, short words and long words.

@@ -1,9 +1,9 @@
 //! Properties of the framing halves: any split of a byte stream yields the frames of the
-//! unsplit stream (checked by `concurrence_core::model::framing::replay`, shared with the
+//! unsplit stream (checked by `concurrence_testkit::model::framing::replay`, shared with the
 //! `stream_reader` fuzz target); the writer's output, however drained, is what was written.
 
-use concurrence_core::model::framing::{ReadOp, replay};
 use concurrence_core::{ReaderConfig, StreamWriter, WriterConfig};
+use concurrence_testkit::model::framing::{ReadOp, replay};
 use proptest::prelude::*;
 
 fn stream() -> impl Strategy<Value = Vec<u8>> {

@@ -4,10 +4,10 @@
 use std::time::Duration;
 
 use concurrence_core::{
-    Connection, ConnectionConfig, Direction, EndKind, EndReason, FramingError, Next, Output, Pair,
-    PairError, ReaderConfig, Script, Session, SessionError, Settled, StreamReader, StreamWriter,
-    Timestamp, WriterConfig,
+    Connection, ConnectionConfig, Direction, EndKind, EndReason, FramingError, Next, Output,
+    ReaderConfig, Session, SessionError, StreamReader, StreamWriter, Timestamp, WriterConfig,
 };
+use concurrence_testkit::{Pair, PairError, Script, Settled};
 
 /// What a connection asks of its driver at `now`, found by draining `poll_output` while the
 /// socket is neither readable nor writable (no I/O is done).
@@ -591,7 +591,7 @@ fn a_request_trickled_a_byte_at_a_time_hits_the_frame_timeout() {
 #[test]
 fn an_idle_connection_gives_its_buffers_back() {
     use concurrence_core::{Connection, Timestamp};
-    let mut conn = Connection::with_defaults(concurrence_core::testing::LineEcho);
+    let mut conn = Connection::with_defaults(concurrence_testkit::LineEcho);
     let now = Timestamp::ZERO;
     conn.handle_start(now);
     assert_eq!(conn.feed(now, b"hello\n"), 6);
@@ -618,7 +618,7 @@ fn idle_buffers_go_to_a_pool_and_the_next_connection_reuses_them() {
     use concurrence_core::{BufferPool, Connection, Timestamp};
     let now = Timestamp::ZERO;
     let mut pool = BufferPool::new(1);
-    let mut first = Connection::with_defaults(concurrence_core::testing::LineEcho);
+    let mut first = Connection::with_defaults(concurrence_testkit::LineEcho);
     first.handle_start(now);
     first.feed(now, b"hello\n");
     // A reply is pending: the writer keeps its buffer; the consumed reader gives its back.
@@ -634,7 +634,7 @@ fn idle_buffers_go_to_a_pool_and_the_next_connection_reuses_them() {
     );
 
     // Another connection borrows both: no new allocation, and it works as before.
-    let mut second = Connection::with_defaults(concurrence_core::testing::LineEcho);
+    let mut second = Connection::with_defaults(concurrence_testkit::LineEcho);
     second.handle_start(now);
     second.take_buffers_from(&mut pool);
     assert!(pool.is_empty());
@@ -645,7 +645,7 @@ fn idle_buffers_go_to_a_pool_and_the_next_connection_reuses_them() {
     // The pool keeps at most its bound; the rest goes back to the allocator.
     second.handle_sent(now, 4);
     first.take_buffers_from(&mut pool);
-    let mut third = Connection::with_defaults(concurrence_core::testing::LineEcho);
+    let mut third = Connection::with_defaults(concurrence_testkit::LineEcho);
     third.handle_start(now);
     third.feed(now, b"x\n");
     third.handle_sent(now, 2);
@@ -656,4 +656,65 @@ fn idle_buffers_go_to_a_pool_and_the_next_connection_reuses_them() {
         (third.reader().capacity(), third.writer().capacity()),
         (0, 0)
     );
+}
+
+/// Writes `size` bytes at start, in one go (its writer allows it), then echoes nothing.
+struct Blurts(usize);
+
+impl Session for Blurts {
+    fn handle_start(&mut self, _: Timestamp, w: &mut StreamWriter) -> Result<Next, SessionError> {
+        w.write_bytes(&vec![b'x'; self.0])?;
+        Ok(Next::Continue)
+    }
+    fn handle_input(
+        &mut self,
+        _: Timestamp,
+        r: &mut StreamReader,
+        _: &mut StreamWriter,
+    ) -> Result<Next, SessionError> {
+        let _ = r.read_available();
+        Ok(Next::Continue)
+    }
+}
+
+#[test]
+fn two_sessions_that_both_send_past_their_bounds_before_reading_are_reported_as_stalled() {
+    let writer = WriterConfig::default()
+        .with_high_water(8 * 1024)
+        .with_max_pending(1 << 20);
+    let size = 300 * 1024;
+    let mut pair = Pair::with_configs(Blurts(size), Blurts(size), ReaderConfig::default(), writer);
+    let settled = pair.run().unwrap();
+    let Settled::Stalled { a_unsent, b_unsent } = settled else {
+        panic!("expected a stall, got {settled:?}");
+    };
+    // Neither read anything: each is over its high-water mark, so takes no input.
+    assert_eq!((a_unsent, b_unsent), (size, size), "{settled:?}");
+    assert_eq!(pair.end_kinds(), (None, None), "a stall is not an end");
+}
+
+#[test]
+fn scripts_keep_reading_while_they_send_more_than_their_buffers() {
+    // Both sides send 1 MiB before reading anything: a script writes up to its high-water
+    // mark at a time, so it keeps taking the other's bytes and neither stalls.
+    let mut big = vec![b'y'; 1 << 20];
+    big.extend_from_slice(b"END\n");
+    let a = Script::new().send(&big).await_suffix("END\n").close();
+    let b = Script::new().send(&big).await_suffix("END\n");
+    let mut pair = Pair::new(a, b).with_max_steps(1_000_000);
+    assert_eq!(pair.run().unwrap(), Settled::Closed);
+    assert_eq!(pair.a().session().received().len(), big.len());
+    assert_eq!(pair.b().session().received().len(), big.len());
+}
+
+#[test]
+fn a_script_transcript_prints_as_escaped_text() {
+    let mut pair = Pair::new(
+        LineEcho::default(),
+        Script::new().send("a\tb\n").await_suffix("b\n").close(),
+    );
+    pair.run().unwrap();
+    let received = pair.b().session().received();
+    assert_eq!(received, b"hello\r\na\tb\n");
+    assert_eq!(format!("{received:?}"), r#"b"hello\r\na\tb\n""#);
 }

@@ -20,5 +20,5 @@ pub fn init_logging(default_filter: &str) {
 
 /// The guide `docs/memcache.md`, compiled here so that every code block in it is a doc test.
 #[doc = include_str!("../../docs/memcache.md")]
-#[doc(hidden)]
+#[cfg(doctest)]
 pub mod memcache_guide {}

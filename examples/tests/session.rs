@@ -6,10 +6,11 @@ use std::hash::{BuildHasherDefault, DefaultHasher};
 use std::sync::Arc;
 use std::time::Duration;
 
-use concurrence_core::{EndKind, Pair, Script, Timestamp};
+use concurrence_core::{EndKind, Timestamp};
 use concurrence_examples::memcache::sim_load::sim_store_config;
 use concurrence_examples::memcache::stats::ServerInfo;
 use concurrence_examples::memcache::{MemcacheSession, Shared, StoreConfig};
+use concurrence_testkit::{Pair, Script};
 
 type Fixed = BuildHasherDefault<DefaultHasher>;
 

@@ -1,10 +1,10 @@
 //! Arbitrary `Buffer` operation sequences checked against the same model as the proptest
-//! (`concurrence_core::model::buffer`): any difference, or any panic, is a crash.
+//! (`concurrence_testkit::model::buffer`): any difference, or any panic, is a crash.
 
 #![no_main]
 
 use arbitrary::{Result, Unstructured};
-use concurrence_core::model::buffer::{BufferHarness, BufferOp};
+use concurrence_testkit::model::buffer::{BufferHarness, BufferOp};
 use libfuzzer_sys::fuzz_target;
 
 fn size(u: &mut Unstructured<'_>) -> Result<usize> {

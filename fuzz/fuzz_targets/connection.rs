@@ -1,12 +1,12 @@
 //! `Connection` driving a line-echo session against an arbitrary hostile peer: arbitrary
 //! payloads, short reads and writes, early and late end of stream, half-close, resets and
-//! jumps in time. Every invariant of `concurrence_core::model::connection::run` must hold and
+//! jumps in time. Every invariant of `concurrence_testkit::model::connection::run` must hold and
 //! nothing may panic.
 
 #![no_main]
 
 use arbitrary::{Result, Unstructured};
-use concurrence_core::model::connection::{COMMANDS, ModelConfig, PeerOp, run};
+use concurrence_testkit::model::connection::{COMMANDS, ModelConfig, PeerOp, run};
 use libfuzzer_sys::fuzz_target;
 
 /// Lines of commands and words (no CR: the model echoes lines split at LF only).

@@ -9,10 +9,11 @@ use std::hash::{BuildHasherDefault, DefaultHasher};
 use std::sync::Arc;
 
 use arbitrary::{Result, Unstructured};
-use concurrence_core::{Pair, Script, Timestamp};
+use concurrence_core::Timestamp;
 use concurrence_examples::memcache::reply_framing::check_replies;
 use concurrence_examples::memcache::stats::ServerInfo;
 use concurrence_examples::memcache::{MemcacheSession, Shared, StoreConfig};
+use concurrence_testkit::{Pair, Script};
 use libfuzzer_sys::fuzz_target;
 
 type Fixed = BuildHasherDefault<DefaultHasher>;

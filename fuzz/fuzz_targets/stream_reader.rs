@@ -5,7 +5,7 @@
 
 use arbitrary::{Result, Unstructured};
 use concurrence_core::ReaderConfig;
-use concurrence_core::model::framing::{ReadOp, replay};
+use concurrence_testkit::model::framing::{ReadOp, replay};
 use libfuzzer_sys::fuzz_target;
 
 fn read_op(u: &mut Unstructured<'_>) -> Result<ReadOp> {

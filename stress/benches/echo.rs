@@ -17,7 +17,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use concurrence_core::testing::LineEcho;
+use concurrence_testkit::LineEcho;
 
 fn env(name: &str, default: usize) -> usize {
     std::env::var(name)

@@ -5,7 +5,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use concurrence_core::Address;
-use concurrence_core::testing::LineEcho;
+use concurrence_testkit::LineEcho;
 
 /// What `stress serve` is told.
 #[derive(Debug, clap::Args)]

@@ -26,13 +26,14 @@ use crate::wait::{Readiness, wait_ready};
 /// function, as an `async fn`.
 ///
 /// ```no_run
-/// use concurrence_core::{ConnectionConfig, EndKind, Script};
+/// use concurrence_core::{ConnectionConfig, EndKind};
+/// use concurrence_testkit::{Script};
 /// use concurrence_polling::connect_session;
 ///
 /// let request = Script::new().send("version\r\n").await_suffix("\r\n").close();
 /// let ended = connect_session(&"127.0.0.1:11211".parse()?, request, ConnectionConfig::default());
 /// assert_eq!(ended.reason.kind(), EndKind::Closed);
-/// println!("{}", String::from_utf8_lossy(ended.session.received()));
+/// println!("{}", String::from_utf8_lossy(&ended.session.received()));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn connect_session<S: Session>(

@@ -24,7 +24,7 @@ mod wait;
 
 /// The guide `docs/sessions.md`, compiled here so that every code block in it is a doc test.
 #[doc = include_str!("../../../docs/sessions.md")]
-#[doc(hidden)]
+#[cfg(doctest)]
 pub mod sessions_guide {}
 
 pub use client::connect_session;

@@ -10,11 +10,12 @@ use std::os::unix::net::UnixStream;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use concurrence_core::testing::{
+use concurrence_core::{Address, ConnectionConfig, EndKind};
+use concurrence_polling::{ServerConfig, Socket, connect_session, serve};
+use concurrence_testkit::Script;
+use concurrence_testkit::{
     LineEcho, ReportEnd, lines_with_a_partial_tail, send_all_then_read_to_end,
 };
-use concurrence_core::{Address, ConnectionConfig, EndKind, Script};
-use concurrence_polling::{ServerConfig, Socket, connect_session, serve};
 
 const WAIT: Duration = Duration::from_secs(10);
 

@@ -12,9 +12,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use common::*;
-use concurrence_core::testing::{ByteEcho, LineEcho, Producer, pattern};
 use concurrence_core::{Address, BufferedStream, WriterConfig};
 use concurrence_polling::{ServerConfig, Socket, serve};
+use concurrence_testkit::{ByteEcho, LineEcho, Producer, pattern};
 
 fn tcp_client(server: &concurrence_polling::ServerHandle) -> TcpStream {
     let stream = TcpStream::connect(server.local_address().as_tcp().unwrap()).unwrap();

@@ -9,9 +9,9 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use common::*;
-use concurrence_core::testing::LineEcho;
 use concurrence_core::{Address, Buffer, SocketState};
 use concurrence_polling::{ServerConfig, Socket, SocketError, SocketServer};
+use concurrence_testkit::LineEcho;
 
 fn listener(address: &str) -> Socket {
     let mut socket = Socket::from_address(&address.parse().unwrap()).unwrap();

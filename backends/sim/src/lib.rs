@@ -14,8 +14,9 @@
 //!   every choice of the next task is drawn from the seed.
 //!
 //! ```
-//! use concurrence_core::testing::LineEcho;
-//! use concurrence_core::{ConnectionConfig, EndKind, Script};
+//! use concurrence_testkit::LineEcho;
+//! use concurrence_core::{ConnectionConfig, EndKind};
+//! use concurrence_testkit::{Script};
 //! use concurrence_sim::{Faults, SimNetwork};
 //!
 //! let mut sim = SimNetwork::new(7, Faults::all());
@@ -54,7 +55,7 @@ mod world;
 
 /// The guide `docs/simulation.md`, compiled here so that every code block in it is a doc test.
 #[doc = include_str!("../../../docs/simulation.md")]
-#[doc(hidden)]
+#[cfg(doctest)]
 pub mod simulation_guide {}
 
 pub use client::connect_session;

@@ -48,8 +48,8 @@ impl HostId {
     }
 }
 
-/// A client connection started by [`SimNetwork::connect_session`]; take its session back
-/// with [`SimNetwork::take_client`] once it ended.
+/// A client connection started by [`SimNetwork::connect_session`](crate::SimNetwork::connect_session); take its session back
+/// with [`SimNetwork::take_client`](crate::SimNetwork::take_client) once it ended.
 #[derive(Debug)]
 pub struct Client<S> {
     id: usize,

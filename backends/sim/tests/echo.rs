@@ -4,9 +4,10 @@
 
 use std::time::Duration;
 
-use concurrence_core::testing::LineEcho;
-use concurrence_core::{Address, ConnectionConfig, EndKind, Script, Timestamp};
+use concurrence_core::{Address, ConnectionConfig, EndKind, Timestamp};
 use concurrence_sim::{Faults, SimNetwork, echo_run};
+use concurrence_testkit::LineEcho;
+use concurrence_testkit::Script;
 
 fn address() -> Address {
     Address::Tcp(([10, 0, 0, 1], 7000).into())

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use concurrence_core::Address;
-use concurrence_core::testing::LineEcho;
+use concurrence_testkit::LineEcho;
 use futures_io::{AsyncRead, AsyncWrite};
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 

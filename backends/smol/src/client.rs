@@ -24,7 +24,8 @@ const CLIENT_TURN_BUDGET: usize = 64 * 1024;
 /// function, blocking.
 ///
 /// ```no_run
-/// use concurrence_core::{ConnectionConfig, EndKind, Script};
+/// use concurrence_core::{ConnectionConfig, EndKind};
+/// use concurrence_testkit::{Script};
 /// use concurrence_smol::connect_session;
 ///
 /// smol::block_on(async {

@@ -10,9 +10,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use concurrence_core::testing::{LineEcho, StaleDeadline};
 use concurrence_core::{Address, Session};
 use concurrence_smol::{CloseHandle, ServerConfig, SocketServer};
+use concurrence_testkit::{LineEcho, StaleDeadline};
 
 const WAIT: Duration = Duration::from_secs(10);
 

@@ -9,11 +9,12 @@ use std::net::Shutdown;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use concurrence_core::testing::{
+use concurrence_core::{Address, ConnectionConfig, EndKind};
+use concurrence_smol::{CloseHandle, ServerConfig, Socket, SocketServer, connect_session};
+use concurrence_testkit::Script;
+use concurrence_testkit::{
     LineEcho, ReportEnd, lines_with_a_partial_tail, send_all_then_read_to_end,
 };
-use concurrence_core::{Address, ConnectionConfig, EndKind, Script};
-use concurrence_smol::{CloseHandle, ServerConfig, Socket, SocketServer, connect_session};
 
 const WAIT: Duration = Duration::from_secs(10);
 

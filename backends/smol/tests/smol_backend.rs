@@ -10,11 +10,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use concurrence_core::testing::{ByteEcho, LineEcho, ReportEnd, pattern};
 use concurrence_core::{
     Address, AsyncBufferedStream, Buffer, EndKind, Session, SocketState, WriterConfig,
 };
 use concurrence_smol::{ServerConfig, Socket, SocketError, SocketServer, Spawn, Task};
+use concurrence_testkit::{ByteEcho, LineEcho, ReportEnd, pattern};
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 
 const SOON: Option<Duration> = Some(Duration::from_secs(5));
@@ -427,7 +427,7 @@ fn a_peer_that_stops_reading_is_closed_by_the_idle_timeout() {
     config.idle_timeout = Some(Duration::from_millis(200));
     let (ends, ended) = std::sync::mpsc::channel();
     let (bound, closer) = start_session_server(config, move |_| ReportEnd {
-        inner: concurrence_core::testing::Producer {
+        inner: concurrence_testkit::Producer {
             total: 1 << 30,
             ..Default::default()
         },

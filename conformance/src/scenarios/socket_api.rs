@@ -227,7 +227,7 @@ pub(crate) async fn connect_timeout(
     }
     t.line(format!("connecting to a full backlog: {outcome}"));
     let config = ConnectionConfig::default().with_connect_timeout(Some(Duration::from_millis(300)));
-    let session = Box::new(concurrence_core::Script::new().send("x\n"));
+    let session = Box::new(concurrence_testkit::Script::new().send("x\n"));
     let ended = net.connect_session(&address, session, config).await;
     t.line(format!(
         "client session end: {}",
@@ -249,7 +249,7 @@ pub(crate) async fn connection_refused(
     listener.close()?;
     let attempt = net.connect(&address, STEP).await;
     t.line(format!("connect: {}", describe(&attempt)));
-    let session = Box::new(concurrence_core::Script::new().send("x\n"));
+    let session = Box::new(concurrence_testkit::Script::new().send("x\n"));
     let ended = net
         .connect_session(&address, session, ConnectionConfig::default())
         .await;

@@ -7,7 +7,7 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use crate::{
+use concurrence_core::{
     Connection, Direction, EndKind, EndReason, Output, ReaderConfig, Session, Timestamp,
     WriterConfig,
 };
@@ -39,9 +39,9 @@ pub struct Pair<A, B> {
     bytes_moved: u64,
     /// `a` to `b`, `b` to `a`.
     pipes: [Pipe; 2],
-    /// Each side's next deadline and whether it closed, from its last drain.
+    /// Each side's next deadline and why it closed, from its drains.
     until: [Option<Timestamp>; 2],
-    closed: [bool; 2],
+    reasons: [Option<EndReason>; 2],
 }
 
 /// How a run ended.
@@ -89,7 +89,8 @@ struct Pipe {
 struct Drained {
     progress: bool,
     until: Option<Timestamp>,
-    closed: bool,
+    /// Why it closed, when this drain saw its `Close`.
+    closed: Option<EndReason>,
 }
 
 /// One side's drain of `poll_output`: receive from `inbound`, transmit into `outbound`, at
@@ -147,7 +148,8 @@ fn drain<S: Session>(
                 outbound.fin = true;
                 progress = true;
             }
-            Output::Close { reset, .. } => {
+            Output::Close { reset, reason } => {
+                let reason = reason.clone();
                 if reset {
                     outbound.reset = true;
                     outbound.bytes.clear();
@@ -158,22 +160,27 @@ fn drain<S: Session>(
                 return Drained {
                     progress: true,
                     until: None,
-                    closed: true,
+                    closed: Some(reason),
                 };
             }
             Output::Ended(_) => {
                 return Drained {
                     progress,
                     until: None,
-                    closed: true,
+                    closed: None,
                 };
             }
             Output::Wait { until, .. } => {
                 return Drained {
                     progress,
                     until,
-                    closed: false,
+                    closed: None,
                 };
+            }
+            // An output this driver does not know (a newer core): stop the connection.
+            _ => {
+                conn.handle_shutdown(now);
+                progress = true;
             }
         }
     }
@@ -206,7 +213,7 @@ impl<A: Session, B: Session> Pair<A, B> {
             bytes_moved: 0,
             pipes: [Pipe::default(), Pipe::default()],
             until: [None, None],
-            closed: [false, false],
+            reasons: [None, None],
         }
     }
 
@@ -259,7 +266,7 @@ impl<A: Session, B: Session> Pair<A, B> {
     /// Why each side ended, once it did: `(a's, b's)`.
     #[must_use]
     pub fn end_reasons(&self) -> (Option<&EndReason>, Option<&EndReason>) {
-        (self.a.end_reason(), self.b.end_reason())
+        (self.reasons[0].as_ref(), self.reasons[1].as_ref())
     }
 
     /// The kinds of [`end_reasons`](Self::end_reasons): `(a's, b's)`.
@@ -292,7 +299,11 @@ impl<A: Session, B: Session> Pair<A, B> {
         let a = drain(now, self.chunk, &mut self.a, ba, ab, &mut self.bytes_moved);
         let b = drain(now, self.chunk, &mut self.b, ab, ba, &mut self.bytes_moved);
         self.until = [a.until, b.until];
-        self.closed = [a.closed, b.closed];
+        for (slot, closed) in self.reasons.iter_mut().zip([a.closed, b.closed]) {
+            if closed.is_some() {
+                *slot = closed;
+            }
+        }
         a.progress || b.progress
     }
 
@@ -306,7 +317,7 @@ impl<A: Session, B: Session> Pair<A, B> {
             if self.step() {
                 continue;
             }
-            if self.closed == [true, true] {
+            if self.reasons.iter().all(Option::is_some) {
                 return Ok(Settled::Closed);
             }
             let next = match self.until {

@@ -6,9 +6,11 @@
 //! [`Pair`]: crate::Pair
 
 use std::collections::VecDeque;
+use std::fmt;
+use std::ops::Deref;
 use std::time::Duration;
 
-use crate::{
+use concurrence_core::{
     EndKind, EndReason, Next, Session, SessionError, StreamReader, StreamWriter, Timestamp,
 };
 
@@ -98,10 +100,10 @@ impl Script {
         self.end
     }
 
-    /// Everything received so far.
+    /// Everything received so far (compares with byte strings; shows as escaped text).
     #[must_use]
-    pub fn received(&self) -> &[u8] {
-        &self.received
+    pub fn received(&self) -> Received<'_> {
+        Received(&self.received)
     }
 
     /// True when every step has run.
@@ -124,7 +126,27 @@ impl Script {
         self.wake_at = None;
         while let Some(step) = self.steps.pop_front() {
             match step {
-                ScriptStep::Send(bytes) => writer.write_bytes(&bytes)?,
+                ScriptStep::Send(mut bytes) => {
+                    // Below the writer's high-water mark, so that the connection keeps
+                    // delivering input while a long send goes out (two peers that both send
+                    // more than their buffers before reading would otherwise wait on each
+                    // other forever); the rest goes out as the writer drains.
+                    let room = writer
+                        .config()
+                        .high_water
+                        .saturating_sub(writer.pending_len() + 1)
+                        .max(usize::from(!writer.has_pending()));
+                    let n = bytes.len().min(room);
+                    writer.write_bytes(&bytes[..n])?;
+                    bytes.drain(..n);
+                    if !bytes.is_empty() {
+                        self.steps.push_front(ScriptStep::Send(bytes));
+                        // Look again at once (the connection retries a deadline that finds
+                        // no room a millisecond later: no spinning).
+                        self.wake_at = Some(now);
+                        return Ok(Next::Continue);
+                    }
+                }
                 ScriptStep::Wait(duration) => {
                     self.wake_at = Some(now + duration);
                     return Ok(Next::Continue);
@@ -191,5 +213,79 @@ impl Session for Script {
 
     fn poll_timeout(&self) -> Option<Timestamp> {
         self.wake_at
+    }
+}
+
+/// What a [`Script`] received: compares with byte strings and vectors, and prints as escaped
+/// text (`b"hello\r\n"`), not as a list of numbers, when an assertion fails.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Received<'a>(&'a [u8]);
+
+impl Received<'_> {
+    /// The bytes.
+    #[must_use]
+    pub fn as_bytes(&self) -> &[u8] {
+        self.0
+    }
+}
+
+impl Deref for Received<'_> {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        self.0
+    }
+}
+
+impl AsRef<[u8]> for Received<'_> {
+    fn as_ref(&self) -> &[u8] {
+        self.0
+    }
+}
+
+impl fmt::Debug for Received<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "b\"{}\"", self.0.escape_ascii())
+    }
+}
+
+impl fmt::Display for Received<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0.escape_ascii())
+    }
+}
+
+impl PartialEq<[u8]> for Received<'_> {
+    fn eq(&self, other: &[u8]) -> bool {
+        self.0 == other
+    }
+}
+
+impl PartialEq<&[u8]> for Received<'_> {
+    fn eq(&self, other: &&[u8]) -> bool {
+        self.0 == *other
+    }
+}
+
+impl<const N: usize> PartialEq<[u8; N]> for Received<'_> {
+    fn eq(&self, other: &[u8; N]) -> bool {
+        self.0 == other
+    }
+}
+
+impl<const N: usize> PartialEq<&[u8; N]> for Received<'_> {
+    fn eq(&self, other: &&[u8; N]) -> bool {
+        self.0 == *other
+    }
+}
+
+impl PartialEq<Vec<u8>> for Received<'_> {
+    fn eq(&self, other: &Vec<u8>) -> bool {
+        self.0 == other.as_slice()
+    }
+}
+
+impl PartialEq<&str> for Received<'_> {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == other.as_bytes()
     }
 }

@@ -4,7 +4,7 @@
 //! The property (checked by proptest and by the `stream_reader` fuzz target): however the
 //! stream is split, the transcript is the one the unsplit stream gives.
 
-use crate::{FramingError, ReaderConfig, StreamReader};
+use concurrence_core::{FramingError, ReaderConfig, StreamReader};
 
 /// One framed read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

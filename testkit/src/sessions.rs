@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use crate::{Next, Session, SessionError, StreamReader, StreamWriter, Timestamp};
+use concurrence_core::{Next, Session, SessionError, StreamReader, StreamWriter, Timestamp};
 
 /// Echoes each line back as it came (LF or CRLF kept); a `QUIT` line closes.
 #[derive(Debug, Default, Clone, Copy)]
@@ -117,7 +117,7 @@ pub struct ReportEnd<S> {
     /// The wrapped session.
     pub inner: S,
     /// Where the end is reported.
-    pub ends: std::sync::mpsc::Sender<crate::EndKind>,
+    pub ends: std::sync::mpsc::Sender<concurrence_core::EndKind>,
 }
 
 impl<S: Session> Session for ReportEnd<S> {
@@ -142,7 +142,7 @@ impl<S: Session> Session for ReportEnd<S> {
     fn handle_eof(&mut self, now: Timestamp, w: &mut StreamWriter) -> Result<Next, SessionError> {
         self.inner.handle_eof(now, w)
     }
-    fn handle_end(&mut self, now: Timestamp, reason: &crate::EndReason) {
+    fn handle_end(&mut self, now: Timestamp, reason: &concurrence_core::EndReason) {
         self.inner.handle_end(now, reason);
         let _ = self.ends.send(reason.kind());
     }

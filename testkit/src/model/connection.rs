@@ -12,7 +12,7 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use crate::{
+use concurrence_core::{
     BufferPool, Connection, ConnectionConfig, Direction, EndKind, EndReason, Next, Output,
     ReaderConfig, Session, SessionError, StreamReader, StreamWriter, Timestamp, WriterConfig,
 };
@@ -212,9 +212,22 @@ struct Harness {
     /// A deadline fired while the connection was ending and the hostile peer was not reading:
     /// its linger may have run out.
     advanced_while_ending: bool,
+    /// When the connection was first seen ending (its linger runs from then).
+    ending_since: Option<Timestamp>,
 }
 
 impl Harness {
+    /// True when the connection is ending and its linger deadline has come (the connection
+    /// started its linger at the harness time it was first seen ending: time moves only
+    /// between drives).
+    fn linger_due(&mut self) -> bool {
+        if !self.conn.is_ending() || self.closed {
+            return false;
+        }
+        let since = *self.ending_since.get_or_insert(self.now);
+        self.now >= since.saturating_add(self.config.connection.linger)
+    }
+
     fn check(&mut self) -> Result<(), String> {
         let max_line = self.config.connection.reader.max_line;
         let expected = expected_replies(&self.taken, max_line);
@@ -253,10 +266,7 @@ impl Harness {
         self.conn.take_buffers_from(&mut self.pool);
         let (mut delivered, mut took) = (0, 0);
         loop {
-            if self.conn.is_ending()
-                && !self.closed
-                && self.conn.poll_timeout().is_some_and(|t| t <= self.now)
-            {
+            if self.linger_due() {
                 // The linger runs out in this poll while the hostile peer was not reading.
                 self.advanced_while_ending = true;
             }
@@ -315,8 +325,12 @@ impl Harness {
                         ));
                     }
                     self.until = until;
+                    if self.conn.is_ending() {
+                        self.ending_since.get_or_insert(self.now);
+                    }
                     break;
                 }
+                _ => return Err("an output the model does not know".into()),
             }
         }
         self.conn.release_idle_buffers_to(&mut self.pool);
@@ -384,6 +398,7 @@ pub fn run(config: ModelConfig, ops: &[PeerOp]) -> Result<Outcome, String> {
         closed: false,
         until: None,
         advanced_while_ending: false,
+        ending_since: None,
     };
     h.conn.handle_start(h.now);
     h.drive(0, 0)?;
