@@ -15,9 +15,9 @@ pub type Reports = async_channel::Sender<String>;
 /// Echoes each line as it came (LF or CRLF kept). `QUIT` closes; `bad` is a protocol error
 /// (the session fails); `boom` panics (a bug in user code the backend must contain).
 #[derive(Debug, Default, Clone, Copy)]
-pub struct LineEcho;
+pub struct ScenarioEcho;
 
-impl Session for LineEcho {
+impl Session for ScenarioEcho {
     fn handle_input(
         &mut self,
         _: Timestamp,
@@ -109,7 +109,7 @@ pub trait Observed {
     }
 }
 
-impl Observed for LineEcho {}
+impl Observed for ScenarioEcho {}
 impl Observed for BlockSum {}
 
 impl Observed for GreetAndHalfClose {

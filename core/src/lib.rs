@@ -45,7 +45,8 @@ pub use connection_config::{
 };
 pub use end_reason::{EndKind, EndReason, Ended};
 pub use framing::{
-    DEFAULT_BUFFER_SIZE, FramingError, ReaderConfig, StreamReader, StreamWriter, WriterConfig,
+    DEFAULT_BUFFER_SIZE, FrameCursor, FramingError, ReaderConfig, StreamReader, StreamWriter,
+    WriterConfig,
 };
 pub use notify::{Mailbox, MailboxError, MailboxSender, Notify};
 pub use output::{Direction, Output};

@@ -57,9 +57,9 @@ fn look<S: Session>(conn: &mut Connection<S>, now: Timestamp) -> Look {
     }
 }
 
-/// Echoes lines as they came; closes on "QUIT"; closes after `idle` without input.
+/// Greets with `hello`, echoes lines as they came; closes on "QUIT", after `idle` without input.
 #[derive(Default)]
-struct LineEcho {
+struct GreetingEcho {
     idle: Option<Duration>,
     deadline: Option<Timestamp>,
     eof_tail: Option<Vec<u8>>,
@@ -67,7 +67,7 @@ struct LineEcho {
     inputs: usize,
 }
 
-impl Session for LineEcho {
+impl Session for GreetingEcho {
     fn handle_start(
         &mut self,
         now: Timestamp,
@@ -121,7 +121,7 @@ fn echo_transcript_is_the_same_for_every_chunk_size() {
     let input = b"one\r\ntwo\nthree\r\nQUIT\r\n";
     for chunk in [1, 2, 3, 7, usize::MAX] {
         let script = Script::new().send(input).await_suffix("three\r\n");
-        let mut pair = Pair::new(LineEcho::default(), script).with_chunk_size(chunk);
+        let mut pair = Pair::new(GreetingEcho::default(), script).with_chunk_size(chunk);
         assert_eq!(pair.run().unwrap(), Settled::Closed, "chunk {chunk}");
         assert_eq!(
             pair.b().session().received(),
@@ -134,9 +134,9 @@ fn echo_transcript_is_the_same_for_every_chunk_size() {
 
 #[test]
 fn idle_timeout_fires_on_virtual_time() {
-    let echo = LineEcho {
+    let echo = GreetingEcho {
         idle: Some(Duration::from_secs(5)),
-        ..LineEcho::default()
+        ..GreetingEcho::default()
     };
     let script = Script::new().wait(Duration::from_secs(3)).send("ping\n");
     let mut pair = Pair::new(echo, script);
@@ -151,9 +151,9 @@ fn idle_timeout_fires_on_virtual_time() {
 
 #[test]
 fn run_for_stops_at_the_time_bound() {
-    let echo = LineEcho {
+    let echo = GreetingEcho {
         idle: Some(Duration::from_secs(60)),
-        ..LineEcho::default()
+        ..GreetingEcho::default()
     };
     let mut pair = Pair::new(echo, Script::new());
     assert_eq!(
@@ -172,7 +172,7 @@ fn end_of_stream_mid_line_reaches_the_session_with_its_tail() {
         .await_suffix("hello\r\n")
         .send("full\npart")
         .close();
-    let mut pair = Pair::new(LineEcho::default(), script);
+    let mut pair = Pair::new(GreetingEcho::default(), script);
     assert_eq!(pair.run().unwrap(), Settled::Closed);
     assert_eq!(pair.a().session().eof_tail.as_deref(), Some(&b"part"[..]));
     // The script closed both directions, so the echo of "full" was never read.
@@ -184,7 +184,7 @@ fn end_of_stream_mid_line_reaches_the_session_with_its_tail() {
 fn backpressure_stops_input_until_the_writer_drains() {
     // 40 requests arrive at once; each reply is 1000 bytes; high water is 4000 bytes.
     let writer = WriterConfig::default().with_high_water(4000);
-    let mut conn = Connection::new(LineEcho::default(), ReaderConfig::default(), writer);
+    let mut conn = Connection::new(GreetingEcho::default(), ReaderConfig::default(), writer);
     let now = Timestamp::ZERO;
     conn.handle_start(now);
     let line = [vec![b'x'; 999], b"\n".to_vec()].concat();
@@ -233,7 +233,7 @@ fn a_pair_with_a_slow_path_keeps_memory_flat() {
     // side a high-water mark above what it sends.
     let roomy = WriterConfig::default().with_high_water(1 << 20);
     let mut pair = Pair::from_connections(
-        Connection::new(LineEcho::default(), ReaderConfig::default(), writer),
+        Connection::new(GreetingEcho::default(), ReaderConfig::default(), writer),
         Connection::new(script, ReaderConfig::default(), roomy),
     )
     .with_chunk_size(100);
@@ -246,7 +246,12 @@ fn a_pair_with_a_slow_path_keeps_memory_flat() {
 fn a_session_error_still_sends_earlier_replies_and_is_reported() {
     let reader = ReaderConfig::default().with_max_line(8);
     let script = Script::new().send("ok\nthis line is too long\n");
-    let mut pair = Pair::with_configs(LineEcho::default(), script, reader, WriterConfig::default());
+    let mut pair = Pair::with_configs(
+        GreetingEcho::default(),
+        script,
+        reader,
+        WriterConfig::default(),
+    );
     assert_eq!(pair.run().unwrap(), Settled::Closed);
     let (a, b) = pair.end_reasons();
     assert!(
@@ -293,7 +298,7 @@ fn a_livelock_hits_the_step_cap_instead_of_hanging() {
 
 #[test]
 fn connection_ignores_calls_in_the_wrong_phase() {
-    let mut conn = Connection::with_defaults(LineEcho::default());
+    let mut conn = Connection::with_defaults(GreetingEcho::default());
     let now = Timestamp::from_millis(10);
     assert!(!look(&mut conn, NOW).receive > 0, "not started");
     assert_eq!(conn.feed(now, b"x\n"), 0);
@@ -358,7 +363,7 @@ fn a_half_closed_connection_with_nothing_left_to_do_closes_itself() {
 
 #[test]
 fn the_idle_timeout_lives_in_the_connection() {
-    let mut conn = Connection::with_defaults(LineEcho::default());
+    let mut conn = Connection::with_defaults(GreetingEcho::default());
     conn.set_idle_timeout(Some(Duration::from_secs(10)));
     conn.handle_start(Timestamp::ZERO);
     assert_eq!(
@@ -514,7 +519,7 @@ fn shutdown_and_abort_end_at_once() {
 fn script_half_close_both_ways_in_a_pair() {
     // The script half-closes after its request; the echo still answers, then closes.
     let script = Script::new().send("one\ntwo\n").close_write();
-    let mut pair = Pair::new(LineEcho::default(), script).with_chunk_size(3);
+    let mut pair = Pair::new(GreetingEcho::default(), script).with_chunk_size(3);
     assert_eq!(pair.run().unwrap(), Settled::Closed);
     assert_eq!(pair.b().session().received(), b"hello\r\none\ntwo\n");
     assert!(pair.b().session().saw_peer_close());
@@ -569,7 +574,7 @@ fn a_request_trickled_a_byte_at_a_time_hits_the_frame_timeout() {
     for byte in ["G", "E", "T", " ", "/", "x", "y", "z"] {
         slowloris = slowloris.send(byte).wait(Duration::from_secs(1));
     }
-    let server = Connection::with_config(LineEcho::default(), config);
+    let server = Connection::with_config(GreetingEcho::default(), config);
     let client = Connection::with_defaults(slowloris);
     let mut pair = Pair::from_connections(server, client);
     pair.run().unwrap();
@@ -582,7 +587,7 @@ fn a_request_trickled_a_byte_at_a_time_hits_the_frame_timeout() {
     for _ in 0..8 {
         steady = steady.send("line\n").wait(Duration::from_secs(2));
     }
-    let server = Connection::with_config(LineEcho::default(), config);
+    let server = Connection::with_config(GreetingEcho::default(), config);
     let mut pair = Pair::from_connections(server, Connection::with_defaults(steady.close()));
     pair.run().unwrap();
     assert_eq!(pair.a().end_kind(), Some(EndKind::PeerClosed));
@@ -710,7 +715,7 @@ fn scripts_keep_reading_while_they_send_more_than_their_buffers() {
 #[test]
 fn a_script_transcript_prints_as_escaped_text() {
     let mut pair = Pair::new(
-        LineEcho::default(),
+        GreetingEcho::default(),
         Script::new().send("a\tb\n").await_suffix("b\n").close(),
     );
     pair.run().unwrap();

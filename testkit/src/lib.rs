@@ -20,6 +20,6 @@ mod sessions;
 pub use pair::{PAIR_IN_FLIGHT, Pair, PairError, Settled};
 pub use script::{Received, Script, ScriptStep};
 pub use sessions::{
-    ByteEcho, LineEcho, PanicsOnBoom, Producer, ReportEnd, StaleDeadline,
+    ByteEcho, LineEcho, PanicsOnBoom, Producer, Relay, ReportEnd, StaleDeadline,
     lines_with_a_partial_tail, pattern, send_all_then_read_to_end,
 };

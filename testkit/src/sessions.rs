@@ -233,3 +233,73 @@ pub fn send_all_then_read_to_end<S: std::io::Read + std::io::Write>(
     stream.read_to_end(&mut got)?;
     Ok(got)
 }
+
+/// A client that sends what the application puts in its mailbox (application events) and
+/// records what it receives, telling the test how much after every input; it closes once it
+/// has received `expect` bytes.
+#[derive(Debug)]
+pub struct Relay {
+    mailbox: concurrence_core::Mailbox<Vec<u8>>,
+    /// Everything received so far.
+    pub received: Vec<u8>,
+    expect: usize,
+    progress: std::sync::mpsc::Sender<usize>,
+}
+
+impl Relay {
+    /// A relay that closes after `expect` bytes, the sender the application uses, and the
+    /// receiver of its progress (bytes received so far, after each input).
+    #[must_use]
+    pub fn new(
+        expect: usize,
+    ) -> (
+        Relay,
+        concurrence_core::MailboxSender<Vec<u8>>,
+        std::sync::mpsc::Receiver<usize>,
+    ) {
+        let mailbox = concurrence_core::Mailbox::new(64);
+        let sender = mailbox.sender();
+        let (progress, report) = std::sync::mpsc::channel();
+        (
+            Relay {
+                mailbox,
+                received: Vec::new(),
+                expect,
+                progress,
+            },
+            sender,
+            report,
+        )
+    }
+}
+
+impl Session for Relay {
+    fn handle_input(
+        &mut self,
+        _: Timestamp,
+        reader: &mut StreamReader,
+        _: &mut StreamWriter,
+    ) -> Result<Next, SessionError> {
+        self.received.extend_from_slice(reader.read_available());
+        let _ = self.progress.send(self.received.len());
+        if self.received.len() >= self.expect {
+            return Ok(Next::Close);
+        }
+        Ok(Next::Continue)
+    }
+
+    fn handle_event(
+        &mut self,
+        _: Timestamp,
+        writer: &mut StreamWriter,
+    ) -> Result<Next, SessionError> {
+        while let Some(message) = self.mailbox.try_recv() {
+            writer.write_bytes(&message)?;
+        }
+        Ok(Next::Continue)
+    }
+
+    fn notify_handle(&self) -> Option<&concurrence_core::Notify> {
+        Some(self.mailbox.notify_handle())
+    }
+}

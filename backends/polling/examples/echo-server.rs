@@ -10,30 +10,11 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use clap::Parser;
-use concurrence_core::{
-    Address, Next, Session, SessionError, StreamReader, StreamWriter, Timestamp,
-};
+use concurrence_core::Address;
+// The protocol: echo every complete line, stop reading while the peer is not reading (the
+// testkit's `LineEcho`, a dozen lines: see `testkit/src/sessions.rs`).
 use concurrence_polling::{ServerConfig, serve};
-
-/// The protocol: echo every complete line, stop reading while the peer is not reading.
-struct LineEcho;
-
-impl Session for LineEcho {
-    fn handle_input(
-        &mut self,
-        _now: Timestamp,
-        reader: &mut StreamReader,
-        writer: &mut StreamWriter,
-    ) -> Result<Next, SessionError> {
-        while !writer.is_backpressured() {
-            let Some(line) = reader.read_line(true)? else {
-                break;
-            };
-            writer.write_bytes(line)?;
-        }
-        Ok(Next::Continue)
-    }
-}
+use concurrence_testkit::LineEcho;
 
 /// A line echo server on concurrence's polling backend.
 #[derive(Parser, Debug)]

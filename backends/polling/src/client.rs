@@ -2,7 +2,9 @@
 //! the client of that connection on the calling thread, blocking until it ends. Connect
 //! failures and timeouts reach the session as end reasons, like every other end.
 
-use std::io;
+use std::io::{self, Read, Write};
+use std::os::fd::AsFd;
+use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
 use concurrence_core::{
@@ -13,7 +15,7 @@ use concurrence_os::sockaddr::{new_socket, set_nodelay, sock_addr};
 use concurrence_os::{clock, log_end};
 
 use crate::transfer::{Turn, close, pump, shut};
-use crate::wait::{Readiness, wait_ready};
+use crate::wait::{Readiness, wait_ready, wait_ready_or_woken};
 
 /// Connects to `address` (TCP for `ip:port`, Unix for a path) and runs `session` as the client
 /// of the connection until it ends, on the calling thread; returns the session and why the
@@ -132,6 +134,24 @@ fn pause_until_deadline<S: Session>(conn: &mut Connection<S>) -> bool {
 fn run<S: Session>(socket: &socket2::Socket, conn: &mut Connection<S>) -> (bool, EndReason) {
     // Its own two buffers, kept across waits (a client has no other connection to share with).
     let mut pool = BufferPool::new(1);
+    // A session that takes application events wakes this thread through a socket pair.
+    let woken = conn.takes_events().then(UnixStream::pair).transpose();
+    let woken = match woken {
+        Ok(Some((wake, woken))) => {
+            let _ = wake.set_nonblocking(true);
+            let _ = woken.set_nonblocking(true);
+            conn.set_waker(move || {
+                // A full pair already holds a wake-up: nothing is lost.
+                let _ = (&wake).write(&[1]);
+            });
+            Some(woken)
+        }
+        Ok(None) => None,
+        Err(e) => {
+            conn.handle_io_error(clock::now(), e);
+            None
+        }
+    };
     loop {
         let now = clock::now();
         let turn = pump(
@@ -146,6 +166,27 @@ fn run<S: Session>(socket: &socket2::Socket, conn: &mut Connection<S>) -> (bool,
             Turn::Closed { reset, reason } => return (reset, reason),
             Turn::Wait { read, write, until } => (read, write, until),
         };
+        if let Some(woken) = &woken {
+            // Woken by the socket, the deadline or the application: the next turn finds out
+            // which. (Waiting on neither side of the socket still waits for the wake-up.)
+            let waited = if read || write {
+                wait_ready_or_woken(
+                    socket,
+                    Readiness::Either(read, write),
+                    deadline,
+                    Some(woken.as_fd()),
+                )
+            } else {
+                // Not on the socket: a hang-up there would wake `poll` again and again.
+                wait_ready(woken, Readiness::Readable, deadline)
+            };
+            let mut drain = [0u8; 64];
+            while matches!((&*woken).read(&mut drain), Ok(n) if n > 0) {}
+            if let Err(e) = waited {
+                conn.handle_io_error(clock::now(), e);
+            }
+            continue;
+        }
         if !read && !write {
             // Only time can move it (an error or hang-up on the socket would wake `poll` at
             // once, again and again, with nothing to do about it).

@@ -27,6 +27,17 @@ pub(crate) fn wait_ready(
     readiness: Readiness,
     deadline: Option<Timestamp>,
 ) -> io::Result<bool> {
+    wait_ready_or_woken(fd, readiness, deadline, None)
+}
+
+/// As [`wait_ready`], and also returns (`Ok(true)`) when `wake` becomes readable: how a client
+/// session driver wakes for an application event.
+pub(crate) fn wait_ready_or_woken(
+    fd: impl AsFd,
+    readiness: Readiness,
+    deadline: Option<Timestamp>,
+    wake: Option<std::os::fd::BorrowedFd<'_>>,
+) -> io::Result<bool> {
     let flags = match readiness {
         Readiness::Readable => PollFlags::IN,
         Readiness::Writable => PollFlags::OUT,
@@ -55,8 +66,17 @@ pub(crate) fn wait_ready(
                 })
             }
         };
-        let mut fds = [PollFd::new(&fd, flags)];
-        match rustix::event::poll(&mut fds, timeout.as_ref()) {
+        let polled = match wake {
+            Some(wake) => {
+                let mut fds = [PollFd::new(&fd, flags), PollFd::new(&wake, PollFlags::IN)];
+                rustix::event::poll(&mut fds, timeout.as_ref())
+            }
+            None => {
+                let mut fds = [PollFd::new(&fd, flags)];
+                rustix::event::poll(&mut fds, timeout.as_ref())
+            }
+        };
+        match polled {
             Ok(0) => continue, // re-check the deadline (poll rounds to milliseconds)
             Ok(_) => return Ok(true),
             Err(rustix::io::Errno::INTR) => continue,

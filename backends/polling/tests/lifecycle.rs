@@ -156,3 +156,27 @@ fn refused_and_timed_out_connects_are_told_to_the_client_session() {
     }
     panic!("no connect timed out against a full backlog");
 }
+
+#[test]
+fn a_client_session_is_woken_by_the_application_from_another_thread() {
+    let server = serve_tcp(ServerConfig::default(), |_| LineEcho);
+    let address = server.local_address().clone();
+    let (relay, sender, progress) = concurrence_testkit::Relay::new(12);
+    let client =
+        // The idle timeout turns a client that is never woken into a failure, not a hang.
+        std::thread::spawn(move || connect_session(&address, relay, idle_after(WAIT)));
+    sender.send(b"first\n".to_vec()).unwrap();
+    // The echo came back: the client now waits on its socket with nothing to send, nothing
+    // to read and no deadline; only the application's event can move it.
+    while progress.recv_timeout(WAIT).expect("the first echo") < 6 {}
+    std::thread::spawn(move || sender.send(b"again\n".to_vec()).unwrap())
+        .join()
+        .unwrap();
+    let ended = client.join().unwrap();
+    assert_eq!(ended.session.received, b"first\nagain\n");
+    assert_eq!(ended.reason.kind(), EndKind::Closed);
+}
+
+fn idle_after(idle: Duration) -> ConnectionConfig {
+    ConnectionConfig::default().with_idle_timeout(Some(idle))
+}

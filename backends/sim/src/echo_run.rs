@@ -10,28 +10,9 @@ use concurrence_core::{
     StreamWriter, Timestamp,
 };
 
+use concurrence_testkit::LineEcho;
+
 use crate::{Divergence, Faults, SimError, SimNetwork, SimRng, Trace};
-
-/// The server: each line back as it came, honouring back-pressure.
-#[derive(Debug, Default)]
-pub struct EchoServer;
-
-impl Session for EchoServer {
-    fn handle_input(
-        &mut self,
-        _: Timestamp,
-        reader: &mut StreamReader,
-        writer: &mut StreamWriter,
-    ) -> Result<Next, SessionError> {
-        while !writer.is_backpressured() {
-            let Some(line) = reader.read_line(true)? else {
-                break;
-            };
-            writer.write_bytes(line)?;
-        }
-        Ok(Next::Continue)
-    }
-}
 
 /// A client: sends `lines` lines of its own (a few at a time, pipelined), checks each reply
 /// in order, then closes; counts what did not match.
@@ -193,7 +174,7 @@ fn echo_world(
     let config = ConnectionConfig::default()
         .with_idle_timeout(Some(Duration::from_secs(30)))
         .with_connect_timeout(Some(Duration::from_secs(5)));
-    sim.serve_session(server, address.clone(), config, |_| EchoServer);
+    sim.serve_session(server, address.clone(), config, |_| LineEcho);
     let mut rng = SimRng::new(seed ^ 0x5EED);
     let handles: Vec<_> = (0..clients)
         .map(|i| {

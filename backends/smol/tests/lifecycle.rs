@@ -161,3 +161,28 @@ fn refused_and_timed_out_connects_are_told_to_the_client_session() {
         panic!("no connect timed out against a full backlog");
     });
 }
+
+#[test]
+fn a_client_session_is_woken_by_the_application_from_another_thread() {
+    let (address, closer, _ends) = echo_server(&"127.0.0.1:0".parse().unwrap());
+    let (relay, sender, progress) = concurrence_testkit::Relay::new(12);
+    // The idle timeout turns a client that is never woken into a failure, not a hang.
+    let config = ConnectionConfig::default().with_idle_timeout(Some(Duration::from_secs(10)));
+    let client =
+        std::thread::spawn(move || smol::block_on(connect_session(&address, relay, config)));
+    sender.send(b"first\n".to_vec()).unwrap();
+    // The echo came back: the client task now waits with nothing to send, nothing to read and
+    // no deadline but the idle one; only the application's event can move it.
+    while progress
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the first echo")
+        < 6
+    {}
+    std::thread::spawn(move || sender.send(b"again\n".to_vec()).unwrap())
+        .join()
+        .unwrap();
+    let ended = client.join().unwrap();
+    assert_eq!(ended.session.received, b"first\nagain\n");
+    assert_eq!(ended.reason.kind(), EndKind::Closed);
+    closer.close();
+}

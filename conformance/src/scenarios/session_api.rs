@@ -11,7 +11,7 @@ use concurrence_testkit::Script;
 
 use crate::Transcript;
 use crate::backend::{AddressKind, BoxSession, Net, SessionFactory};
-use crate::sessions::{BlockSum, GreetAndHalfClose, LineEcho, Observed, Reported, Reports};
+use crate::sessions::{BlockSum, GreetAndHalfClose, Observed, Reported, Reports, ScenarioEcho};
 use crate::steps::{
     STEP_TIMEOUT, describe, describe_error, next_report, read_to_end, read_until_suffix, show,
     write_all,
@@ -84,7 +84,7 @@ pub(crate) async fn line_protocol(
         .send(long)
         .send(too_long)
         .close_write();
-    script_against(net, kind, config, || LineEcho, script, t).await
+    script_against(net, kind, config, || ScenarioEcho, script, t).await
 }
 
 /// Length-prefixed blocks (4-byte big-endian length): two fit, the third is past the bound.
@@ -121,7 +121,15 @@ pub(crate) async fn sessions_both_ends(
     t: &mut Transcript,
 ) -> Result<(), SocketError> {
     let script = Script::new().send("a\nb\r\n").await_suffix("b\r\n").close();
-    script_against(net, kind, ServerConfig::default(), || LineEcho, script, t).await
+    script_against(
+        net,
+        kind,
+        ServerConfig::default(),
+        || ScenarioEcho,
+        script,
+        t,
+    )
+    .await
 }
 
 /// The client sends a line and part of the next, waits for the first echo (the server is
@@ -135,7 +143,15 @@ pub(crate) async fn reset_mid_frame(
         .send("first\nhalf a li")
         .await_suffix("first\n")
         .reset();
-    script_against(net, kind, ServerConfig::default(), || LineEcho, script, t).await
+    script_against(
+        net,
+        kind,
+        ServerConfig::default(),
+        || ScenarioEcho,
+        script,
+        t,
+    )
+    .await
 }
 
 /// A session that fails on its second request: the reply to the first still arrives.
@@ -145,7 +161,15 @@ pub(crate) async fn session_failure(
     t: &mut Transcript,
 ) -> Result<(), SocketError> {
     let script = Script::new().send("ok\nbad\n").close_write();
-    script_against(net, kind, ServerConfig::default(), || LineEcho, script, t).await
+    script_against(
+        net,
+        kind,
+        ServerConfig::default(),
+        || ScenarioEcho,
+        script,
+        t,
+    )
+    .await
 }
 
 /// The server half-closes first (greeting, then end of stream); the client answers after
@@ -186,7 +210,7 @@ pub(crate) async fn idle_timeout(
     let mut server = net.serve_session(
         &net.address(kind),
         config,
-        reported_factory(&reports, || LineEcho),
+        reported_factory(&reports, || ScenarioEcho),
     )?;
     let mut client = net.connect(&server.local_address(), STEP).await?;
     let got = read_to_end(&mut *client, 1024, STEP).await;
@@ -214,7 +238,7 @@ pub(crate) async fn panic_isolation(
     let mut server = net.serve_session(
         &net.address(kind),
         ServerConfig::default(),
-        reported_factory(&reports, || LineEcho),
+        reported_factory(&reports, || ScenarioEcho),
     )?;
     let address = server.local_address();
     let mut victim = net.connect(&address, STEP).await?;

@@ -12,7 +12,7 @@ use concurrence_core::{ConnectionConfig, ServerConfig, SocketError};
 
 use crate::Transcript;
 use crate::backend::{AddressKind, Net, SessionFactory};
-use crate::sessions::LineEcho;
+use crate::sessions::ScenarioEcho;
 use crate::steps::{
     STEP_TIMEOUT, describe, describe_end, describe_error, listen, read_to_end, read_until_suffix,
     show, spawn_joined, task_line, write_all,
@@ -336,7 +336,7 @@ pub(crate) async fn concurrent_clients(
     kind: AddressKind,
     t: &mut Transcript,
 ) -> Result<(), SocketError> {
-    let factory: SessionFactory = Arc::new(|_: &_| Box::new(LineEcho));
+    let factory: SessionFactory = Arc::new(|_: &_| Box::new(ScenarioEcho));
     let mut server = net.serve_session(&net.address(kind), ServerConfig::default(), factory)?;
     let address = server.local_address();
     let mut clients = Vec::new();
@@ -385,7 +385,7 @@ pub(crate) async fn max_connections(
     let counted = Arc::clone(&started);
     let factory: SessionFactory = Arc::new(move |_: &_| {
         counted.fetch_add(1, Ordering::SeqCst);
-        Box::new(LineEcho)
+        Box::new(ScenarioEcho)
     });
     let mut config = ServerConfig::default();
     config.max_connections = 2;

@@ -52,6 +52,17 @@ pub enum FramingError {
         "write refused: the write side is closed (the session already said CloseWrite or Close)"
     )]
     WriterClosed,
+    /// A frame read with `read_frame` needs more bytes than the reader ever holds
+    /// (`ReaderConfig::max_buffered`): it could never complete.
+    #[error(
+        "frame needs {needed} bytes, more than the reader holds ({limit}, ReaderConfig::max_buffered)"
+    )]
+    FrameTooLarge {
+        /// Bytes the frame needs at least.
+        needed: usize,
+        /// The reader's `max_buffered()`.
+        limit: usize,
+    },
     /// `read_until_any` was given no delimiter, or more than three.
     #[error("read_until_any takes 1 to 3 delimiter bytes, got {given}")]
     InvalidDelimiters {

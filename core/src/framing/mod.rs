@@ -6,11 +6,14 @@
 
 mod config;
 mod error;
+mod frame;
 mod reader;
 mod writer;
 
 pub use config::{DEFAULT_BUFFER_SIZE, ReaderConfig, WriterConfig};
 pub use error::FramingError;
+pub use frame::FrameCursor;
+pub(crate) use frame::FrameNotes;
 #[cfg(feature = "futures-io")]
 pub(crate) use reader::Found;
 pub(crate) use reader::FrameKind;

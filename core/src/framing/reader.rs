@@ -64,6 +64,9 @@ pub struct StreamReader {
     consumed_base: u64,
     /// Unread bytes moved inside the buffer (compaction, growth, shrinking), for a test hook.
     moved_bytes: u64,
+    /// What `read_frame` learnt from its last incomplete attempt (boxed: most readers never
+    /// use it, and an idle connection's size matters).
+    frame_notes: Option<Box<super::FrameNotes>>,
 }
 
 /// What a stream wrapper waits for.
@@ -100,7 +103,19 @@ impl StreamReader {
             scanned_bytes: 0,
             consumed_base: 0,
             moved_bytes: 0,
+            frame_notes: None,
         }
+    }
+
+    /// The buffered bytes and the frame notes, borrowed apart (for `read_frame`).
+    pub(crate) fn frame_parts(&mut self) -> (&[u8], &mut super::FrameNotes) {
+        let notes = self.frame_notes.get_or_insert_with(Box::default);
+        (&self.buf[self.start..self.end], notes)
+    }
+
+    /// Adds a frame cursor's examined bytes to [`scanned_bytes`](Self::scanned_bytes).
+    pub(crate) fn count_scanned(&mut self, n: u64) {
+        self.scanned_bytes += n;
     }
 
     /// The bounds this reader enforces.

@@ -13,7 +13,7 @@ use concurrence_core::{
     Timestamp, WriterConfig,
 };
 
-use super::command::{Command, StatsGroup, StoreHeader, StoreMode, parse_command};
+use super::command::{Command, StatsGroup, StoreHeader, parse_command};
 use super::stats::{self, ConnectionStats, ServerInfo, VERSION};
 use super::store::{ArithmeticOutcome, Store};
 
@@ -47,14 +47,15 @@ impl<H: BuildHasher> Shared<H> {
         self.store.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The buffer bounds a server of this store needs: a reader that holds a command line
-    /// and one whole data block, a writer that holds one whole reply.
+    /// The buffer bounds a server of this store needs: a reader that holds a storage
+    /// command's line together with its whole data block (the two are read as one frame), a
+    /// writer that holds one whole reply.
     #[must_use]
     pub fn buffers(&self) -> (ReaderConfig, WriterConfig) {
         let item = self.info.store.item_size_max;
         let reader = ReaderConfig::default()
             .with_max_line(MAX_COMMAND_LINE)
-            .with_max_block(item.saturating_add(2));
+            .with_max_block(item.saturating_add(2).saturating_add(MAX_COMMAND_LINE + 2));
         let default_writer = WriterConfig::default();
         let writer =
             default_writer.with_max_pending(default_writer.max_pending.max(item.saturating_mul(2)));
@@ -62,14 +63,13 @@ impl<H: BuildHasher> Shared<H> {
     }
 }
 
-/// Where a connection is in the protocol.
+/// Where a connection is in the protocol. A storage command and its data block are read as one
+/// frame (`StreamReader::read_frame`): no state is kept between its line and its block.
 #[derive(Debug)]
 enum State {
-    /// Waiting for a command line.
+    /// Waiting for a command (with its data block, for a storage command).
     Command,
-    /// A storage command's line was read; waiting for its data block and CRLF.
-    Data(PendingStore),
-    /// Discarding the data block of an item too large to store.
+    /// Discarding the data block of an item too large to store (streamed, never buffered).
     Swallow { remaining: usize, noreply: bool },
     /// A multi-get paused by back-pressure: the keys not yet answered.
     GetRest {
@@ -79,22 +79,11 @@ enum State {
     },
 }
 
-#[derive(Debug)]
-struct PendingStore {
-    mode: StoreMode,
-    flags: u32,
-    exptime: i64,
-    bytes: usize,
-    noreply: bool,
-}
-
 /// One memcached connection.
 #[derive(Debug)]
 pub struct MemcacheSession<H = RandomState> {
     shared: Arc<Shared<H>>,
     state: State,
-    /// The key of a pending storage command (kept to reuse its allocation).
-    key: Vec<u8>,
     consumed: u64,
 }
 
@@ -104,29 +93,60 @@ impl<H: BuildHasher> MemcacheSession<H> {
         MemcacheSession {
             shared,
             state: State::Command,
-            key: Vec::new(),
             consumed: 0,
         }
     }
 
-    /// Runs one command line; `Some(next)` ends the input loop.
+    /// Reads and runs one command, all or nothing: a storage command waits (consuming
+    /// nothing) until its data block is buffered too. `Ok(None)`: incomplete;
+    /// `Ok(Some(Some(next)))` ends the input loop.
+    fn next_command(
+        &mut self,
+        reader: &mut StreamReader,
+        now: Timestamp,
+        writer: &mut StreamWriter,
+    ) -> Result<Option<Option<Next>>, FramingError> {
+        reader.read_frame(|frame| {
+            let Some(line) = frame.read_line(false)? else {
+                return Ok(None);
+            };
+            let command = match parse_command(line) {
+                Ok(command) => command,
+                Err(failure) => {
+                    if !failure.noreply {
+                        writer.write_bytes(failure.error.reply())?;
+                    }
+                    return Ok(Some(None));
+                }
+            };
+            if let Command::Store(header) = &command {
+                if self.shared.store().admits(header.key.len(), header.bytes) {
+                    let Some(block) = frame.read_bytes(header.bytes.saturating_add(2))? else {
+                        return Ok(None);
+                    };
+                    self.store(header, block, now, writer)?;
+                    return Ok(Some(None));
+                }
+            }
+            self.execute(command, now, writer).map(Some)
+        })
+    }
+
+    /// Runs one parsed command; `Some(next)` ends the input loop.
     fn execute(
         &mut self,
-        line: &[u8],
+        command: Command<'_>,
         now: Timestamp,
         writer: &mut StreamWriter,
     ) -> Result<Option<Next>, FramingError> {
-        let command = match parse_command(line) {
-            Ok(command) => command,
-            Err(failure) => {
-                if !failure.noreply {
-                    writer.write_bytes(failure.error.reply())?;
-                }
-                return Ok(None);
-            }
-        };
         match command {
-            Command::Store(header) => self.begin_store(&header),
+            // Not admitted (too large): its block is swallowed as it arrives.
+            Command::Store(header) => {
+                self.state = State::Swallow {
+                    remaining: header.bytes.saturating_add(2),
+                    noreply: header.noreply,
+                };
+            }
             Command::Get {
                 keys,
                 with_cas,
@@ -196,48 +216,28 @@ impl<H: BuildHasher> MemcacheSession<H> {
         Ok(None)
     }
 
-    fn begin_store(&mut self, header: &StoreHeader<'_>) {
-        let admitted = self.shared.store().admits(header.key.len(), header.bytes);
-        self.state = if admitted {
-            self.key.clear();
-            self.key.extend_from_slice(header.key);
-            State::Data(PendingStore {
-                mode: header.mode,
-                flags: header.flags,
-                exptime: header.exptime,
-                bytes: header.bytes,
-                noreply: header.noreply,
-            })
-        } else {
-            State::Swallow {
-                remaining: header.bytes.saturating_add(2),
-                noreply: header.noreply,
-            }
-        };
-    }
-
-    fn finish_store(
+    fn store(
         &mut self,
-        pending: &PendingStore,
+        header: &StoreHeader<'_>,
         block: &[u8],
         now: Timestamp,
         writer: &mut StreamWriter,
     ) -> Result<(), FramingError> {
         let Some(data) = block.strip_suffix(b"\r\n") else {
-            if !pending.noreply {
+            if !header.noreply {
                 writer.write_bytes(b"CLIENT_ERROR bad data chunk\r\n")?;
             }
             return Ok(());
         };
         let outcome = self.shared.store().store(
-            pending.mode,
-            &self.key,
-            pending.flags,
-            pending.exptime,
+            header.mode,
+            header.key,
+            header.flags,
+            header.exptime,
             data,
             now,
         );
-        if !pending.noreply {
+        if !header.noreply {
             writer.write_bytes(outcome.reply())?;
         }
         Ok(())
@@ -377,27 +377,15 @@ impl<H: BuildHasher> MemcacheSession<H> {
     ) -> Result<Next, SessionError> {
         while !writer.is_backpressured() {
             match std::mem::replace(&mut self.state, State::Command) {
-                State::Command => match reader.read_line(false) {
-                    Ok(Some(line)) => {
-                        if let Some(next) = self.execute(line, now, writer)? {
-                            return Ok(next);
-                        }
-                    }
+                State::Command => match self.next_command(reader, now, writer) {
+                    Ok(Some(Some(next))) => return Ok(next),
+                    Ok(Some(None)) => {}
                     Ok(None) => break,
                     Err(FramingError::LineTooLong { .. }) => {
                         writer.write_bytes(b"CLIENT_ERROR line too long\r\n")?;
                         return Ok(Next::Close);
                     }
                     // A partial command at end of stream: memcached closes without a word.
-                    Err(FramingError::UnexpectedEof { .. }) => return Ok(Next::Close),
-                    Err(error) => return Err(error.into()),
-                },
-                State::Data(pending) => match reader.read_bytes(pending.bytes + 2) {
-                    Ok(Some(block)) => self.finish_store(&pending, block, now, writer)?,
-                    Ok(None) => {
-                        self.state = State::Data(pending);
-                        break;
-                    }
                     Err(FramingError::UnexpectedEof { .. }) => return Ok(Next::Close),
                     Err(error) => return Err(error.into()),
                 },
