@@ -49,8 +49,9 @@ pub struct ServerConfig {
     /// closing does not reset the connection and destroy the last reply). Default 5 s
     /// (`concurrence_core::DEFAULT_LINGER`).
     pub linger: Duration,
-    /// polling: after `shutdown()`; smol: after `close()`: how long live connections may take to finish before they are
-    /// closed. Default 5 s.
+    /// polling: after `shutdown()`; smol: after `close()` (for `serve_session` connections):
+    /// how long live connections may take to finish before they are ended with
+    /// `EndReason::Shutdown`. Default 5 s.
     pub shutdown_grace: Duration,
     /// Bytes one connection moves per turn (polling: per loop turn; smol: before its task
     /// yields to the executor), so that one busy peer cannot starve the others. Default 64 KiB.

@@ -139,6 +139,25 @@ pub fn simulate(seed: u64, clients: usize) -> Result<ChatReport, concurrence_sim
             .await
     })
     .detach();
+    let heard = run_checking_clients(&mut sim, &address, clients)?;
+    Ok(ChatReport {
+        expected: 3 * clients.saturating_sub(1),
+        heard,
+        trace_hash: sim.trace().hash(),
+    })
+}
+
+/// The simulated chat's clients, against a server already set up at `address`: `clients`
+/// clients join, wait a second of virtual time, say three lines each, wait, quit, and count
+/// what the others said (0 for a client whose connection failed). Runs the simulation.
+///
+/// # Errors
+/// The simulation did not settle.
+pub fn run_checking_clients(
+    sim: &mut concurrence_sim::SimNetwork,
+    address: &Address,
+    clients: usize,
+) -> Result<Vec<usize>, concurrence_sim::SimError> {
     let tasks: Vec<_> = (0..clients)
         .map(|i| {
             let host = sim.host(&format!("client{i}"));
@@ -161,13 +180,8 @@ pub fn simulate(seed: u64, clients: usize) -> Result<ChatReport, concurrence_sim
         })
         .collect();
     sim.run()?;
-    let heard = tasks
+    Ok(tasks
         .into_iter()
         .map(|task| future::block_on(task).unwrap_or(0))
-        .collect();
-    Ok(ChatReport {
-        expected: 3 * clients.saturating_sub(1),
-        heard,
-        trace_hash: sim.trace().hash(),
-    })
+        .collect())
 }

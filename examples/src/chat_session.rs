@@ -180,16 +180,13 @@ pub struct SessionChatReport {
     pub trace_hash: u64,
 }
 
-/// The session chat under the simulator (short reads and writes): `clients` clients join,
-/// wait a second of virtual time, say three lines each, wait, quit, and count what the
-/// others said. Delivery of the room's events is ordered by the seed.
+/// The session chat under the simulator (short reads and writes), with the same checking
+/// clients as the handler version (`chat::run_checking_clients`). Delivery of the room's
+/// events is ordered by the seed.
 ///
 /// # Errors
 /// The simulation did not settle.
 pub fn simulate(seed: u64, clients: usize) -> Result<SessionChatReport, concurrence_sim::SimError> {
-    use futures_lite::{AsyncReadExt, AsyncWriteExt, future};
-    use std::time::Duration;
-
     let mut sim = concurrence_sim::SimNetwork::new(seed, concurrence_sim::Faults::short_io());
     let server = sim.host("server");
     let address = concurrence_core::Address::Tcp(([10, 0, 0, 1], 7001).into());
@@ -199,32 +196,7 @@ pub fn simulate(seed: u64, clients: usize) -> Result<SessionChatReport, concurre
         concurrence_core::WriterConfig::default(),
     );
     sim.serve_session(server, address.clone(), config, move |_| room.member());
-    let tasks: Vec<_> = (0..clients)
-        .map(|i| {
-            let host = sim.host(&format!("client{i}"));
-            let address = address.clone();
-            sim.spawn(host, async move {
-                let mut socket = concurrence_sim::Socket::connect(&address, None)
-                    .await
-                    .ok()?;
-                concurrence_sim::sleep(Duration::from_secs(1)).await;
-                for n in 0..3 {
-                    let line = format!("line {n} from client {i}\n");
-                    socket.write_all(line.as_bytes()).await.ok()?;
-                }
-                concurrence_sim::sleep(Duration::from_secs(1)).await;
-                socket.write_all(b"quit\n").await.ok()?;
-                let mut heard = String::new();
-                socket.read_to_string(&mut heard).await.ok()?;
-                Some(heard.lines().filter(|l| !l.starts_with("welcome")).count())
-            })
-        })
-        .collect();
-    sim.run()?;
-    let heard = tasks
-        .into_iter()
-        .map(|task| future::block_on(task).unwrap_or(0))
-        .collect();
+    let heard = crate::chat::run_checking_clients(&mut sim, &address, clients)?;
     Ok(SessionChatReport {
         expected: 3 * clients.saturating_sub(1),
         heard,

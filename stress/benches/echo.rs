@@ -245,7 +245,7 @@ fn main() {
             let cpu = median(micros[i].clone());
             cpu_per_request.push((*name, cpu));
             println!(
-                "{depth:>5}  {name:<7} {:>9.0}   {cpu:>6.2} µs",
+                "{depth:>5}  {name:<7} {:>9.0}   {cpu:>7.3} µs",
                 median(rates[i].clone())
             );
         }

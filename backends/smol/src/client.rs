@@ -57,7 +57,7 @@ pub async fn connect_session<S: Session>(
         None
     };
     let reason = match or(connect, timeout).await {
-        Some(Ok(socket)) => Some(drive(&socket, &mut conn, CLIENT_TURN_BUDGET).await),
+        Some(Ok(socket)) => Some(drive(&socket, &mut conn, CLIENT_TURN_BUDGET, None).await),
         Some(Err(e)) => {
             conn.handle_io_error(clock::now(), e);
             None

@@ -13,7 +13,7 @@ use futures_lite::FutureExt;
 
 use concurrence_os::{ServerConfig, SocketError, log_end};
 
-use crate::session_driver::drive;
+use crate::session_driver::{ServerStop, drive};
 use crate::socket::Socket;
 use crate::spawn::{SmolGlobal, Spawn};
 
@@ -218,10 +218,15 @@ impl SocketServer {
         F: Fn(&Address) -> S,
     {
         let (config, budget) = (self.config.connection_config(), self.config.read_budget);
+        let stop = ServerStop {
+            stopped: self.stop.1.clone(),
+            grace: self.config.shutdown_grace,
+        };
         self.accept_loop(|socket| {
             let mut conn = Connection::with_config(factory(socket.address()), config);
+            let stop = stop.clone();
             Box::pin(async move {
-                let reason = drive(&socket, &mut conn, budget).await;
+                let reason = drive(&socket, &mut conn, budget, Some(&stop)).await;
                 log_end(socket.address(), Some(&reason));
             })
         })

@@ -27,6 +27,16 @@ enum Wake {
     Writable(std::io::Result<()>),
     Deadline,
     Event,
+    /// The server stopped: the connection has its grace period left.
+    Stopping,
+}
+
+/// A served connection's view of its server's shutdown: the server's stop channel (closed on
+/// `close()`) and how long a connection may go on after it (`ServerConfig::shutdown_grace`).
+#[derive(Debug, Clone)]
+pub(crate) struct ServerStop {
+    pub(crate) stopped: async_channel::Receiver<()>,
+    pub(crate) grace: std::time::Duration,
 }
 
 /// Runs `conn` over `socket` until it finishes (starting it first) and returns why it ended.
@@ -34,10 +44,14 @@ enum Wake {
 /// async-io tries a read or write before it registers a waker, so on a socket that stays
 /// ready this task would never return `Pending` and would starve every other task of its
 /// executor. After moving `turn_budget` bytes (waits count [`WAKE_COST`] at least) it yields.
+///
+/// A served connection gets its server's `stop`: once the server is closed it may go on for
+/// the grace period, then it ends with `EndReason::Shutdown`.
 pub(crate) async fn drive<S: Session>(
     socket: &Socket,
     conn: &mut Connection<S>,
     turn_budget: usize,
+    stop: Option<&ServerStop>,
 ) -> EndReason {
     let events = conn.takes_events().then(|| {
         let (wake, woken) = async_channel::bounded::<()>(1);
@@ -57,8 +71,13 @@ pub(crate) async fn drive<S: Session>(
     // the turn finds nothing due, and the timer is set again then.
     let mut timer = Timer::never();
     let mut armed: Option<Timestamp> = None;
+    // Set once the server stopped: when the grace period ends.
+    let mut shutdown_at: Option<Timestamp> = None;
     loop {
         let now = clock::now();
+        if shutdown_at.is_some_and(|at| at <= now) {
+            conn.handle_shutdown(now);
+        }
         match conn.poll_output(now) {
             Output::Receive(room) => {
                 if !readable {
@@ -107,6 +126,10 @@ pub(crate) async fn drive<S: Session>(
             }
             Output::Ended(reason) => return reason.clone(),
             Output::Wait { read, write, until } => {
+                let until = match (until, shutdown_at) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
                 if !read && !write && until.is_none() && events.is_none() {
                     // The connection ends itself before this can happen (`EndReason::Stalled`);
                     // never wait forever on nothing.
@@ -153,7 +176,25 @@ pub(crate) async fn drive<S: Session>(
                         None => pending().await,
                     }
                 };
-                match or(or(readability, writability), or(deadline, event)).await {
+                let stopping = async {
+                    match stop {
+                        Some(stop) if shutdown_at.is_none() => {
+                            let _ = stop.stopped.recv().await;
+                            Wake::Stopping
+                        }
+                        _ => pending().await,
+                    }
+                };
+                let wake = or(
+                    or(readability, writability),
+                    or(deadline, or(event, stopping)),
+                );
+                match wake.await {
+                    Wake::Stopping => {
+                        if let Some(stop) = stop {
+                            shutdown_at = Some(clock::now().saturating_add(stop.grace));
+                        }
+                    }
                     Wake::Readable(Ok(())) => readable = true,
                     Wake::Writable(Ok(())) | Wake::Event => {}
                     Wake::Readable(Err(e)) | Wake::Writable(Err(e)) => {

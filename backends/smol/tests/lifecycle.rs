@@ -5,6 +5,7 @@
 mod common;
 
 use common::unix_path;
+use std::io::{Read, Write};
 use std::net::Shutdown;
 use std::sync::mpsc;
 use std::time::Duration;
@@ -185,4 +186,54 @@ fn a_client_session_is_woken_by_the_application_from_another_thread() {
     assert_eq!(ended.session.received, b"first\nagain\n");
     assert_eq!(ended.reason.kind(), EndKind::Closed);
     closer.close();
+}
+
+#[test]
+fn closing_the_server_gives_live_sessions_the_grace_period_then_ends_them() {
+    let grace = Duration::from_millis(300);
+    let (ends, server_ends) = mpsc::channel();
+    let config = ServerConfig::default()
+        .with_shutdown_grace(grace)
+        .with_idle_timeout(None);
+    let mut server = SocketServer::with_config("127.0.0.1:0".parse().unwrap(), config);
+    server.listen(16).unwrap();
+    let (address, closer) = (server.local_address().clone(), server.close_handle());
+    let serving = std::thread::spawn(move || {
+        smol::block_on(server.serve_session(move |_| ReportEnd {
+            inner: LineEcho,
+            ends: ends.clone(),
+        }))
+    });
+    let Address::Tcp(addr) = address else {
+        unreachable!()
+    };
+    let mut finishing = std::net::TcpStream::connect(addr).unwrap();
+    let mut lingering = std::net::TcpStream::connect(addr).unwrap();
+    for stream in [&mut finishing, &mut lingering] {
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        stream.write_all(b"hi\n").unwrap();
+        let mut reply = [0u8; 3];
+        stream.read_exact(&mut reply).unwrap();
+    }
+    closer.close();
+    serving.join().unwrap().unwrap();
+    // During the grace period a live connection still works and may finish by itself.
+    finishing.write_all(b"last words\nQUIT\n").unwrap();
+    let mut reply = Vec::new();
+    finishing.read_to_end(&mut reply).unwrap();
+    assert_eq!(reply, b"last words\n");
+    drop(finishing); // our FIN ends its lingering close
+    assert_eq!(
+        server_ends.recv_timeout(Duration::from_secs(10)).unwrap(),
+        EndKind::Closed
+    );
+    // The other is ended when the grace period is over (it has no idle timeout).
+    let mut rest = Vec::new();
+    assert_eq!(lingering.read_to_end(&mut rest).unwrap(), 0);
+    assert_eq!(
+        server_ends.recv_timeout(Duration::from_secs(10)).unwrap(),
+        EndKind::Shutdown
+    );
 }
