@@ -9,9 +9,8 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
-use concurrence_core::{
-    Address, ConnectionConfig, Ended, ServerConfig, Session, SocketError, SocketState, Timestamp,
-};
+use concurrence_core::{Address, ConnectionConfig, Ended, Session, SocketState, Timestamp};
+use concurrence_socket::{ServerConfig, SocketError};
 
 use crate::Transcript;
 

@@ -12,9 +12,9 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use concurrence_core::{
-    Address, Connection, ConnectionConfig, Direction, Ended, Output, ServerConfig, SocketError,
-    SocketStateError,
+    Address, Connection, ConnectionConfig, Direction, Ended, Output, SocketStateError,
 };
+use concurrence_socket::{ServerConfig, SocketError};
 use futures_lite::FutureExt;
 
 use crate::backend::{BoxSession, LocalFuture, Net, SessionFactory, SessionServer, Stream};

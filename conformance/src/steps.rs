@@ -5,7 +5,8 @@ use std::future::Future;
 use std::rc::Rc;
 use std::time::Duration;
 
-use concurrence_core::{Address, EndReason, SocketError, SocketStateError};
+use concurrence_core::{Address, EndReason, SocketStateError};
+use concurrence_socket::SocketError;
 use futures_lite::future::or;
 
 use crate::backend::{AddressKind, Listener, Net, Stream};

@@ -13,9 +13,9 @@ use concurrence_conformance::{
     run_suite, serve_session_over_streams, unix_socket_path,
 };
 use concurrence_core::{
-    Address, ConnectionConfig, Ended, ServerConfig, SocketError, SocketState, SocketStateError,
-    Timestamp,
+    Address, ConnectionConfig, Ended, SocketState, SocketStateError, Timestamp,
 };
+use concurrence_socket::{ServerConfig, SocketError};
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream, UnixListener, UnixStream};
 use tokio_util::compat::{Compat, TokioAsyncReadCompatExt};

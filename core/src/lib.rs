@@ -28,9 +28,7 @@ mod framing;
 mod notify;
 mod output;
 mod scan;
-mod server_config;
 mod session;
-mod socket_error;
 mod socket_state;
 mod stream;
 mod time;
@@ -50,9 +48,7 @@ pub use framing::{
 };
 pub use notify::{Mailbox, MailboxError, MailboxSender, Notify};
 pub use output::{Direction, Output};
-pub use server_config::{DEFAULT_BACKLOG, ServerConfig};
 pub use session::{Next, Session, SessionError};
-pub use socket_error::SocketError;
 pub use socket_state::{
     SocketEvent, SocketState, SocketStateError, SocketStateMachine, transition,
 };

@@ -86,7 +86,7 @@ mod session_chat {
 
     use concurrence_core::{ReaderConfig, WriterConfig};
     use concurrence_examples::chat_session::{ChatRoom, MAX_LINE, simulate};
-    use concurrence_os::ServerConfig;
+    use concurrence_socket::ServerConfig;
 
     fn config() -> ServerConfig {
         ServerConfig::default()
@@ -100,10 +100,29 @@ mod session_chat {
     }
 
     fn member(address: &concurrence_core::Address) -> (BufReader<TcpStream>, TcpStream) {
+        member_with_receive_buffer(address, None)
+    }
+
+    /// A member whose socket's receive buffer is `rcvbuf` bytes (set before connecting, so
+    /// that the kernel cannot absorb what a member that never reads is sent).
+    fn member_with_receive_buffer(
+        address: &concurrence_core::Address,
+        rcvbuf: Option<usize>,
+    ) -> (BufReader<TcpStream>, TcpStream) {
         let concurrence_core::Address::Tcp(addr) = address else {
             panic!("a TCP address");
         };
-        let stream = TcpStream::connect(addr).expect("connect");
+        let socket = socket2::Socket::new(
+            socket2::Domain::for_address(*addr),
+            socket2::Type::STREAM,
+            None,
+        )
+        .expect("socket");
+        if let Some(size) = rcvbuf {
+            socket.set_recv_buffer_size(size).expect("SO_RCVBUF");
+        }
+        socket.connect(&(*addr).into()).expect("connect");
+        let stream: TcpStream = socket.into();
         stream
             .set_read_timeout(Some(Duration::from_secs(10)))
             .expect("timeout");
@@ -126,8 +145,9 @@ mod session_chat {
     fn two_members_and_a_silent_one(address: &concurrence_core::Address, room: &ChatRoom) {
         let (mut a_in, mut a) = member(address);
         let (mut b_in, mut b) = member(address);
-        // The silent member joins and never reads.
-        let (_silent_in, _silent) = member(address);
+        // The silent member joins and never reads (with a small receive buffer, so that what it
+        // is sent piles up on the server's side, not in the kernel).
+        let (_silent_in, _silent) = member_with_receive_buffer(address, Some(4096));
         a.write_all(b"ping\n").expect("a speaks");
         assert!(line(&mut b_in).ends_with(": ping\n"));
         b.write_all(b"pong\n").expect("b speaks");

@@ -97,7 +97,7 @@ fn cpu_nanos(prefixes: &[&str]) -> u64 {
 fn polling_server() -> (SocketAddr, concurrence_polling::ServerHandle) {
     let server = concurrence_polling::serve(
         &"127.0.0.1:0".parse().expect("address"),
-        concurrence_polling::ServerConfig::default(),
+        concurrence_socket::ServerConfig::default(),
         |_| LineEcho,
     )
     .expect("polling server");

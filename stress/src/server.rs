@@ -55,7 +55,7 @@ pub(crate) fn serve(args: &ServeArgs) -> Result<(), String> {
     .map_err(|e| format!("cannot install the signal handler: {e}"))?;
     match args.backend.as_str() {
         "polling" => {
-            let config = concurrence_polling::ServerConfig::default()
+            let config = concurrence_socket::ServerConfig::default()
                 .with_idle_timeout(idle)
                 .with_frame_timeout(frame)
                 .with_max_connections(args.max_connections)
@@ -68,7 +68,7 @@ pub(crate) fn serve(args: &ServeArgs) -> Result<(), String> {
             server.join().map_err(|e| e.to_string())
         }
         "smol" => {
-            let mut config = concurrence_smol::ServerConfig::default();
+            let mut config = concurrence_socket::ServerConfig::default();
             config.idle_timeout = idle;
             config.frame_timeout = frame;
             config.max_connections = args.max_connections;

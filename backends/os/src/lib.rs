@@ -3,14 +3,10 @@
 //! and the simulator does not use it.
 //!
 //! - [`clock`]: the monotonic clock as the core's `Timestamp`, and back.
-//! - [`SocketError`] (defined in the core, shared with the simulator): the one error type of
-//!   both backends.
 //! - [`sockaddr`]: `Address` <-> `socket2::SockAddr`, new non-blocking sockets, options.
 //! - [`fd_passing`]: `SCM_RIGHTS` through rustix's safe API, and what a received fd is.
 //! - [`unix_path`]: stale Unix socket files.
 //! - [`send`]: `send` without `SIGPIPE`.
-//! - [`ServerConfig`] (defined in the core, shared with the simulator): one set of server
-//!   settings for every backend.
 //! - [`limits`]: raising the descriptor limit.
 //! - [`log_end`]: one log line per finished connection.
 
@@ -25,12 +21,5 @@ mod send;
 pub mod sockaddr;
 pub mod unix_path;
 
-pub use concurrence_core::ServerConfig;
-pub use concurrence_core::SocketError;
 pub use end_log::log_end;
 pub use send::send;
-
-/// The server settings, defined in the core (shared with the simulator), under their old path.
-pub mod server_config {
-    pub use concurrence_core::{DEFAULT_BACKLOG, ServerConfig};
-}

@@ -6,7 +6,7 @@ use std::io;
 use concurrence_core::Address;
 use socket2::{Domain, SockAddr, Type};
 
-use crate::SocketError;
+use concurrence_socket::SocketError;
 
 /// The socket domain for `address`'s family.
 #[must_use]

@@ -13,7 +13,8 @@ use clap::Parser;
 use concurrence_core::Address;
 // The protocol: echo every complete line, stop reading while the peer is not reading (the
 // testkit's `LineEcho`, a dozen lines: see `testkit/src/sessions.rs`).
-use concurrence_polling::{ServerConfig, serve};
+use concurrence_polling::serve;
+use concurrence_socket::ServerConfig;
 use concurrence_testkit::LineEcho;
 
 /// A line echo server on concurrence's polling backend.

@@ -19,7 +19,8 @@ use concurrence_core::{Address, BufferPool, Connection, Session, Timestamp};
 use polling::{Event, PollMode, Poller};
 
 use concurrence_os::sockaddr::{address_of, set_nodelay};
-use concurrence_os::{ServerConfig, SocketError, clock, log_end};
+use concurrence_os::{clock, log_end};
+use concurrence_socket::{ServerConfig, SocketError};
 
 use crate::server::Shared;
 use crate::transfer::{Turn, close, pump, shut};

@@ -8,8 +8,9 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use concurrence_core::{Address, SocketState, Timestamp};
+use concurrence_os::clock;
 use concurrence_os::sockaddr::{address_of, set_nodelay};
-use concurrence_os::{ServerConfig, SocketError, clock};
+use concurrence_socket::{ServerConfig, SocketError};
 use polling::{Event, PollMode, Poller};
 
 use crate::event_loop::panic_message;

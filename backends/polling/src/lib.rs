@@ -28,7 +28,5 @@ mod wait;
 pub mod sessions_guide {}
 
 pub use client::connect_session;
-pub use concurrence_os::server_config::DEFAULT_BACKLOG;
-pub use concurrence_os::{ServerConfig, SocketError};
 pub use server::{IoCounts, ServerHandle, SocketServer, serve};
 pub use socket::Socket;

@@ -10,7 +10,7 @@ use concurrence_core::{Address, Session};
 use polling::Poller;
 
 use concurrence_os::sockaddr::address_of;
-use concurrence_os::{ServerConfig, SocketError};
+use concurrence_socket::{ServerConfig, SocketError};
 
 use crate::event_loop::EventLoop;
 use crate::socket::Socket;
@@ -169,7 +169,8 @@ impl Drop for ServerHandle {
 ///
 /// ```no_run
 /// use concurrence_core::{Next, Session, SessionError, StreamReader, StreamWriter, Timestamp};
-/// use concurrence_polling::{ServerConfig, serve};
+/// use concurrence_polling::{serve};
+/// use concurrence_socket::{ServerConfig};
 ///
 /// struct Echo;
 /// impl Session for Echo {
@@ -212,7 +213,8 @@ where
 /// ```no_run
 /// use std::time::Duration;
 /// use concurrence_core::Buffer;
-/// use concurrence_polling::{Socket, SocketError, SocketServer};
+/// use concurrence_polling::{Socket, SocketServer};
+/// use concurrence_socket::{SocketError};
 ///
 /// let mut server = SocketServer::new("127.0.0.1:7000".parse()?);
 /// server.listen(255)?;

@@ -11,7 +11,8 @@ use concurrence_core::{
 };
 
 use concurrence_os::sockaddr::{address_of, new_socket, set_nodelay, sock_addr};
-use concurrence_os::{SocketError, clock, fd_passing, send};
+use concurrence_os::{clock, fd_passing, send};
+use concurrence_socket::SocketError;
 
 use crate::wait::{Readiness, wait_ready};
 

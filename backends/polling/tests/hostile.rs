@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 
 use common::{connect, round_trip, serve_tcp};
 use concurrence_core::Address;
-use concurrence_polling::{ServerConfig, serve};
+use concurrence_polling::serve;
+use concurrence_socket::ServerConfig;
 use concurrence_testkit::{LineEcho, PanicsOnBoom, StaleDeadline};
 
 const WAIT: Duration = Duration::from_secs(10);

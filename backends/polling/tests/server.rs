@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use concurrence_core::{Address, BufferedStream, WriterConfig};
-use concurrence_polling::{ServerConfig, Socket, serve};
+use concurrence_polling::{Socket, serve};
+use concurrence_socket::ServerConfig;
 use concurrence_testkit::{ByteEcho, LineEcho, Producer, pattern};
 
 fn tcp_client(server: &concurrence_polling::ServerHandle) -> TcpStream {

@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use concurrence_core::{Address, Buffer, SocketState};
-use concurrence_polling::{ServerConfig, Socket, SocketError, SocketServer};
+use concurrence_polling::{Socket, SocketServer};
+use concurrence_socket::{ServerConfig, SocketError};
 use concurrence_testkit::LineEcho;
 
 fn listener(address: &str) -> Socket {

@@ -59,7 +59,6 @@ mod world;
 pub mod simulation_guide {}
 
 pub use client::connect_session;
-pub use concurrence_core::{ServerConfig, SocketError};
 pub use echo_run::{EchoClient, EchoReport, echo_audit, echo_run};
 pub use executor::{SimTask, Sleep, now, sleep, spawn};
 pub use faults::{Faults, LinkProfile};

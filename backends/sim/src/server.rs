@@ -10,7 +10,8 @@ use std::panic::AssertUnwindSafe;
 use std::rc::Rc;
 use std::task::{Poll, Waker};
 
-use concurrence_core::{Address, ServerConfig, Session, SocketError};
+use concurrence_core::{Address, Session};
+use concurrence_socket::{ServerConfig, SocketError};
 use futures_lite::FutureExt;
 use futures_lite::future::{or, poll_fn};
 

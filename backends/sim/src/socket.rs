@@ -14,9 +14,10 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use concurrence_core::{
-    Address, Buffer, BufferError, SocketError, SocketEvent, SocketState, SocketStateError,
-    SocketStateMachine, transition,
+    Address, Buffer, BufferError, SocketEvent, SocketState, SocketStateError, SocketStateMachine,
+    transition,
 };
+use concurrence_socket::SocketError;
 use futures_io::{AsyncRead, AsyncWrite};
 use futures_lite::future::{or, poll_fn};
 

@@ -5,7 +5,8 @@
 use std::time::Duration;
 
 use concurrence_core::{Address, Buffer, SocketState};
-use concurrence_sim::{Faults, SimNetwork, Socket, SocketError, SocketServer, now, sleep, spawn};
+use concurrence_sim::{Faults, SimNetwork, Socket, SocketServer, now, sleep, spawn};
+use concurrence_socket::SocketError;
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 
 fn address() -> Address {

@@ -22,8 +22,6 @@ mod socket;
 mod spawn;
 
 pub use client::connect_session;
-pub use concurrence_os::server_config::DEFAULT_BACKLOG;
-pub use concurrence_os::{ServerConfig, SocketError};
 pub use server::{CloseHandle, SocketServer};
 pub use socket::Socket;
 pub use spawn::{SmolGlobal, Spawn, Task};

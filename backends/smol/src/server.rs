@@ -11,7 +11,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use concurrence_core::{Address, Connection, Session};
 use futures_lite::FutureExt;
 
-use concurrence_os::{ServerConfig, SocketError, log_end};
+use concurrence_os::log_end;
+use concurrence_socket::{ServerConfig, SocketError};
 
 use crate::session_driver::{ServerStop, drive};
 use crate::socket::Socket;
@@ -75,7 +76,7 @@ impl CloseHandle {
 ///             let n = socket.read(&mut buffer, None).await?;
 ///             buffer.flip();
 ///             socket.write(&mut buffer, None).await?;
-///             Ok::<_, concurrence_smol::SocketError>(n)
+///             Ok::<_, concurrence_socket::SocketError>(n)
 ///         })
 ///         .await?;
 ///     Ok::<(), Box<dyn std::error::Error>>(())

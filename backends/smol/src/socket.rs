@@ -17,7 +17,8 @@ use concurrence_core::{
 };
 use futures_io::{AsyncRead, AsyncWrite};
 
-use concurrence_os::{SocketError, clock, fd_passing};
+use concurrence_os::{clock, fd_passing};
+use concurrence_socket::SocketError;
 
 /// The OS socket behind a `Socket`.
 #[derive(Debug)]

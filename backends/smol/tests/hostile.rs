@@ -11,7 +11,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use concurrence_core::{Address, Session};
-use concurrence_smol::{CloseHandle, ServerConfig, SocketServer};
+use concurrence_smol::{CloseHandle, SocketServer};
+use concurrence_socket::ServerConfig;
 use concurrence_testkit::{LineEcho, StaleDeadline};
 
 const WAIT: Duration = Duration::from_secs(10);

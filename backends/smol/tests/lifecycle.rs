@@ -11,7 +11,8 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use concurrence_core::{Address, ConnectionConfig, EndKind};
-use concurrence_smol::{CloseHandle, ServerConfig, Socket, SocketServer, connect_session};
+use concurrence_smol::{CloseHandle, Socket, SocketServer, connect_session};
+use concurrence_socket::ServerConfig;
 use concurrence_testkit::Script;
 use concurrence_testkit::{
     LineEcho, ReportEnd, lines_with_a_partial_tail, send_all_then_read_to_end,

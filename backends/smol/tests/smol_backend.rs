@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 use concurrence_core::{
     Address, AsyncBufferedStream, Buffer, EndKind, Session, SocketState, WriterConfig,
 };
-use concurrence_smol::{ServerConfig, Socket, SocketError, SocketServer, Spawn, Task};
+use concurrence_smol::{Socket, SocketServer, Spawn, Task};
+use concurrence_socket::{ServerConfig, SocketError};
 use concurrence_testkit::{ByteEcho, LineEcho, ReportEnd, pattern};
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 

@@ -10,10 +10,10 @@ use std::time::Duration;
 use async_executor::LocalExecutor;
 use async_io::Timer;
 use concurrence_core::{
-    Address, Buffer, ConnectionConfig, Ended, ServerConfig, SocketError, SocketState,
-    SocketStateError, Timestamp,
+    Address, Buffer, ConnectionConfig, Ended, SocketState, SocketStateError, Timestamp,
 };
 use concurrence_polling::{ServerHandle, Socket};
+use concurrence_socket::{ServerConfig, SocketError};
 
 use super::{bounded_run, unix_socket_path};
 use crate::Transcript;

@@ -6,8 +6,9 @@ use std::cell::Cell;
 use std::rc::Rc;
 use std::time::Duration;
 
-use concurrence_core::{Address, ConnectionConfig, Ended, ServerConfig, SocketError, Timestamp};
+use concurrence_core::{Address, ConnectionConfig, Ended, Timestamp};
 use concurrence_sim::{CloseHandle, Faults, SimNetwork, Socket, SocketServer};
+use concurrence_socket::{ServerConfig, SocketError};
 
 use super::socket_adapter::{async_socket_adapter, close_handle_server};
 use crate::Transcript;

@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use async_executor::LocalExecutor;
 use async_io::Timer;
-use concurrence_core::{Address, ConnectionConfig, Ended, ServerConfig, SocketError, Timestamp};
+use concurrence_core::{Address, ConnectionConfig, Ended, Timestamp};
 use concurrence_smol::{CloseHandle, Socket, SocketServer};
+use concurrence_socket::{ServerConfig, SocketError};
 
 use super::socket_adapter::{async_socket_adapter, close_handle_server};
 use super::{bounded_run, unix_socket_path};

@@ -20,7 +20,7 @@ macro_rules! async_socket_adapter {
                 &mut self,
                 max: usize,
                 timeout: Option<std::time::Duration>,
-            ) -> $crate::backend::LocalFuture<'_, Result<Vec<u8>, concurrence_core::SocketError>>
+            ) -> $crate::backend::LocalFuture<'_, Result<Vec<u8>, concurrence_socket::SocketError>>
             {
                 Box::pin(async move {
                     let $stream(socket, buffer) = self;
@@ -39,7 +39,7 @@ macro_rules! async_socket_adapter {
                 &mut self,
                 bytes: Vec<u8>,
                 timeout: Option<std::time::Duration>,
-            ) -> $crate::backend::LocalFuture<'_, Result<usize, concurrence_core::SocketError>>
+            ) -> $crate::backend::LocalFuture<'_, Result<usize, concurrence_socket::SocketError>>
             {
                 Box::pin(async move {
                     let mut buffer = concurrence_core::Buffer::new(bytes.len());
@@ -49,15 +49,15 @@ macro_rules! async_socket_adapter {
                 })
             }
 
-            fn shutdown_write(&mut self) -> Result<(), concurrence_core::SocketError> {
+            fn shutdown_write(&mut self) -> Result<(), concurrence_socket::SocketError> {
                 self.0.shutdown_write()
             }
 
-            fn close(&mut self) -> Result<(), concurrence_core::SocketError> {
+            fn close(&mut self) -> Result<(), concurrence_socket::SocketError> {
                 self.0.close()
             }
 
-            fn abort(&mut self) -> Result<(), concurrence_core::SocketError> {
+            fn abort(&mut self) -> Result<(), concurrence_socket::SocketError> {
                 self.0.abort()
             }
 
@@ -69,11 +69,11 @@ macro_rules! async_socket_adapter {
                 &'a mut self,
                 other: &'a dyn $crate::backend::Stream,
                 timeout: Option<std::time::Duration>,
-            ) -> $crate::backend::LocalFuture<'a, Result<(), concurrence_core::SocketError>> {
+            ) -> $crate::backend::LocalFuture<'a, Result<(), concurrence_socket::SocketError>> {
                 Box::pin(async move {
                     match other.as_any().downcast_ref::<$stream>() {
                         Some(other) => self.0.write_socket(&other.0, timeout).await,
-                        None => Err(concurrence_core::SocketError::WrongKind {
+                        None => Err(concurrence_socket::SocketError::WrongKind {
                             op: "write_socket",
                             needs: "this backend's",
                             address: "the stream to pass".to_owned(),
@@ -87,7 +87,7 @@ macro_rules! async_socket_adapter {
                 timeout: Option<std::time::Duration>,
             ) -> $crate::backend::LocalFuture<
                 '_,
-                Result<Box<dyn $crate::backend::Stream>, concurrence_core::SocketError>,
+                Result<Box<dyn $crate::backend::Stream>, concurrence_socket::SocketError>,
             > {
                 Box::pin(async move {
                     let socket = self.0.read_socket(timeout).await?;
@@ -104,17 +104,17 @@ macro_rules! async_socket_adapter {
         pub(crate) struct $listener(pub(crate) $socket);
 
         impl $crate::backend::Listener for $listener {
-            fn bind(&mut self) -> Result<(), concurrence_core::SocketError> {
+            fn bind(&mut self) -> Result<(), concurrence_socket::SocketError> {
                 self.0.bind()
             }
 
-            fn listen(&mut self, backlog: i32) -> Result<(), concurrence_core::SocketError> {
+            fn listen(&mut self, backlog: i32) -> Result<(), concurrence_socket::SocketError> {
                 self.0.listen(backlog)
             }
 
             fn local_address(
                 &self,
-            ) -> Result<concurrence_core::Address, concurrence_core::SocketError> {
+            ) -> Result<concurrence_core::Address, concurrence_socket::SocketError> {
                 self.0.local_address()
             }
 
@@ -123,7 +123,7 @@ macro_rules! async_socket_adapter {
                 timeout: Option<std::time::Duration>,
             ) -> $crate::backend::LocalFuture<
                 '_,
-                Result<Box<dyn $crate::backend::Stream>, concurrence_core::SocketError>,
+                Result<Box<dyn $crate::backend::Stream>, concurrence_socket::SocketError>,
             > {
                 Box::pin(async move {
                     let socket = self.0.accept(timeout).await?;
@@ -131,7 +131,7 @@ macro_rules! async_socket_adapter {
                 })
             }
 
-            fn close(&mut self) -> Result<(), concurrence_core::SocketError> {
+            fn close(&mut self) -> Result<(), concurrence_socket::SocketError> {
                 self.0.close()
             }
         }

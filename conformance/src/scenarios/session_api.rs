@@ -6,7 +6,8 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
-use concurrence_core::{ConnectionConfig, ReaderConfig, ServerConfig, SocketError};
+use concurrence_core::{ConnectionConfig, ReaderConfig};
+use concurrence_socket::{ServerConfig, SocketError};
 use concurrence_testkit::Script;
 
 use crate::Transcript;

@@ -8,7 +8,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use concurrence_core::{ConnectionConfig, ServerConfig, SocketError};
+use concurrence_core::ConnectionConfig;
+use concurrence_socket::{ServerConfig, SocketError};
 
 use crate::Transcript;
 use crate::backend::{AddressKind, Net, SessionFactory};

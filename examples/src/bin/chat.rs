@@ -11,7 +11,7 @@ use clap::{Parser, ValueEnum};
 use concurrence_core::{Address, ReaderConfig, WriterConfig};
 use concurrence_examples::chat::{Room, chat_member};
 use concurrence_examples::chat_session::{ChatRoom, MAX_LINE};
-use concurrence_os::ServerConfig;
+use concurrence_socket::ServerConfig;
 use std::process::ExitCode;
 use std::sync::mpsc;
 

@@ -18,8 +18,9 @@ use concurrence_core::{Address, Timestamp};
 use concurrence_examples::memcache::sim_load::load_run;
 use concurrence_examples::memcache::stats::ServerInfo;
 use concurrence_examples::memcache::{MemcacheSession, Shared, StoreConfig};
-use concurrence_os::{ServerConfig, clock};
+use concurrence_os::clock;
 use concurrence_sim::Faults;
+use concurrence_socket::ServerConfig;
 
 /// A memcached-compatible server on concurrence.
 #[derive(Parser, Debug)]

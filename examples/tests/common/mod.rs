@@ -12,7 +12,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use concurrence_core::Address;
 use concurrence_examples::memcache::stats::ServerInfo;
 use concurrence_examples::memcache::{MemcacheSession, Shared, StoreConfig};
-use concurrence_os::{ServerConfig, clock};
+use concurrence_os::clock;
+use concurrence_socket::ServerConfig;
 
 /// A running server and how to stop it.
 pub enum Server {

@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use concurrence_core::{Address, Session};
-use concurrence_polling::{ServerConfig, ServerHandle, serve};
+use concurrence_polling::{ServerHandle, serve};
+use concurrence_socket::ServerConfig;
 
 /// A generous bound for anything that should happen "at once" on loopback.
 pub const SOON: Option<Duration> = Some(Duration::from_secs(5));

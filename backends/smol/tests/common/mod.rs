@@ -2,7 +2,8 @@
 #![allow(dead_code)]
 
 use concurrence_core::Address;
-use concurrence_smol::{Socket, SocketError};
+use concurrence_smol::Socket;
+use concurrence_socket::SocketError;
 
 /// A fresh Unix socket path in the temp dir, unique to this process and `name`.
 pub(crate) fn unix_path(name: &str) -> std::path::PathBuf {

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::{
+use concurrence_core::{
     ConnectionConfig, DEFAULT_LINGER, DEFAULT_SERVER_FRAME_TIMEOUT, DEFAULT_SERVER_IDLE_TIMEOUT,
     ReaderConfig, WriterConfig,
 };
@@ -60,7 +60,7 @@ pub struct ServerConfig {
     pub accept_budget: usize,
     /// polling: buffers of each kind (read, write) an event loop keeps from idle connections
     /// for the next request, so that a warm server neither allocates nor zeroes per request
-    /// ([`BufferPool`](crate::BufferPool)). Default 64 (with 8 KiB buffers, at most 1 MiB per
+    /// ([`BufferPool`](concurrence_core::BufferPool)). Default 64 (with 8 KiB buffers, at most 1 MiB per
     /// loop); 0 gives every idle buffer back to the allocator.
     pub pooled_buffers: usize,
     /// Each connection's reader bounds.

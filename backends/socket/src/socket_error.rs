@@ -4,7 +4,7 @@
 use std::io;
 use std::time::Duration;
 
-use crate::{AddressError, BufferError, SocketStateError};
+use concurrence_core::{AddressError, BufferError, SocketStateError};
 
 /// Why a socket or server operation failed.
 #[derive(Debug, thiserror::Error)]
