@@ -387,11 +387,11 @@ impl Socket {
         let attempt = async {
             match &self.inner {
                 Inner::Tcp(s) => {
-                    s.write_with(|io| buffer.drain_with(|bytes| send(io, bytes)))
+                    s.write_with(|io| buffer.drain_with(|bytes| concurrence_os::send(io, bytes)))
                         .await
                 }
                 Inner::Unix(s) => {
-                    s.write_with(|io| buffer.drain_with(|bytes| send(io, bytes)))
+                    s.write_with(|io| buffer.drain_with(|bytes| concurrence_os::send(io, bytes)))
                         .await
                 }
                 _ => Err(io::Error::other("not connected")),
@@ -596,11 +596,6 @@ impl Socket {
             Some(Ok(value)) => Ok(value),
         }
     }
-}
-
-/// `send` without `SIGPIPE`.
-fn send(socket: impl AsFd, bytes: &[u8]) -> io::Result<usize> {
-    rustix::net::send(socket, bytes, rustix::net::SendFlags::NOSIGNAL).map_err(io::Error::from)
 }
 
 /// Shuts the write side down; a peer that already went away is not an error here.
