@@ -326,8 +326,10 @@ impl Socket {
     }
 
     fn from_received(fd: OwnedFd, fallback: &Address) -> Result<Socket, SocketError> {
-        let listening = rustix::net::sockopt::socket_acceptconn(&fd)
-            .map_err(|e| SocketError::io("read_socket", fallback, e.into()))?;
+        let listening = matches!(
+            fd_passing::fd_kind(&fd).map_err(|e| SocketError::io("read_socket", fallback, e))?,
+            fd_passing::FdKind::Listener { .. }
+        );
         let socket = socket2::Socket::from(fd);
         socket
             .set_nonblocking(true)
