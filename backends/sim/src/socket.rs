@@ -17,7 +17,7 @@ use concurrence_core::{
     Address, Buffer, BufferError, SocketEvent, SocketState, SocketStateError, SocketStateMachine,
     transition,
 };
-use concurrence_socket::SocketError;
+use concurrence_socket::{CoopBudget, SocketError, bytes_moved};
 use futures_io::{AsyncRead, AsyncWrite};
 use futures_lite::future::{or, poll_fn};
 
@@ -58,6 +58,8 @@ pub struct Socket {
     address: Address,
     state: SocketStateMachine,
     timeouts: IoTimeouts,
+    /// After `COOP_BUDGET` of work that completed at once, the task yields once (as on smol).
+    coop: CoopBudget,
 }
 
 impl std::fmt::Debug for Socket {
@@ -139,6 +141,7 @@ impl Socket {
                     address: address.clone(),
                     state,
                     timeouts: IoTimeouts::default(),
+                    coop: CoopBudget::new(),
                 })
             }
         }
@@ -155,6 +158,7 @@ impl Socket {
             address: address.clone(),
             state: SocketStateMachine::new(),
             timeouts: IoTimeouts::default(),
+            coop: CoopBudget::new(),
         })
     }
 
@@ -237,7 +241,8 @@ impl Socket {
         };
         let (world, index) = (Rc::clone(world), *index);
         let attempt = poll_fn(|cx| world.borrow_mut().poll_accept(index, cx));
-        match within(timeout, attempt).await {
+        let accepted = self.coop.budgeted(within(timeout, attempt), |_| 0).await;
+        match accepted {
             None => {
                 self.state.apply(SocketEvent::Timeout)?;
                 Err(self.timed_out("accept", timeout))
@@ -248,6 +253,7 @@ impl Socket {
                 address: peer,
                 state: SocketStateMachine::in_state(SocketState::Connected),
                 timeouts: IoTimeouts::default(),
+                coop: CoopBudget::new(),
             }),
         }
     }
@@ -281,7 +287,11 @@ impl Socket {
                 buffer.fill_with(|room| pending(world.poll_read(id, side, room, cx)))
             })
         });
-        let n = self.finish("read", timeout, within(timeout, attempt).await)?;
+        let outcome = self
+            .coop
+            .budgeted(within(timeout, attempt), bytes_moved)
+            .await;
+        let n = self.finish("read", timeout, outcome)?;
         if n == 0 {
             self.state.apply(SocketEvent::PeerClosed)?;
         }
@@ -308,7 +318,11 @@ impl Socket {
                 buffer.drain_with(|bytes| pending(world.poll_write(id, side, bytes, cx)))
             })
         });
-        self.finish("write", timeout, within(timeout, attempt).await)
+        let outcome = self
+            .coop
+            .budgeted(within(timeout, attempt), bytes_moved)
+            .await;
+        self.finish("write", timeout, outcome)
     }
 
     /// Passes `other` over this connected Unix socket (the simulated `SCM_RIGHTS`); the peer
@@ -382,6 +396,7 @@ impl Socket {
             address,
             state: SocketStateMachine::in_state(state),
             timeouts: IoTimeouts::default(),
+            coop: CoopBudget::new(),
         })
     }
 
@@ -599,11 +614,15 @@ impl AsyncRead for Socket {
         let Inner::Stream { world, id, side } = &this.inner else {
             return Poll::Ready(Err(not_connected()));
         };
+        if this.coop.poll_proceed(cx).is_pending() {
+            return Poll::Pending;
+        }
         let (id, side) = (*id, *side);
         let timeouts = &mut this.timeouts;
         let polled = with_timeout(cx, timeouts.read, &mut timeouts.read_timer, |cx| {
             world.borrow_mut().poll_read(id, side, buf, cx)
         });
+        this.coop.account(&polled, |n| *n);
         if let Poll::Ready(Ok(0)) = polled {
             if !buf.is_empty() && this.state.state() == SocketState::Connected {
                 let _ = this.state.apply(SocketEvent::PeerClosed);
@@ -625,11 +644,16 @@ impl AsyncWrite for Socket {
         let Inner::Stream { world, id, side } = &this.inner else {
             return Poll::Ready(Err(not_connected()));
         };
+        if this.coop.poll_proceed(cx).is_pending() {
+            return Poll::Pending;
+        }
         let (id, side) = (*id, *side);
         let timeouts = &mut this.timeouts;
-        with_timeout(cx, timeouts.write, &mut timeouts.write_timer, |cx| {
+        let polled = with_timeout(cx, timeouts.write, &mut timeouts.write_timer, |cx| {
             world.borrow_mut().poll_write(id, side, buf, cx)
-        })
+        });
+        this.coop.account(&polled, |n| *n);
+        polled
     }
 
     fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {

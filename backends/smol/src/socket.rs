@@ -18,7 +18,7 @@ use concurrence_core::{
 use futures_io::{AsyncRead, AsyncWrite};
 
 use concurrence_os::{clock, fd_passing};
-use concurrence_socket::SocketError;
+use concurrence_socket::{CoopBudget, SocketError, bytes_moved};
 
 /// The OS socket behind a `Socket`.
 #[derive(Debug)]
@@ -48,6 +48,8 @@ pub struct Socket {
     address: Address,
     state: SocketStateMachine,
     timeouts: IoTimeouts,
+    /// After `COOP_BUDGET` of work that completed at once, the task yields once.
+    coop: CoopBudget,
 }
 
 /// The timeouts of the `AsyncRead` / `AsyncWrite` implementations, and the timers of the
@@ -99,6 +101,7 @@ impl Socket {
             address: address.clone(),
             state: SocketStateMachine::in_state(SocketState::Connected),
             timeouts: IoTimeouts::default(),
+            coop: CoopBudget::new(),
         })
     }
 
@@ -193,6 +196,7 @@ impl Socket {
                     address: address.clone(),
                     state,
                     timeouts: IoTimeouts::default(),
+                    coop: CoopBudget::new(),
                 })
             }
         }
@@ -213,6 +217,7 @@ impl Socket {
             address: address.clone(),
             state: SocketStateMachine::new(),
             timeouts: IoTimeouts::default(),
+            coop: CoopBudget::new(),
         })
     }
 
@@ -316,7 +321,8 @@ impl Socket {
                 _ => Err(io::Error::other("not a listener")),
             }
         };
-        match within(timeout, attempt).await {
+        let accepted = self.coop.budgeted(within(timeout, attempt), |_| 0).await;
+        match accepted {
             None => {
                 self.state.apply(SocketEvent::Timeout)?;
                 Err(self.timed_out("accept", timeout))
@@ -327,6 +333,7 @@ impl Socket {
                 address: peer,
                 state: SocketStateMachine::in_state(SocketState::Connected),
                 timeouts: IoTimeouts::default(),
+                coop: CoopBudget::new(),
             }),
         }
     }
@@ -365,7 +372,11 @@ impl Socket {
                 _ => Err(io::Error::other("not connected")),
             }
         };
-        let n = self.finish("read", timeout, within(timeout, attempt).await)?;
+        let outcome = self
+            .coop
+            .budgeted(within(timeout, attempt), bytes_moved)
+            .await;
+        let n = self.finish("read", timeout, outcome)?;
         if n == 0 {
             self.state.apply(SocketEvent::PeerClosed)?;
         }
@@ -397,7 +408,11 @@ impl Socket {
                 _ => Err(io::Error::other("not connected")),
             }
         };
-        self.finish("write", timeout, within(timeout, attempt).await)
+        let outcome = self
+            .coop
+            .budgeted(within(timeout, attempt), bytes_moved)
+            .await;
+        self.finish("write", timeout, outcome)
     }
 
     /// Passes `other`'s descriptor over this Unix socket (`SCM_RIGHTS`). `other` stays open
@@ -491,6 +506,7 @@ impl Socket {
             address,
             state: SocketStateMachine::in_state(state),
             timeouts: IoTimeouts::default(),
+            coop: CoopBudget::new(),
         })
     }
 
@@ -652,6 +668,9 @@ impl AsyncRead for Socket {
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
         let this = &mut *self;
+        if this.coop.poll_proceed(cx).is_pending() {
+            return Poll::Pending;
+        }
         let inner = &mut this.inner;
         let timeouts = &mut this.timeouts;
         let polled = with_timeout(
@@ -664,6 +683,7 @@ impl AsyncRead for Socket {
                 _ => Poll::Ready(Err(not_connected())),
             },
         );
+        this.coop.account(&polled, |n| *n);
         if let Poll::Ready(Ok(0)) = polled {
             if !buf.is_empty() && this.state.state() == SocketState::Connected {
                 let _ = this.state.apply(SocketEvent::PeerClosed);
@@ -681,9 +701,12 @@ impl AsyncWrite for Socket {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = &mut *self;
+        if this.coop.poll_proceed(cx).is_pending() {
+            return Poll::Pending;
+        }
         let inner = &mut this.inner;
         let timeouts = &mut this.timeouts;
-        with_timeout(
+        let polled = with_timeout(
             cx,
             timeouts.write,
             &mut timeouts.write_timer,
@@ -692,7 +715,9 @@ impl AsyncWrite for Socket {
                 Inner::Unix(s) => Pin::new(s).poll_write(cx, buf),
                 _ => Poll::Ready(Err(not_connected())),
             },
-        )
+        );
+        this.coop.account(&polled, |n| *n);
+        polled
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -709,58 +734,6 @@ impl AsyncWrite for Socket {
         let flushed = match &mut self.inner {
             Inner::Tcp(s) => Pin::new(s).poll_flush(cx),
             Inner::Unix(s) => Pin::new(s).poll_flush(cx),
-            _ => return Poll::Ready(Ok(())),
-        };
-        match flushed {
-            Poll::Ready(Ok(())) => Poll::Ready(shutdown_ignoring_not_connected(&self)),
-            other => other,
-        }
-    }
-}
-
-/// Reading through a shared reference, so one task can read and write the same socket at once
-/// (the session driver does).
-impl AsyncRead for &Socket {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut [u8],
-    ) -> Poll<io::Result<usize>> {
-        match &self.inner {
-            Inner::Tcp(s) => Pin::new(&mut &*s).poll_read(cx, buf),
-            Inner::Unix(s) => Pin::new(&mut &*s).poll_read(cx, buf),
-            _ => Poll::Ready(Err(not_connected())),
-        }
-    }
-}
-
-/// Writing through a shared reference (see the `AsyncRead` impl above).
-impl AsyncWrite for &Socket {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        match &self.inner {
-            Inner::Tcp(s) => Pin::new(&mut &*s).poll_write(cx, buf),
-            Inner::Unix(s) => Pin::new(&mut &*s).poll_write(cx, buf),
-            _ => Poll::Ready(Err(not_connected())),
-        }
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match &self.inner {
-            Inner::Tcp(s) => Pin::new(&mut &*s).poll_flush(cx),
-            Inner::Unix(s) => Pin::new(&mut &*s).poll_flush(cx),
-            _ => Poll::Ready(Ok(())),
-        }
-    }
-
-    /// Flushes, then shuts the write side down (a FIN); reading goes on.
-    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let flushed = match &self.inner {
-            Inner::Tcp(s) => Pin::new(&mut &*s).poll_flush(cx),
-            Inner::Unix(s) => Pin::new(&mut &*s).poll_flush(cx),
             _ => return Poll::Ready(Ok(())),
         };
         match flushed {
