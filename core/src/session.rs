@@ -81,7 +81,10 @@ pub enum SessionError {
 ///    the [`Notify`] it gave out with [`notify_handle`](Session::notify_handle).
 /// 6. [`handle_end`](Session::handle_end) exactly once, with the [`EndReason`], when the
 ///    connection is finished, whatever ended it (including a connect that failed before
-///    `handle_start`). No call follows it.
+///    `handle_start`). No call follows it. The one exception: a session that **panics** (in any
+///    callback, or its factory) is dropped without `handle_end`, since its state cannot be
+///    trusted after a panic; every backend contains the panic to that one connection (its
+///    socket is closed, a reset if input was left unread) and logs it.
 ///
 /// After every `handle_*` call the connection re-reads
 /// [`poll_timeout`](Session::poll_timeout): a deadline at or before `now` is due at once.

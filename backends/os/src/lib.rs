@@ -3,23 +3,29 @@
 //! and the simulator does not use it.
 //!
 //! - [`clock`]: the monotonic clock as the core's `Timestamp`, and back.
+//! - [`accept_failure`]: which failed accepts rest the listener and which retry at once.
 //! - [`sockaddr`]: `Address` <-> `socket2::SockAddr`, new non-blocking sockets, options.
 //! - [`fd_passing`]: `SCM_RIGHTS` through rustix's safe API, and what a received fd is.
 //! - [`unix_path`]: stale Unix socket files.
 //! - [`send`]: `send` without `SIGPIPE`.
 //! - [`limits`]: raising the descriptor limit.
+//! - [`RetryPause`]: backing off between retries no readiness event announces.
 //! - [`log_end`]: one log line per finished connection.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod accept_policy;
 pub mod clock;
 mod end_log;
 pub mod fd_passing;
 pub mod limits;
+mod retry_pause;
 mod send;
 pub mod sockaddr;
 pub mod unix_path;
 
+pub use accept_policy::{AcceptFailure, accept_failure};
 pub use end_log::log_end;
+pub use retry_pause::{RETRY_PAUSE_FIRST, RETRY_PAUSE_MAX, RetryPause};
 pub use send::send;

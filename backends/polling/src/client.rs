@@ -5,14 +5,13 @@
 use std::io::{self, Read, Write};
 use std::os::fd::AsFd;
 use std::os::unix::net::UnixStream;
-use std::time::Duration;
 
 use concurrence_core::{
     Address, BufferPool, Connection, ConnectionConfig, EndReason, Ended, Output, Session, Timestamp,
 };
 
 use concurrence_os::sockaddr::{new_socket, set_nodelay, sock_addr};
-use concurrence_os::{clock, log_end};
+use concurrence_os::{RetryPause, clock, log_end};
 
 use crate::transfer::{Turn, close, pump, shut};
 use crate::wait::{Readiness, wait_ready, wait_ready_or_woken};
@@ -73,6 +72,7 @@ fn connect<S: Session>(address: &Address, conn: &mut Connection<S>) -> Option<so
         Ok(target) => target,
         Err(e) => return fail(conn, e),
     };
+    let mut retry = RetryPause::new();
     loop {
         match socket.connect(&target) {
             Ok(()) => break,
@@ -80,7 +80,7 @@ fn connect<S: Session>(address: &Address, conn: &mut Connection<S>) -> Option<so
             // A Unix connect with a full backlog is not "in progress": retry until the
             // deadline, pausing briefly between attempts.
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                if !pause_until_deadline(conn) {
+                if !pause_until_deadline(conn, &mut retry) {
                     return None;
                 }
             }
@@ -119,14 +119,14 @@ fn connect_deadline<S: Session>(conn: &mut Connection<S>) -> Option<Option<Times
     }
 }
 
-/// Sleeps a millisecond (or up to the deadline); false once the connect timed out.
-fn pause_until_deadline<S: Session>(conn: &mut Connection<S>) -> bool {
+/// Backs off before the next connect attempt (up to the deadline); false once the connect
+/// timed out.
+fn pause_until_deadline<S: Session>(conn: &mut Connection<S>, retry: &mut RetryPause) -> bool {
     let Some(deadline) = connect_deadline(conn) else {
         return false;
     };
-    let left = deadline.map_or(Duration::from_millis(1), clock::until);
-    std::thread::sleep(left.min(Duration::from_millis(1)));
-    true
+    // Past the deadline: the next look at the connection ends it as timed out.
+    retry.pause(deadline) || connect_deadline(conn).is_some()
 }
 
 /// Runs a connected `conn` over `socket` until it finishes: a turn of the driving rule, then a

@@ -19,7 +19,8 @@ use concurrence_core::{Address, BufferPool, Connection, Session, Timestamp};
 use polling::{Event, PollMode, Poller};
 
 use concurrence_os::sockaddr::{address_of, set_nodelay};
-use concurrence_os::{clock, log_end};
+use concurrence_os::{AcceptFailure, accept_failure, clock, log_end};
+use concurrence_socket::panic_message;
 use concurrence_socket::{ServerConfig, SocketError};
 
 use crate::server::Shared;
@@ -259,14 +260,24 @@ where
             let Some(listener) = &self.listener else {
                 return;
             };
-            if self.shared.live.load(Ordering::SeqCst) >= self.config.max_connections {
+            let cap = self.config.max_connections;
+            if !self.shared.reserve(cap) {
                 break;
             }
             let (socket, peer) = match listener.accept() {
                 Ok(accepted) => accepted,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.shared.release(cap);
+                    break;
+                }
+                Err(e) if accept_failure(&e) == AcceptFailure::Retry => {
+                    // That one connection went away (or a signal came): accept the next.
+                    self.shared.release(cap);
+                    tracing::debug!(address = %self.address, error = %e, "accept failed for one connection; accepting on");
+                    continue;
+                }
                 Err(e) => {
+                    self.shared.release(cap);
                     // EMFILE and friends: rest the listener instead of spinning on it.
                     if !self.accept_error_logged {
                         tracing::warn!(address = %self.address, error = %e,
@@ -280,9 +291,8 @@ where
             };
             self.accept_error_logged = false;
             let peer = address_of(&peer, &self.address);
-            self.shared.live.fetch_add(1, Ordering::SeqCst);
             if let Err(e) = self.admit(socket, peer, now) {
-                self.shared.live.fetch_sub(1, Ordering::SeqCst);
+                self.shared.release(cap);
                 tracing::warn!(error = %e, "could not set up an accepted connection");
             }
         }
@@ -298,7 +308,10 @@ where
         socket
             .set_nonblocking(true)
             .map_err(|e| SocketError::io("accept", &peer, e))?;
-        set_nodelay(&socket, &peer)?;
+        // Not an accept failure: the connection works without it (and a Unix one has none).
+        if let Err(e) = set_nodelay(&socket, &peer) {
+            tracing::debug!(error = %e, "TCP_NODELAY not set on an accepted connection");
+        }
         // User code (the factory, `handle_start`) may panic: contain it to this connection.
         let config = self.config.connection_config();
         let started = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -446,15 +459,6 @@ where
         log_end(&slot.peer, closing.as_ref().map(|(_, reason)| reason));
         close(slot.socket, reset);
         self.free.push(key);
-        self.shared.live.fetch_sub(1, Ordering::SeqCst);
+        self.shared.release(self.config.max_connections);
     }
-}
-
-/// The text of a panic payload (`&str` or `String`), or a placeholder.
-pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
-    panic
-        .downcast_ref::<&str>()
-        .map(|s| (*s).to_owned())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "a non-text panic payload".to_owned())
 }

@@ -8,14 +8,14 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use concurrence_core::{Address, SocketState, Timestamp};
-use concurrence_os::clock;
 use concurrence_os::sockaddr::{address_of, set_nodelay};
+use concurrence_os::{AcceptFailure, accept_failure, clock};
 use concurrence_socket::{ServerConfig, SocketError};
 use polling::{Event, PollMode, Poller};
 
-use crate::event_loop::panic_message;
 use crate::server::{ServerHandle, Shared};
 use crate::socket::Socket;
+use concurrence_socket::panic_message;
 
 /// The listener's key in the accept thread's poller.
 const LISTENER: usize = 0;
@@ -83,7 +83,7 @@ where
             }
             // Watch the listener only below the cap and outside an error pause.
             let live = self.shared.live.load(Ordering::SeqCst);
-            let want = paused_until.is_none() && live < self.config.max_connections;
+            let want = paused_until.is_none() && live < self.cap();
             if want != armed {
                 let interest = if want {
                     Event::readable(LISTENER)
@@ -106,7 +106,7 @@ where
                 continue;
             }
             for _ in 0..self.config.accept_budget.max(1) {
-                if self.shared.live.load(Ordering::SeqCst) >= self.config.max_connections {
+                if !self.shared.reserve(self.cap()) {
                     break;
                 }
                 match self.listener.accept() {
@@ -115,9 +115,15 @@ where
                         let peer = address_of(&peer, &self.address);
                         self.spawn_handler(socket, peer);
                     }
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        self.shared.release(self.cap());
+                        break;
+                    }
+                    Err(e) if accept_failure(&e) == AcceptFailure::Retry => {
+                        self.shared.release(self.cap());
+                    }
                     Err(e) => {
+                        self.shared.release(self.cap());
                         if !error_logged {
                             tracing::warn!(address = %self.address, error = %e,
                                 pause = ?self.config.accept_error_pause,
@@ -133,19 +139,29 @@ where
         Ok(())
     }
 
+    /// Handler threads at once: `max_connections`, bounded by `max_handler_threads`.
+    fn cap(&self) -> usize {
+        self.config
+            .max_connections
+            .min(self.config.max_handler_threads)
+            .max(1)
+    }
+
+    /// Runs `handler` for an accepted connection on a thread of its own; the connection's
+    /// slot (reserved by the caller) is given back when the thread ends.
     fn spawn_handler(&self, socket: socket2::Socket, peer: Address) {
-        if let Err(e) = socket
-            .set_nonblocking(true)
-            .map_err(|e| SocketError::io("accept", &peer, e))
-            .and_then(|()| set_nodelay(&socket, &peer))
-        {
-            tracing::warn!(error = %e, "could not set up an accepted connection");
+        if let Err(e) = socket.set_nonblocking(true) {
+            self.shared.release(self.cap());
+            tracing::warn!(%peer, error = %e, "could not set up an accepted connection");
             return;
+        }
+        // Not an accept failure: the connection works without it.
+        if let Err(e) = set_nodelay(&socket, &peer) {
+            tracing::debug!(error = %e, "TCP_NODELAY not set on an accepted connection");
         }
         let socket = Socket::wrap(socket, peer.clone(), SocketState::Connected);
         let (handler, shared) = (Arc::clone(&self.handler), Arc::clone(&self.shared));
-        let max = self.config.max_connections;
-        self.shared.live.fetch_add(1, Ordering::SeqCst);
+        let max = self.cap();
         let spawned = std::thread::Builder::new()
             .name("concurrence-handler".into())
             .spawn(move || {
@@ -160,13 +176,11 @@ where
                         tracing::error!(%peer, panic = %panic_message(&*panic), "connection handler panicked");
                     }
                 }
-                if shared.live.fetch_sub(1, Ordering::SeqCst) == max {
-                    shared.wake_all();
-                }
+                shared.release(max);
             });
         if let Err(e) = spawned {
             // The closure (and the socket in it) was dropped: the connection is closed.
-            self.shared.live.fetch_sub(1, Ordering::SeqCst);
+            self.shared.release(max);
             tracing::warn!(error = %e, "could not start a handler thread; connection closed");
         }
     }

@@ -59,6 +59,24 @@ impl Shared {
             .push(poller);
     }
 
+    /// Takes a connection slot if fewer than `cap` are live (one atomic step: several loops
+    /// accepting at once never overshoot the cap).
+    pub(crate) fn reserve(&self, cap: usize) -> bool {
+        self.live
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                (n < cap).then_some(n + 1)
+            })
+            .is_ok()
+    }
+
+    /// Gives a connection slot back; one freed at the cap wakes every loop, so that a
+    /// newcomer waiting on another loop's listener is let in promptly.
+    pub(crate) fn release(&self, cap: usize) {
+        if self.live.fetch_sub(1, Ordering::SeqCst) == cap {
+            self.wake_all();
+        }
+    }
+
     pub(crate) fn wake_all(&self) {
         for poller in self
             .pollers

@@ -101,17 +101,17 @@ impl Socket {
             sock_addr(&self.address).map_err(|e| SocketError::io("connect", &self.address, e))?;
         let raw = self.raw("connect")?;
         let unix = matches!(self.address, Address::Unix(_));
+        let mut retry = concurrence_os::RetryPause::new();
         let outcome = loop {
             match raw.connect(&target) {
                 Ok(()) => break Ok(()),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 // A Unix connect with a full backlog is not "in progress": retry until the
-                // deadline, pausing briefly between attempts.
+                // deadline, backing off between attempts.
                 Err(e) if unix && e.kind() == io::ErrorKind::WouldBlock => {
-                    if deadline.is_some_and(|d| d <= clock::now()) {
+                    if !retry.pause(deadline) {
                         break Err(None);
                     }
-                    std::thread::sleep(Duration::from_millis(1));
                 }
                 Err(e)
                     if e.raw_os_error() == Some(rustix::io::Errno::INPROGRESS.raw_os_error()) =>

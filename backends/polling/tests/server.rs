@@ -350,3 +350,59 @@ fn a_request_costs_one_receive_and_one_send_and_no_empty_read() {
         "{calls:?} for {requests} requests"
     );
 }
+
+#[test]
+fn with_several_loops_a_slot_freed_on_one_lets_a_newcomer_on_another_in() {
+    // Two loops, each with its own listener (SO_REUSEPORT: the kernel picks one per
+    // connection), and room for one connection in all.
+    let config = ServerConfig::default()
+        .with_threads(2)
+        .with_max_connections(1);
+    let server = serve_tcp(config, |_| LineEcho);
+    let mut first = tcp_client(&server);
+    assert_eq!(round_trip(&mut first, "first\n"), "first\n");
+    // Newcomers wait in the backlogs: some on the first one's loop, some on the other.
+    let newcomers: Vec<TcpStream> = (0..8)
+        .map(|i| {
+            let mut stream = tcp_client(&server);
+            stream
+                .write_all(format!("newcomer {i}\n").as_bytes())
+                .unwrap();
+            stream
+        })
+        .collect();
+    assert_eq!(server.connections(), 1, "the cap holds over both loops");
+    drop(first);
+    // Each newcomer is answered in turn (each leaves after its answer), whichever loop's
+    // listener the kernel gave it to; at no time are two served at once.
+    let started = Instant::now();
+    let mut served = 0;
+    let handles: Vec<_> = newcomers
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut stream)| {
+            std::thread::spawn(move || {
+                stream
+                    .set_read_timeout(Some(Duration::from_secs(10)))
+                    .unwrap();
+                let expected = format!("newcomer {i}\n");
+                let mut reply = vec![0u8; expected.len()];
+                stream
+                    .read_exact(&mut reply)
+                    .map(|()| reply == expected.as_bytes())
+            })
+        })
+        .collect();
+    for handle in handles {
+        if handle.join().unwrap().unwrap_or(false) {
+            served += 1;
+        }
+    }
+    assert_eq!(served, 8, "every newcomer answered");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert!(server.connections() <= 1);
+}

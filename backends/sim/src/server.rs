@@ -7,7 +7,7 @@ use std::cell::{Cell, RefCell};
 use std::fmt::Display;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 use std::task::{Poll, Waker};
 
 use concurrence_core::{Address, Session};
@@ -17,6 +17,7 @@ use futures_lite::future::{or, poll_fn};
 
 use crate::executor::{current, sleep, spawn};
 use crate::socket::Socket;
+use crate::world::World;
 
 #[derive(Default)]
 struct Stop {
@@ -24,18 +25,25 @@ struct Stop {
     waker: Option<Waker>,
 }
 
+/// Where a `serve_session` call's connections live: the world's session engine, for the
+/// address served.
+type SessionsServed = Rc<RefCell<Option<(Weak<RefCell<World>>, Address)>>>;
+
 /// Stops a running server's accept loop from another task (clone it freely).
 #[derive(Clone, Default)]
 pub struct CloseHandle {
     stop: Rc<RefCell<Stop>>,
+    /// Handler tasks running now.
     live: Rc<Cell<usize>>,
+    /// While `serve_session` runs: whom to ask for its live sessions.
+    sessions: SessionsServed,
 }
 
 impl std::fmt::Debug for CloseHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CloseHandle")
             .field("closed", &self.stop.borrow().closed)
-            .field("connections", &self.live.get())
+            .field("connections", &self.connections())
             .finish()
     }
 }
@@ -50,10 +58,21 @@ impl CloseHandle {
         }
     }
 
-    /// Connections whose tasks are running right now.
+    /// Connections being served right now: handler tasks running, or sessions the world
+    /// serves for `serve_session` (not counting newcomers waiting in the backlog).
     #[must_use]
     pub fn connections(&self) -> usize {
-        self.live.get()
+        let sessions = self
+            .sessions
+            .borrow()
+            .as_ref()
+            .and_then(|(world, address)| {
+                let world = world.upgrade()?;
+                // Asked from inside a session callback (the world is busy): no answer there.
+                let world = world.try_borrow().ok()?;
+                Some(world.live_sessions(address))
+            });
+        self.live.get() + sessions.unwrap_or(0)
     }
 
     async fn closed(&self) {
@@ -267,8 +286,11 @@ impl SocketServer {
             usize::try_from(self.config.backlog).unwrap_or(1),
             factory,
         );
+        *self.handle.sessions.borrow_mut() =
+            Some((Rc::downgrade(&scope.world), self.endpoint.clone()));
         self.handle.closed().await;
         scope.world.borrow_mut().close_listener(index);
+        *self.handle.sessions.borrow_mut() = None;
         Ok(())
     }
 }

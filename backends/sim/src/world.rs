@@ -938,7 +938,7 @@ impl World {
     }
 
     /// Server-side session connections of the listener at `address` that have not ended.
-    fn live_sessions(&self, address: &Address) -> usize {
+    pub(crate) fn live_sessions(&self, address: &Address) -> usize {
         self.conns
             .iter()
             .filter(|c| &c.server_address == address)
@@ -1137,11 +1137,7 @@ impl World {
         let Err(panic) = outcome else {
             return;
         };
-        let message = panic
-            .downcast_ref::<&str>()
-            .map(|s| (*s).to_owned())
-            .or_else(|| panic.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "a panic".to_owned());
+        let message = concurrence_socket::panic_message(&*panic);
         self.trace.record(
             self.now,
             format_args!("c{id} side {side} session panicked: {message}"),

@@ -463,3 +463,41 @@ fn a_listener_is_passed_and_accepts_on_the_other_side() {
         .expect("round trip");
     assert_eq!(back, b"handed over");
 }
+
+#[test]
+fn a_session_server_counts_its_live_connections() {
+    let mut sim = SimNetwork::new(5, Faults::none());
+    let (server, client) = (sim.host("server"), sim.host("client"));
+    let (handle_tx, handle_rx) = std::sync::mpsc::channel();
+    sim.spawn(server, async move {
+        let mut server = SocketServer::new(address());
+        handle_tx.send(server.close_handle()).expect("handle");
+        server
+            .serve_session(|_| concurrence_testkit::LineEcho)
+            .await
+    })
+    .detach();
+    let counts = sim
+        .block_on(client, async move {
+            let handle = handle_rx.recv().expect("the server task ran first");
+            let mut counts = vec![handle.connections()];
+            let mut first = Socket::connect(&address(), None).await.expect("connect");
+            let mut second = Socket::connect(&address(), None).await.expect("connect");
+            for socket in [&mut first, &mut second] {
+                socket.write_all(b"hi\n").await.expect("write");
+                let mut reply = [0u8; 3];
+                socket.read_exact(&mut reply).await.expect("echo");
+            }
+            counts.push(handle.connections());
+            first.write_all(b"QUIT\n").await.expect("quit");
+            let mut rest = Vec::new();
+            let _ = first.read_to_end(&mut rest).await;
+            drop(first);
+            sleep(Duration::from_secs(1)).await;
+            counts.push(handle.connections());
+            handle.close();
+            counts
+        })
+        .expect("finishes");
+    assert_eq!(counts, [0, 2, 1]);
+}

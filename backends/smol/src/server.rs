@@ -5,14 +5,14 @@
 use std::fmt::Display;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use concurrence_core::{Address, Connection, Session};
 use futures_lite::FutureExt;
 
-use concurrence_os::log_end;
-use concurrence_socket::{ServerConfig, SocketError};
+use concurrence_os::{AcceptFailure, accept_failure, log_end};
+use concurrence_socket::{ServerConfig, SocketError, panic_message};
 
 use crate::session_driver::{ServerStop, drive};
 use crate::socket::Socket;
@@ -42,15 +42,64 @@ impl Drop for LiveSlot {
     }
 }
 
+/// A server's stop signal: a channel that `close()` closes (every waiter wakes at once). A
+/// serve call that ended on a close consumes it, so that the next serve call starts on a fresh
+/// channel: a server serves again after `close()`, as the polling backend's does.
+#[derive(Debug)]
+struct StopSwitch {
+    /// The channel, and whether a serve call already ended on its close.
+    state: Mutex<(async_channel::Sender<()>, async_channel::Receiver<()>, bool)>,
+}
+
+impl StopSwitch {
+    fn new() -> Self {
+        let (tx, rx) = async_channel::bounded(1);
+        StopSwitch {
+            state: Mutex::new((tx, rx, false)),
+        }
+    }
+
+    fn lock(
+        &self,
+    ) -> std::sync::MutexGuard<'_, (async_channel::Sender<()>, async_channel::Receiver<()>, bool)>
+    {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn close(&self) {
+        self.lock().0.close();
+    }
+
+    /// For a serve call starting now: the receiver that tells it to stop (a fresh channel if
+    /// the last close was already consumed by an earlier serve call).
+    fn begin_serve(&self) -> async_channel::Receiver<()> {
+        let mut state = self.lock();
+        if state.2 {
+            let (tx, rx) = async_channel::bounded(1);
+            *state = (tx, rx, false);
+        }
+        state.1.clone()
+    }
+
+    /// A serve call ended on the close.
+    fn consume(&self) {
+        let mut state = self.lock();
+        if state.0.is_closed() {
+            state.2 = true;
+        }
+    }
+}
+
 /// Stops a running server's accept loop from anywhere (clone it freely).
 #[derive(Debug, Clone)]
 pub struct CloseHandle {
-    stop: async_channel::Sender<()>,
+    stop: Arc<StopSwitch>,
     live: Arc<AtomicUsize>,
 }
 
 impl CloseHandle {
-    /// Stops accepting. Connections already handed to tasks run on.
+    /// Stops accepting (the serve call running now, or the next one if none runs).
+    /// Session connections get `ServerConfig::shutdown_grace`; handler tasks run on.
     pub fn close(&self) {
         self.stop.close();
     }
@@ -88,7 +137,7 @@ pub struct SocketServer {
     config: ServerConfig,
     spawner: Arc<dyn Spawn>,
     listener: Option<Socket>,
-    stop: (async_channel::Sender<()>, async_channel::Receiver<()>),
+    stop: Arc<StopSwitch>,
     live: Arc<AtomicUsize>,
 }
 
@@ -117,7 +166,7 @@ impl SocketServer {
             config,
             spawner: Arc::new(SmolGlobal),
             listener: None,
-            stop: async_channel::bounded(1),
+            stop: Arc::new(StopSwitch::new()),
             live: Arc::new(AtomicUsize::new(0)),
         }
     }
@@ -167,7 +216,7 @@ impl SocketServer {
     #[must_use]
     pub fn close_handle(&self) -> CloseHandle {
         CloseHandle {
-            stop: self.stop.0.clone(),
+            stop: Arc::clone(&self.stop),
             live: Arc::clone(&self.live),
         }
     }
@@ -178,9 +227,9 @@ impl SocketServer {
         self.live.load(Ordering::SeqCst)
     }
 
-    /// Stops accepting (as [`CloseHandle::close`]).
+    /// Stops accepting (as [`CloseHandle::close`]); a later serve call listens again.
     pub fn close(&self) {
-        self.stop.0.close();
+        self.stop.close();
     }
 
     /// Accepts until closed, running `handler(socket)` as one task per connection. The
@@ -220,13 +269,25 @@ impl SocketServer {
     {
         let (config, budget) = (self.config.connection_config(), self.config.read_budget);
         let stop = ServerStop {
-            stopped: self.stop.1.clone(),
+            stopped: self.stop.begin_serve(),
             grace: self.config.shutdown_grace,
         };
         self.accept_loop(|socket| {
-            let mut conn = Connection::with_config(factory(socket.address()), config);
+            // The factory is user code: a panic there ends only this connection (the socket
+            // closes when the task drops it), as on the polling backend.
+            let made = std::panic::catch_unwind(AssertUnwindSafe(|| factory(socket.address())));
             let stop = stop.clone();
             Box::pin(async move {
+                let session = match made {
+                    Ok(session) => session,
+                    Err(panic) => {
+                        let what = panic_message(&*panic);
+                        tracing::error!(peer = %socket.address(), panic = %what,
+                            "the session factory panicked; closing the connection");
+                        return;
+                    }
+                };
+                let mut conn = Connection::with_config(session, config);
                 let reason = drive(&socket, &mut conn, budget, Some(&stop)).await;
                 log_end(socket.address(), Some(&reason));
             })
@@ -239,7 +300,7 @@ impl SocketServer {
         mut task_for: impl FnMut(Socket) -> crate::spawn::Task,
     ) -> Result<(), SocketError> {
         self.listen(self.config.backlog)?;
-        let stop = self.stop.1.clone();
+        let stop = self.stop.begin_serve();
         let Some(listener) = self.listener.as_mut() else {
             return Ok(());
         };
@@ -280,14 +341,16 @@ impl SocketServer {
                     self.spawner.spawn(Box::pin(async move {
                         let _slot = slot;
                         if let Err(panic) = AssertUnwindSafe(task).catch_unwind().await {
-                            let what = panic
-                                .downcast_ref::<&str>()
-                                .map(|s| (*s).to_owned())
-                                .or_else(|| panic.downcast_ref::<String>().cloned())
-                                .unwrap_or_default();
+                            let what = panic_message(&*panic);
                             tracing::error!(%peer, panic = %what, "connection task panicked");
                         }
                     }));
+                }
+                Some(Err(SocketError::Io { source, .. }))
+                    if accept_failure(&source) == AcceptFailure::Retry =>
+                {
+                    // That one connection went away before it was accepted: accept the next.
+                    tracing::debug!(error = %source, "accept failed for one connection; accepting on");
                 }
                 Some(Err(error)) => {
                     // EMFILE and friends: rest instead of spinning on the same error.
@@ -304,6 +367,7 @@ impl SocketServer {
         if let Address::Unix(path) = &self.endpoint {
             let _ = std::fs::remove_file(path);
         }
+        self.stop.consume();
         Ok(())
     }
 }

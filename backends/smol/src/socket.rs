@@ -311,7 +311,10 @@ impl Socket {
             match &self.inner {
                 Inner::TcpListener(listener) => {
                     let (stream, peer) = listener.accept().await?;
-                    stream.get_ref().set_nodelay(true)?;
+                    // Not an accept failure: the connection works without it.
+                    if let Err(e) = stream.get_ref().set_nodelay(true) {
+                        tracing::debug!(%peer, error = %e, "TCP_NODELAY not set on an accepted connection");
+                    }
                     Ok((Inner::Tcp(stream), Address::Tcp(peer)))
                 }
                 Inner::UnixListener(listener) => {

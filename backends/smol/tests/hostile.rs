@@ -205,3 +205,29 @@ fn a_stale_unix_socket_file_is_replaced_and_a_live_one_is_a_clear_error() {
     );
     drop(live);
 }
+
+#[test]
+fn a_panicking_session_factory_ends_only_its_connection() {
+    let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = Arc::clone(&calls);
+    let (addr, closer) = start(ServerConfig::default(), move |_| {
+        assert!(
+            counted.fetch_add(1, Ordering::SeqCst) != 0,
+            "the factory panics for the first connection"
+        );
+        LineEcho
+    });
+    let mut first = connect(addr);
+    first.write_all(b"hello\n").unwrap();
+    let mut rest = Vec::new();
+    // Closed without a reply (a reset is fine too: the server never read the line).
+    let _ = first.read_to_end(&mut rest);
+    assert!(rest.is_empty(), "{rest:?}");
+    let mut second = connect(addr);
+    assert_eq!(
+        round_trip(&mut second, "still serving\n"),
+        "still serving\n"
+    );
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+    closer.close();
+}

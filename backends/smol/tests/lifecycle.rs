@@ -238,3 +238,43 @@ fn closing_the_server_gives_live_sessions_the_grace_period_then_ends_them() {
         EndKind::Shutdown
     );
 }
+
+#[test]
+fn a_closed_server_serves_again() {
+    let mut server = SocketServer::new("127.0.0.1:0".parse().unwrap());
+    server.listen(16).unwrap();
+    let Address::Tcp(addr) = server.local_address().clone() else {
+        unreachable!()
+    };
+    let closer = server.close_handle();
+    let (listening_tx, listening) = mpsc::channel();
+    let served = std::thread::spawn(move || {
+        smol::block_on(async {
+            for round in 0..2 {
+                // Listening before the serve call starts: a client may connect at once.
+                server.listen(16).unwrap();
+                listening_tx.send(round).unwrap();
+                server
+                    .serve_session(|_| LineEcho)
+                    .await
+                    .unwrap_or_else(|e| panic!("serve round {round}: {e}"));
+            }
+        });
+    });
+    for round in 0..2 {
+        assert_eq!(
+            listening.recv_timeout(Duration::from_secs(10)).unwrap(),
+            round
+        );
+        let mut client = std::net::TcpStream::connect(addr).unwrap();
+        client
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        client.write_all(b"round\n").unwrap();
+        let mut reply = [0u8; 6];
+        client.read_exact(&mut reply).unwrap();
+        assert_eq!(&reply, b"round\n", "round {round}");
+        closer.close();
+    }
+    served.join().unwrap();
+}

@@ -9,9 +9,11 @@
 #![deny(missing_docs)]
 
 mod coop;
+mod panic_message;
 mod server_config;
 mod socket_error;
 
 pub use coop::{COOP_BUDGET, COOP_OPERATION_COST, CoopBudget, bytes_moved};
+pub use panic_message::panic_message;
 pub use server_config::{DEFAULT_BACKLOG, ServerConfig};
 pub use socket_error::SocketError;

@@ -30,6 +30,10 @@ pub struct ServerConfig {
     /// connections wait in the kernel's backlog (and past it, their connects time out)
     /// until a connection ends. Default 10,000.
     pub max_connections: usize,
+    /// polling's blocking handler server (`SocketServer::serve`): at most this many handler
+    /// threads at once (each is an OS thread with its own stack); newcomers past it wait in
+    /// the backlog, as at `max_connections`. Default 512.
+    pub max_handler_threads: usize,
     /// Close a connection after this long without a byte read or written, so that peers that
     /// connect and go quiet cannot hold `max_connections` forever. Default 60 s
     /// (`concurrence_core::DEFAULT_SERVER_IDLE_TIMEOUT`); raise it (or set `None`) for protocols whose clients keep
@@ -75,6 +79,7 @@ impl Default for ServerConfig {
             threads: 1,
             backlog: DEFAULT_BACKLOG,
             max_connections: 10_000,
+            max_handler_threads: 512,
             idle_timeout: Some(DEFAULT_SERVER_IDLE_TIMEOUT),
             frame_timeout: Some(DEFAULT_SERVER_FRAME_TIMEOUT),
             accept_error_pause: Duration::from_millis(100),
@@ -94,6 +99,13 @@ impl ServerConfig {
     #[must_use]
     pub fn with_threads(mut self, threads: usize) -> Self {
         self.threads = threads.max(1);
+        self
+    }
+
+    /// This configuration with `max_handler_threads` set.
+    #[must_use]
+    pub fn with_max_handler_threads(mut self, threads: usize) -> Self {
+        self.max_handler_threads = threads;
         self
     }
 
