@@ -6,6 +6,8 @@ mod common;
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -302,4 +304,58 @@ fn socket_server_blocking_handlers_survive_failing_and_panicking_ones() {
     assert_eq!(echo_once(&address, b"two"), b"two", "the server goes on");
     server.close().unwrap();
     assert!(TcpStream::connect(address.as_tcp().unwrap()).is_err());
+}
+
+#[test]
+fn the_handler_server_runs_at_most_max_handler_threads_at_once() {
+    let config = ServerConfig::default().with_max_handler_threads(2);
+    let mut server = SocketServer::with_config("127.0.0.1:0".parse().unwrap(), config);
+    server.listen(255).unwrap();
+    let running = Arc::new(AtomicUsize::new(0));
+    let most = Arc::new(AtomicUsize::new(0));
+    let (now_running, most_seen) = (Arc::clone(&running), Arc::clone(&most));
+    server
+        .serve(move |mut socket: Socket| {
+            let n = now_running.fetch_add(1, Ordering::SeqCst) + 1;
+            most_seen.fetch_max(n, Ordering::SeqCst);
+            // Echo one message, then wait for the client to close.
+            let mut buffer = Buffer::new(64);
+            socket.read(&mut buffer, SOON)?;
+            buffer.flip();
+            socket.write(&mut buffer, SOON)?;
+            let mut rest = Buffer::new(64);
+            let _ = socket.read(&mut rest, SOON);
+            now_running.fetch_sub(1, Ordering::SeqCst);
+            Ok::<(), SocketError>(())
+        })
+        .unwrap();
+    let address = server.local_address().as_tcp().unwrap();
+    let mut clients: Vec<TcpStream> = (0..3)
+        .map(|_| {
+            let client = TcpStream::connect(address).unwrap();
+            client.set_read_timeout(SOON).unwrap();
+            client
+        })
+        .collect();
+    for client in &mut clients {
+        client.write_all(b"x").unwrap();
+    }
+    let mut reply = [0u8; 1];
+    clients[0].read_exact(&mut reply).unwrap();
+    clients[1].read_exact(&mut reply).unwrap();
+    // The third waits in the backlog: two threads run.
+    clients[2]
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    let early = clients[2].read(&mut reply);
+    assert!(
+        matches!(&early, Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+        "no third handler while two run: {early:?}"
+    );
+    drop(clients.remove(0));
+    clients[1].set_read_timeout(SOON).unwrap();
+    clients[1].read_exact(&mut reply).unwrap();
+    assert_eq!(&reply, b"x", "the third is served once a thread ends");
+    assert_eq!(most.load(Ordering::SeqCst), 2);
+    server.close().unwrap();
 }
