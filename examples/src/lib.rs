@@ -2,6 +2,8 @@
 //! (`memcache`), so that tests, fuzz targets and benchmarks use the very code the
 //! `memcache-server` binary runs; and the seed's chat example (`chat`).
 
+#![forbid(unsafe_code)]
+
 pub mod chat;
 pub mod chat_session;
 pub mod memcache;

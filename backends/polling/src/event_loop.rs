@@ -16,13 +16,14 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use concurrence_core::{Address, BufferPool, Connection, Session, Timestamp};
-use polling::{Event, PollMode, Poller};
+use polling::{Event, Events, Poller};
 
 use concurrence_os::sockaddr::{address_of, set_nodelay};
 use concurrence_os::{AcceptFailure, accept_failure, clock, log_end};
 use concurrence_socket::panic_message;
 use concurrence_socket::{ServerConfig, SocketError};
 
+use crate::registration::Registered;
 use crate::server::Shared;
 use crate::transfer::{Turn, close, pump, shut};
 
@@ -30,7 +31,7 @@ use crate::transfer::{Turn, close, pump, shut};
 const LISTENER: usize = usize::MAX - 1;
 
 struct Slot<S> {
-    socket: socket2::Socket,
+    socket: Registered<socket2::Socket>,
     peer: Address,
     conn: Connection<S>,
     /// The deadline this slot has in `timers`, if any.
@@ -47,7 +48,10 @@ type Wakes = Arc<Mutex<Vec<(usize, u64)>>>;
 
 pub(crate) struct EventLoop<S, F> {
     poller: Arc<Poller>,
-    listener: Option<socket2::Socket>,
+    /// The listener, once `run` registered it (`None` once it stopped accepting).
+    listener: Option<Registered<socket2::Socket>>,
+    /// The listener until `run` registers it.
+    unregistered: Option<socket2::Socket>,
     address: Address,
     slots: Vec<Option<Slot<S>>>,
     free: Vec<usize>,
@@ -86,7 +90,8 @@ where
     ) -> Self {
         EventLoop {
             poller,
-            listener: Some(listener),
+            listener: None,
+            unregistered: Some(listener),
             address,
             slots: Vec::new(),
             free: Vec::new(),
@@ -109,12 +114,12 @@ where
     pub(crate) fn run(mut self) -> Result<(), SocketError> {
         let address = self.address.clone();
         let io_err = move |op: &'static str, e: io::Error| SocketError::io(op, &address, e);
-        if let Some(listener) = &self.listener {
-            self.poller
-                .add_with_mode(listener, Event::none(LISTENER), PollMode::Level)
-                .map_err(|e| io_err("register listener", e))?;
+        if let Some(listener) = self.unregistered.take() {
+            let registered = Registered::new(&self.poller, listener, Event::none(LISTENER))
+                .map_err(|(_, e)| io_err("register listener", e))?;
+            self.listener = Some(registered);
         }
-        let mut events = Vec::new();
+        let mut events = Events::new();
         loop {
             let now = clock::now();
             if self.shared.stop.load(Ordering::SeqCst) && self.draining_until.is_none() {
@@ -150,7 +155,7 @@ where
                 Err(e) => return Err(io_err("wait", e)),
             }
             let now = clock::now();
-            for event in &events {
+            for event in events.iter() {
                 if event.key == LISTENER {
                     self.accept(now);
                 } else {
@@ -182,9 +187,8 @@ where
     }
 
     fn stop_accepting(&mut self) {
-        if let Some(listener) = self.listener.take() {
-            let _ = self.poller.delete(&listener);
-        }
+        // Dropping it deletes it from the poller, then closes it.
+        self.listener = None;
         self.listener_armed = false;
     }
 
@@ -209,10 +213,7 @@ where
         } else {
             Event::none(LISTENER)
         };
-        match self
-            .poller
-            .modify_with_mode(listener, interest, PollMode::Level)
-        {
+        match listener.modify(interest) {
             Ok(()) => self.listener_armed = want,
             Err(e) => {
                 tracing::warn!(address = %self.address, error = %e, "cannot change the listener's interest")
@@ -337,15 +338,15 @@ where
                 let _ = poller.notify();
             });
         }
-        if let Err(e) = self
-            .poller
-            .add_with_mode(&socket, Event::none(key), PollMode::Level)
-        {
-            if key < self.slots.len() {
-                self.free.push(key);
+        let socket = match Registered::new(&self.poller, socket, Event::none(key)) {
+            Ok(socket) => socket,
+            Err((_, e)) => {
+                if key < self.slots.len() {
+                    self.free.push(key);
+                }
+                return Err(SocketError::io("register connection", &peer, e));
             }
-            return Err(SocketError::io("register connection", &peer, e));
-        }
+        };
         let slot = Slot {
             socket,
             peer,
@@ -385,15 +386,8 @@ where
             Turn::Wait { read, write, until } => ((read, write), until),
         };
         if wanted != slot.armed {
-            let interest = Event {
-                key,
-                readable: wanted.0,
-                writable: wanted.1,
-            };
-            if let Err(e) = self
-                .poller
-                .modify_with_mode(&slot.socket, interest, PollMode::Level)
-            {
+            let interest = Event::new(key, wanted.0, wanted.1);
+            if let Err(e) = slot.socket.modify(interest) {
                 tracing::warn!(peer = %slot.peer, error = %e, "changing interest failed; closing");
                 let closing = shut(&mut slot.conn, now);
                 self.remove(key, Some(closing));
@@ -454,10 +448,10 @@ where
         if let Some(t) = slot.timer {
             self.timers.remove(&(t, key));
         }
-        let _ = self.poller.delete(&slot.socket);
         let reset = closing.as_ref().is_some_and(|(reset, _)| *reset);
         log_end(&slot.peer, closing.as_ref().map(|(_, reason)| reason));
-        close(slot.socket, reset);
+        // Deleted from the poller first, then closed.
+        close(slot.socket.into_inner(), reset);
         self.free.push(key);
         self.shared.release(self.config.max_connections);
     }

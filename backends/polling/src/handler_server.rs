@@ -11,8 +11,9 @@ use concurrence_core::{Address, SocketState, Timestamp};
 use concurrence_os::sockaddr::{address_of, set_nodelay};
 use concurrence_os::{AcceptFailure, accept_failure, clock};
 use concurrence_socket::{ServerConfig, SocketError};
-use polling::{Event, PollMode, Poller};
+use polling::{Event, Events, Poller};
 
+use crate::registration::Registered;
 use crate::server::{ServerHandle, Shared};
 use crate::socket::Socket;
 use concurrence_socket::panic_message;
@@ -39,7 +40,7 @@ where
         Arc::new(Poller::new().map_err(|e| SocketError::io("create poller", &address, e))?);
     shared.add_poller(Arc::clone(&poller));
     let acceptor = Acceptor {
-        listener,
+        listener: Some(listener),
         address: address.clone(),
         config,
         handler,
@@ -54,7 +55,8 @@ where
 }
 
 struct Acceptor<H> {
-    listener: socket2::Socket,
+    /// Until `run` registers it with the poller.
+    listener: Option<socket2::Socket>,
     address: Address,
     config: ServerConfig,
     handler: Arc<H>,
@@ -67,15 +69,18 @@ where
     H: Fn(Socket) -> Result<(), E> + Send + Sync + 'static,
     E: Display,
 {
-    fn run(self) -> Result<(), SocketError> {
+    fn run(mut self) -> Result<(), SocketError> {
+        let Some(listener) = self.listener.take() else {
+            return Ok(());
+        };
         let fail = |op, e| SocketError::io(op, &self.address, e);
-        self.poller
-            .add_with_mode(&self.listener, Event::none(LISTENER), PollMode::Level)
-            .map_err(|e| fail("register listener", e))?;
+        // Deleted from the poller, then closed, when `run` returns.
+        let listener = Registered::new(&self.poller, listener, Event::none(LISTENER))
+            .map_err(|(_, e)| fail("register listener", e))?;
         let mut armed = false;
         let mut paused_until: Option<Timestamp> = None;
         let mut error_logged = false;
-        let mut events = Vec::new();
+        let mut events = Events::new();
         while !self.shared.stop.load(Ordering::SeqCst) {
             let now = clock::now();
             if paused_until.is_some_and(|t| now >= t) {
@@ -90,8 +95,8 @@ where
                 } else {
                     Event::none(LISTENER)
                 };
-                self.poller
-                    .modify_with_mode(&self.listener, interest, PollMode::Level)
+                listener
+                    .modify(interest)
                     .map_err(|e| fail("watch listener", e))?;
                 armed = want;
             }
@@ -109,7 +114,7 @@ where
                 if !self.shared.reserve(self.cap()) {
                     break;
                 }
-                match self.listener.accept() {
+                match listener.accept() {
                     Ok((socket, peer)) => {
                         error_logged = false;
                         let peer = address_of(&peer, &self.address);

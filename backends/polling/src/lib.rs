@@ -11,12 +11,14 @@
 //!
 //! All framing, state and deadlines come from `concurrence-core`. Unix only (as the seed).
 
-#![forbid(unsafe_code)]
+// `unsafe` only in `registration` (polling 3's `Poller::add`; docs/architecture.md lists it).
+#![deny(unsafe_code)]
 #![deny(missing_docs)]
 
 mod client;
 mod event_loop;
 mod handler_server;
+mod registration;
 mod server;
 mod socket;
 mod transfer;
