@@ -359,7 +359,17 @@ impl SocketServer {
                             "accept failed; pausing accepts (logged once until an accept succeeds)");
                         error_logged = true;
                     }
-                    async_io::Timer::after(self.config.accept_error_pause).await;
+                    // The rest ends early when the server is closed.
+                    let pause = self.config.accept_error_pause;
+                    futures_lite::future::or(
+                        async {
+                            async_io::Timer::after(pause).await;
+                        },
+                        async {
+                            let _ = stop.recv().await;
+                        },
+                    )
+                    .await;
                 }
             }
         }
