@@ -90,6 +90,67 @@ enum WriteSide {
 /// [`handle_shutdown`](Self::handle_shutdown); every `handle_*` call may finish the
 /// connection, and calls after that do nothing. A session woken from outside (see
 /// [`Notify`]) needs the driver to pass its own wake-up to [`set_waker`](Self::set_waker).
+///
+/// A whole driver, over an in-memory "socket" (a byte queue each way), is a loop of a few
+/// lines; the backends' loops have the same shape with system calls in the arms:
+///
+/// ```
+/// use std::collections::VecDeque;
+/// use concurrence_core::{
+///     Connection, Direction, Next, Output, Session, SessionError, StreamReader, StreamWriter,
+///     Timestamp,
+/// };
+///
+/// struct Upper;
+/// impl Session for Upper {
+///     fn handle_input(&mut self, _: Timestamp, r: &mut StreamReader, w: &mut StreamWriter)
+///         -> Result<Next, SessionError> {
+///         while let Some(line) = r.read_line(true)? {
+///             w.write_bytes(&line.to_ascii_uppercase())?;
+///         }
+///         Ok(Next::Continue)
+///     }
+/// }
+///
+/// let (mut inbound, mut outbound) = (VecDeque::from(b"hello\nworld\n".to_vec()), Vec::new());
+/// let mut peer_closed = false;
+/// let now = Timestamp::ZERO;
+/// let mut conn = Connection::with_defaults(Upper);
+/// conn.handle_start(now);
+/// loop {
+///     match conn.poll_output(now) {
+///         Output::Receive(room) => {
+///             let n = room.len().min(inbound.len());
+///             if n > 0 {
+///                 for (slot, byte) in room.iter_mut().zip(inbound.drain(..n)) {
+///                     *slot = byte;
+///                 }
+///                 conn.handle_received(now, n);
+///             } else if !peer_closed {
+///                 peer_closed = true; // a read of 0: the peer's end of stream
+///                 conn.handle_peer_closed(now);
+///             } else {
+///                 conn.handle_blocked(Direction::Read);
+///             }
+///         }
+///         Output::Transmit(bytes) => {
+///             outbound.extend_from_slice(bytes);
+///             let n = bytes.len();
+///             conn.handle_sent(now, n);
+///         }
+///         Output::ShutdownWrite => {} // shutdown(fd, Write)
+///         Output::Close { reset, reason } => {
+///             assert!(!reset);
+///             println!("closed: {reason}");
+///             break;
+///         }
+///         // `Wait`: sleep until readable, writable, `until` or a wake-up. This peer has
+///         // nothing more to give, so the example stops here.
+///         _ => break,
+///     }
+/// }
+/// assert_eq!(outbound, b"HELLO\nWORLD\n");
+/// ```
 #[derive(Debug)]
 pub struct Connection<S> {
     session: S,
