@@ -1,15 +1,27 @@
 //! `StreamReader` under arbitrary bytes, arbitrary chunking, arbitrary bounds and an arbitrary
-//! read program: the transcript must equal the unsplit stream's, and nothing may panic.
+//! read program (framed reads and `read_frame` over several parts): the transcript must equal the unsplit stream's, and nothing may panic.
 
 #![no_main]
 
 use arbitrary::{Result, Unstructured};
 use concurrence_core::ReaderConfig;
-use concurrence_testkit::model::framing::{ReadOp, replay};
+use concurrence_testkit::model::framing::{FramePart, ReadOp, replay};
 use libfuzzer_sys::fuzz_target;
 
+fn frame_part(u: &mut Unstructured<'_>) -> Result<FramePart> {
+    Ok(if u.arbitrary()? {
+        FramePart::Line
+    } else {
+        FramePart::Bytes(usize::from(u.int_in_range(1u16..=300)?))
+    })
+}
+
 fn read_op(u: &mut Unstructured<'_>) -> Result<ReadOp> {
-    Ok(match u.int_in_range(0u8..=6)? {
+    Ok(match u.int_in_range(0u8..=7)? {
+        7 => ReadOp::Frame {
+            parts: [frame_part(u)?, frame_part(u)?, frame_part(u)?],
+            count: usize::from(u.int_in_range(1u8..=3)?),
+        },
         0 => ReadOp::Line {
             include_separator: u.arbitrary()?,
         },

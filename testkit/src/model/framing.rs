@@ -27,6 +27,23 @@ pub enum ReadOp {
     Byte,
     Short,
     Int,
+    /// `read_frame` over the first `count` (1 to 3) of `parts`, all or nothing; the frame is
+    /// the parts' bytes in order.
+    Frame {
+        /// The parts, read through the frame cursor in order.
+        parts: [FramePart; 3],
+        /// How many of them.
+        count: usize,
+    },
+}
+
+/// One part of a [`ReadOp::Frame`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FramePart {
+    /// A line, with its separator.
+    Line,
+    /// A block of at least one byte.
+    Bytes(usize),
 }
 
 /// Everything a run produced, in order.
@@ -60,6 +77,20 @@ fn step(reader: &mut StreamReader, op: ReadOp) -> Result<Option<Vec<u8>>, Framin
         ReadOp::Byte => reader.read_byte()?.map(|b| vec![b]),
         ReadOp::Short => reader.read_short()?.map(|v| v.to_le_bytes().to_vec()),
         ReadOp::Int => reader.read_int()?.map(|v| v.to_le_bytes().to_vec()),
+        ReadOp::Frame { parts, count } => reader.read_frame(|frame| {
+            let mut out = Vec::new();
+            for part in &parts[..count.clamp(1, 3)] {
+                let bytes = match part {
+                    FramePart::Line => frame.read_line(true)?,
+                    FramePart::Bytes(n) => frame.read_bytes((*n).max(1))?,
+                };
+                let Some(bytes) = bytes else {
+                    return Ok(None);
+                };
+                out.extend_from_slice(bytes);
+            }
+            Ok::<_, FramingError>(Some(out))
+        })?,
     })
 }
 
