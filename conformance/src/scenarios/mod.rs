@@ -133,6 +133,16 @@ const ENTRIES: &[Entry] = &[
         ],
     },
     Entry {
+        name: "frame timeout",
+        kinds: &[Tcp],
+        fd: false,
+        body: body!(session_api::frame_timeout),
+        expected: &[
+            "the trickling client reads: end of stream",
+            "server end: FrameTimeout",
+        ],
+    },
+    Entry {
         name: "wrong-state operations",
         kinds: &[Tcp],
         fd: false,

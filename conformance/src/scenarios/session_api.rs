@@ -229,6 +229,39 @@ pub(crate) async fn idle_timeout(
     Ok(())
 }
 
+/// A peer that starts a request and never finishes it (slowloris) is ended by the frame
+/// timeout, even though bytes came recently enough for the idle timeout.
+pub(crate) async fn frame_timeout(
+    net: &Rc<dyn Net>,
+    kind: AddressKind,
+    t: &mut Transcript,
+) -> Result<(), SocketError> {
+    let (reports, received) = async_channel::unbounded();
+    let mut config = ServerConfig::default();
+    config.idle_timeout = Some(Duration::from_secs(30));
+    config.frame_timeout = Some(Duration::from_millis(200));
+    let mut server = net.serve_session(
+        &net.address(kind),
+        config,
+        reported_factory(&reports, || ScenarioEcho),
+    )?;
+    let mut client = net.connect(&server.local_address(), STEP).await?;
+    write_all(&mut *client, b"a request that never e", STEP).await?;
+    let got = read_to_end(&mut *client, 1024, STEP).await;
+    t.line(format!(
+        "the trickling client reads: {}",
+        match got {
+            Ok(bytes) if bytes.is_empty() => "end of stream".to_owned(),
+            Ok(bytes) => show(&bytes),
+            Err(e) => describe_error(&e),
+        }
+    ));
+    t.line(next_report(net, &received).await);
+    client.close()?;
+    server.close();
+    Ok(())
+}
+
 /// A session that panics is contained to its connection: the next client is served.
 pub(crate) async fn panic_isolation(
     net: &Rc<dyn Net>,
