@@ -157,7 +157,16 @@ pub fn serve_session_over_streams(
                     live.set(live.get() + 1);
                     let (net, live, freed) =
                         (Rc::clone(&accept_net), Rc::clone(&live), freed_tx.clone());
-                    let mut conn = Connection::with_config(factory(&local), connection_config);
+                    // The factory is user code: a panic there ends only this connection.
+                    let made =
+                        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| factory(&local)));
+                    let Ok(session) = made else {
+                        let _ = stream.close();
+                        live.set(live.get() - 1);
+                        let _ = freed.try_send(());
+                        continue;
+                    };
+                    let mut conn = Connection::with_config(session, connection_config);
                     accept_net.spawn(Box::pin(async move {
                         let driven = std::panic::AssertUnwindSafe(drive_session(
                             &*net,

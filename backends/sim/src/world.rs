@@ -881,22 +881,25 @@ impl World {
     /// `index` (from its factory) and starts it; bytes that arrived meanwhile are its first
     /// input.
     fn serve(&mut self, index: usize, id: usize, peer: &Address) {
-        let ListenerKind::Sessions {
-            factory, config, ..
-        } = &mut self.listeners[index].kind
-        else {
-            return;
-        };
-        let mut conn: SimConnection = Connection::with_config(factory(peer), *config);
-        self.bind_wake(&mut conn, id, 1);
         let Some(end) = self.conns[id].ends[1].as_mut() else {
             return;
         };
         end.raw = None;
-        end.conn = Some(conn);
         let host = end.host;
         let now = self.host_now(host);
+        // The factory is user code too: a panic there ends only this connection.
         self.guarded(id, 1, |world| {
+            let ListenerKind::Sessions {
+                factory, config, ..
+            } = &mut world.listeners[index].kind
+            else {
+                return;
+            };
+            let mut conn: SimConnection = Connection::with_config(factory(peer), *config);
+            world.bind_wake(&mut conn, id, 1);
+            if let Some(end) = world.conns[id].ends[1].as_mut() {
+                end.conn = Some(conn);
+            }
             if let Some(conn) = world.conns[id].ends[1]
                 .as_mut()
                 .and_then(|e| e.conn.as_mut())

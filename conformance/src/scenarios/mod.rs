@@ -179,6 +179,16 @@ const ENTRIES: &[Entry] = &[
         ],
     },
     Entry {
+        name: "panicking factory",
+        kinds: &[Tcp],
+        fd: false,
+        body: body!(session_api::panicking_factory),
+        expected: &[
+            "the client whose factory call panicked reads: end of stream",
+            "the next client received 'still serving\\n'",
+        ],
+    },
+    Entry {
         name: "max_connections",
         kinds: &[Tcp],
         fd: false,

@@ -262,6 +262,42 @@ pub(crate) async fn frame_timeout(
     Ok(())
 }
 
+/// A session factory that panics (user code, before any session exists) ends only that
+/// connection: the client sees end of stream and the next client is served.
+pub(crate) async fn panicking_factory(
+    net: &Rc<dyn Net>,
+    kind: AddressKind,
+    t: &mut Transcript,
+) -> Result<(), SocketError> {
+    let first = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let factory: SessionFactory = Arc::new(move |_: &_| -> BoxSession {
+        assert!(
+            !first.swap(false, std::sync::atomic::Ordering::SeqCst),
+            "the scenario asked this factory to panic once"
+        );
+        Box::new(ScenarioEcho)
+    });
+    let mut server = net.serve_session(&net.address(kind), ServerConfig::default(), factory)?;
+    let address = server.local_address();
+    let mut victim = net.connect(&address, STEP).await?;
+    let seen = read_to_end(&mut *victim, 1024, STEP).await.map(|b| b.len());
+    t.line(format!(
+        "the client whose factory call panicked reads: {}",
+        match seen {
+            Ok(0) => "end of stream".to_owned(),
+            other => describe(&other),
+        }
+    ));
+    victim.close()?;
+    let mut next = net.connect(&address, STEP).await?;
+    write_all(&mut *next, b"still serving\n", STEP).await?;
+    let reply = read_until_suffix(&mut *next, b"\n", STEP).await?;
+    t.line(format!("the next client received {}", show(&reply)));
+    next.close()?;
+    server.close();
+    Ok(())
+}
+
 /// A session that panics is contained to its connection: the next client is served.
 pub(crate) async fn panic_isolation(
     net: &Rc<dyn Net>,
