@@ -199,34 +199,15 @@ pub(crate) async fn half_close_server_first(
     Ok(())
 }
 
-/// A client that connects and says nothing is closed at the server's idle timeout.
+/// A client that goes quiet is closed by the server's idle timeout.
 pub(crate) async fn idle_timeout(
     net: &Rc<dyn Net>,
     kind: AddressKind,
     t: &mut Transcript,
 ) -> Result<(), SocketError> {
-    let (reports, received) = async_channel::unbounded();
     let mut config = ServerConfig::default();
     config.idle_timeout = Some(Duration::from_millis(200));
-    let mut server = net.serve_session(
-        &net.address(kind),
-        config,
-        reported_factory(&reports, || ScenarioEcho),
-    )?;
-    let mut client = net.connect(&server.local_address(), STEP).await?;
-    let got = read_to_end(&mut *client, 1024, STEP).await;
-    t.line(format!(
-        "the silent client reads: {}",
-        match got {
-            Ok(bytes) if bytes.is_empty() => "end of stream".to_owned(),
-            Ok(bytes) => show(&bytes),
-            Err(e) => describe_error(&e),
-        }
-    ));
-    t.line(next_report(net, &received).await);
-    client.close()?;
-    server.close();
-    Ok(())
+    ended_by_the_server(net, kind, t, config, b"", "the silent client").await
 }
 
 /// A peer that starts a request and never finishes it (slowloris) is ended by the frame
@@ -236,20 +217,43 @@ pub(crate) async fn frame_timeout(
     kind: AddressKind,
     t: &mut Transcript,
 ) -> Result<(), SocketError> {
-    let (reports, received) = async_channel::unbounded();
     let mut config = ServerConfig::default();
     config.idle_timeout = Some(Duration::from_secs(30));
     config.frame_timeout = Some(Duration::from_millis(200));
+    ended_by_the_server(
+        net,
+        kind,
+        t,
+        config,
+        b"a request that never e",
+        "the trickling client",
+    )
+    .await
+}
+
+/// A client sends `sent` (maybe nothing) to a `config` server and reads until the server
+/// ends the connection; the transcript has what `who` read and the server's end.
+async fn ended_by_the_server(
+    net: &Rc<dyn Net>,
+    kind: AddressKind,
+    t: &mut Transcript,
+    config: ServerConfig,
+    sent: &[u8],
+    who: &str,
+) -> Result<(), SocketError> {
+    let (reports, received) = async_channel::unbounded();
     let mut server = net.serve_session(
         &net.address(kind),
         config,
         reported_factory(&reports, || ScenarioEcho),
     )?;
     let mut client = net.connect(&server.local_address(), STEP).await?;
-    write_all(&mut *client, b"a request that never e", STEP).await?;
+    if !sent.is_empty() {
+        write_all(&mut *client, sent, STEP).await?;
+    }
     let got = read_to_end(&mut *client, 1024, STEP).await;
     t.line(format!(
-        "the trickling client reads: {}",
+        "{who} reads: {}",
         match got {
             Ok(bytes) if bytes.is_empty() => "end of stream".to_owned(),
             Ok(bytes) => show(&bytes),
@@ -278,23 +282,45 @@ pub(crate) async fn panicking_factory(
         Box::new(ScenarioEcho)
     });
     let mut server = net.serve_session(&net.address(kind), ServerConfig::default(), factory)?;
-    let address = server.local_address();
-    let mut victim = net.connect(&address, STEP).await?;
+    let outcome = victim_then_next(
+        net,
+        &server.local_address(),
+        b"",
+        "the client whose factory call panicked",
+        t,
+    )
+    .await;
+    server.close();
+    outcome
+}
+
+/// A victim client sends `sent` (maybe nothing) and reads until its connection ends; then
+/// the next client must still be served.
+async fn victim_then_next(
+    net: &Rc<dyn Net>,
+    address: &concurrence_core::Address,
+    sent: &[u8],
+    who: &str,
+    t: &mut Transcript,
+) -> Result<(), SocketError> {
+    let mut victim = net.connect(address, STEP).await?;
+    if !sent.is_empty() {
+        write_all(&mut *victim, sent, STEP).await?;
+    }
     let seen = read_to_end(&mut *victim, 1024, STEP).await.map(|b| b.len());
     t.line(format!(
-        "the client whose factory call panicked reads: {}",
+        "{who} reads: {}",
         match seen {
             Ok(0) => "end of stream".to_owned(),
             other => describe(&other),
         }
     ));
     victim.close()?;
-    let mut next = net.connect(&address, STEP).await?;
+    let mut next = net.connect(address, STEP).await?;
     write_all(&mut *next, b"still serving\n", STEP).await?;
     let reply = read_until_suffix(&mut *next, b"\n", STEP).await?;
     t.line(format!("the next client received {}", show(&reply)));
     next.close()?;
-    server.close();
     Ok(())
 }
 
@@ -310,23 +336,14 @@ pub(crate) async fn panic_isolation(
         ServerConfig::default(),
         reported_factory(&reports, || ScenarioEcho),
     )?;
-    let address = server.local_address();
-    let mut victim = net.connect(&address, STEP).await?;
-    write_all(&mut *victim, b"boom\n", STEP).await?;
-    let seen = read_to_end(&mut *victim, 1024, STEP).await.map(|b| b.len());
-    t.line(format!(
-        "the client whose session panicked reads: {}",
-        match seen {
-            Ok(0) => "end of stream".to_owned(),
-            other => describe(&other),
-        }
-    ));
-    victim.close()?;
-    let mut next = net.connect(&address, STEP).await?;
-    write_all(&mut *next, b"still serving\n", STEP).await?;
-    let reply = read_until_suffix(&mut *next, b"\n", STEP).await?;
-    t.line(format!("the next client received {}", show(&reply)));
-    next.close()?;
+    let outcome = victim_then_next(
+        net,
+        &server.local_address(),
+        b"boom\n",
+        "the client whose session panicked",
+        t,
+    )
+    .await;
     server.close();
-    Ok(())
+    outcome
 }
