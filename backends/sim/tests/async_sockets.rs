@@ -464,16 +464,35 @@ fn a_listener_is_passed_and_accepts_on_the_other_side() {
     assert_eq!(back, b"handed over");
 }
 
+/// The testkit's line echo, telling the test when its connection ended.
+struct SignalsEnd(async_channel::Sender<()>);
+
+impl concurrence_core::Session for SignalsEnd {
+    fn handle_input(
+        &mut self,
+        now: concurrence_core::Timestamp,
+        reader: &mut concurrence_core::StreamReader,
+        writer: &mut concurrence_core::StreamWriter,
+    ) -> Result<concurrence_core::Next, concurrence_core::SessionError> {
+        concurrence_testkit::LineEcho.handle_input(now, reader, writer)
+    }
+
+    fn handle_end(&mut self, _: concurrence_core::Timestamp, _: &concurrence_core::EndReason) {
+        let _ = self.0.try_send(());
+    }
+}
+
 #[test]
 fn a_session_server_counts_its_live_connections() {
     let mut sim = SimNetwork::new(5, Faults::none());
     let (server, client) = (sim.host("server"), sim.host("client"));
     let (handle_tx, handle_rx) = std::sync::mpsc::channel();
+    let (ended_tx, ended) = async_channel::unbounded();
     sim.spawn(server, async move {
         let mut server = SocketServer::new(address());
         handle_tx.send(server.close_handle()).expect("handle");
         server
-            .serve_session(|_| concurrence_testkit::LineEcho)
+            .serve_session(move |_| SignalsEnd(ended_tx.clone()))
             .await
     })
     .detach();
@@ -493,7 +512,8 @@ fn a_session_server_counts_its_live_connections() {
             let mut rest = Vec::new();
             let _ = first.read_to_end(&mut rest).await;
             drop(first);
-            sleep(Duration::from_secs(1)).await;
+            // The server's session for `first` has ended (its lingering close saw our FIN).
+            ended.recv().await.expect("an end");
             counts.push(handle.connections());
             handle.close();
             counts
