@@ -14,7 +14,7 @@ use std::time::Duration;
 use concurrence_core::{
     Address, Connection, ConnectionConfig, Direction, Ended, Output, SocketStateError,
 };
-use concurrence_socket::{ServerConfig, SocketError};
+use concurrence_socket::{AcceptFailure, AcceptGate, AcceptStep, ServerConfig, SocketError};
 use futures_lite::FutureExt;
 
 use crate::backend::{BoxSession, LocalFuture, Net, SessionFactory, SessionServer, Stream};
@@ -147,13 +147,15 @@ pub fn serve_session_over_streams(
     let accept_net = Rc::clone(&net);
     net.spawn(Box::pin(async move {
         let connection_config = config.connection_config();
+        let mut gate = AcceptGate::new(&config);
         while !closed.get() {
-            if live.get() >= config.max_connections {
+            if !gate.has_room(live.get()) {
                 let _ = freed_rx.recv().await;
                 continue;
             }
             match listener.accept(Some(ACCEPT_SLICE)).await {
                 Ok(mut stream) => {
+                    gate.accepted();
                     live.set(live.get() + 1);
                     let (net, live, freed) =
                         (Rc::clone(&accept_net), Rc::clone(&live), freed_tx.clone());
@@ -181,7 +183,14 @@ pub fn serve_session_over_streams(
                     }));
                 }
                 Err(e) if e.is_timeout() => {}
-                Err(_) => accept_net.sleep(config.accept_error_pause).await,
+                // The stream API carries no errno: every failure rests the listener.
+                Err(e) => {
+                    if let AcceptStep::Rest { pause, .. } =
+                        gate.failed(AcceptFailure::Rest, &e, accept_net.now())
+                    {
+                        accept_net.sleep(pause).await;
+                    }
+                }
             }
         }
         let _ = listener.close();

@@ -1,4 +1,5 @@
-//! What a server does when `accept` fails, written once for every accept loop: rest the
+//! How the real-socket backends classify an `accept` error for the accept policy
+//! (`concurrence_socket::AcceptGate`): rest the
 //! listener only when a resource is exhausted (`EMFILE`, `ENFILE`, `ENOBUFS`, `ENOMEM`: a
 //! level-triggered listener would report the same failure again at once and spin); retry at
 //! once when the failure belongs to one connection that went away before it was accepted
@@ -6,15 +7,7 @@
 
 use std::io;
 
-/// What to do after an `accept` failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AcceptFailure {
-    /// Interrupted, or that one connection failed: accept again now.
-    Retry,
-    /// Out of a resource (descriptors, buffers, memory), or an unknown failure: rest the
-    /// listener for `ServerConfig::accept_error_pause`, log once.
-    Rest,
-}
+pub use concurrence_socket::AcceptFailure;
 
 /// Classifies an `accept` error.
 #[must_use]

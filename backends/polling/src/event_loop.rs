@@ -19,9 +19,8 @@ use concurrence_core::{Address, BufferPool, Connection, Session, Timestamp};
 use polling::{Event, Events, Poller};
 
 use concurrence_os::sockaddr::{address_of, set_nodelay};
-use concurrence_os::{AcceptFailure, accept_failure, clock, log_end};
-use concurrence_socket::panic_message;
-use concurrence_socket::{ServerConfig, SocketError};
+use concurrence_os::{accept_failure, clock, log_end};
+use concurrence_socket::{AcceptGate, AcceptStep, ServerConfig, SocketError, panic_message};
 
 use crate::registration::Registered;
 use crate::server::Shared;
@@ -62,10 +61,8 @@ pub(crate) struct EventLoop<S, F> {
     draining_until: Option<Timestamp>,
     /// Whether the listener is watched for connections now.
     listener_armed: bool,
-    /// After a failed accept (`EMFILE`...), the listener rests until then.
-    accept_paused_until: Option<Timestamp>,
-    /// A failed accept was logged and no accept has succeeded since: log no more.
-    accept_error_logged: bool,
+    /// The accept policy: the cap, and the rest after a failed accept (`EMFILE`...).
+    gate: AcceptGate,
     /// Reads and sends since the counts were last published to `shared`.
     calls: crate::transfer::Calls,
     /// Idle connections' buffers, for the next request (`ServerConfig::pooled_buffers`).
@@ -100,8 +97,7 @@ where
             factory,
             draining_until: None,
             listener_armed: false,
-            accept_paused_until: None,
-            accept_error_logged: false,
+            gate: AcceptGate::new(&config),
             calls: crate::transfer::Calls::default(),
             pool: BufferPool::new(config.pooled_buffers),
             config,
@@ -144,7 +140,7 @@ where
                 .map(|(t, _)| *t)
                 .into_iter()
                 .chain(self.draining_until)
-                .chain(self.accept_paused_until)
+                .chain(self.gate.resting(now))
                 .min();
             let timeout = wake.map(|t| t.saturating_duration_since(now));
             self.shared.add_calls(&mut self.calls);
@@ -197,14 +193,11 @@ where
     /// reset) and outside the pause after a failed accept (a level-triggered listener would
     /// report the same `EMFILE` again at once: a spinning loop).
     fn update_listener(&mut self, now: Timestamp) {
-        if self.accept_paused_until.is_some_and(|until| now >= until) {
-            self.accept_paused_until = None;
-        }
+        let live = self.shared.live.load(Ordering::SeqCst);
+        let want = self.gate.may_accept(now, live);
         let Some(listener) = &self.listener else {
             return;
         };
-        let live = self.shared.live.load(Ordering::SeqCst);
-        let want = self.accept_paused_until.is_none() && live < self.config.max_connections;
         if want == self.listener_armed {
             return;
         }
@@ -271,26 +264,18 @@ where
                     self.shared.release(cap);
                     break;
                 }
-                Err(e) if accept_failure(&e) == AcceptFailure::Retry => {
-                    // That one connection went away (or a signal came): accept the next.
-                    self.shared.release(cap);
-                    tracing::debug!(address = %self.address, error = %e, "accept failed for one connection; accepting on");
-                    continue;
-                }
                 Err(e) => {
                     self.shared.release(cap);
-                    // EMFILE and friends: rest the listener instead of spinning on it.
-                    if !self.accept_error_logged {
-                        tracing::warn!(address = %self.address, error = %e,
-                            pause = ?self.config.accept_error_pause,
-                            "accept failed; pausing accepts (logged once until an accept succeeds)");
-                        self.accept_error_logged = true;
+                    match self.gate.failed(accept_failure(&e), &e, now) {
+                        // That one connection went away (or a signal came): accept the next.
+                        AcceptStep::Retry => continue,
+                        // EMFILE and friends: the listener rests (`update_listener` disarms
+                        // it) instead of spinning on the same failure.
+                        AcceptStep::Rest { .. } | AcceptStep::Stop => break,
                     }
-                    self.accept_paused_until = Some(now + self.config.accept_error_pause);
-                    break;
                 }
             };
-            self.accept_error_logged = false;
+            self.gate.accepted();
             let peer = address_of(&peer, &self.address);
             if let Err(e) = self.admit(socket, peer, now) {
                 self.shared.release(cap);

@@ -7,16 +7,15 @@ use std::io;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use concurrence_core::{Address, SocketState, Timestamp};
+use concurrence_core::{Address, SocketState};
 use concurrence_os::sockaddr::{address_of, set_nodelay};
-use concurrence_os::{AcceptFailure, accept_failure, clock};
-use concurrence_socket::{ServerConfig, SocketError};
+use concurrence_os::{accept_failure, clock};
+use concurrence_socket::{AcceptGate, AcceptStep, ServerConfig, SocketError, panic_message};
 use polling::{Event, Events, Poller};
 
 use crate::registration::Registered;
 use crate::server::{ServerHandle, Shared};
 use crate::socket::Socket;
-use concurrence_socket::panic_message;
 
 /// The listener's key in the accept thread's poller.
 const LISTENER: usize = 0;
@@ -78,17 +77,13 @@ where
         let listener = Registered::new(&self.poller, listener, Event::none(LISTENER))
             .map_err(|(_, e)| fail("register listener", e))?;
         let mut armed = false;
-        let mut paused_until: Option<Timestamp> = None;
-        let mut error_logged = false;
+        let mut gate = AcceptGate::new(&self.config).with_max_connections(self.cap());
         let mut events = Events::new();
         while !self.shared.stop.load(Ordering::SeqCst) {
             let now = clock::now();
-            if paused_until.is_some_and(|t| now >= t) {
-                paused_until = None;
-            }
             // Watch the listener only below the cap and outside an error pause.
             let live = self.shared.live.load(Ordering::SeqCst);
-            let want = paused_until.is_none() && live < self.cap();
+            let want = gate.may_accept(now, live);
             if want != armed {
                 let interest = if want {
                     Event::readable(LISTENER)
@@ -101,7 +96,7 @@ where
                 armed = want;
             }
             events.clear();
-            let timeout = paused_until.map(|t| t.saturating_duration_since(now));
+            let timeout = gate.resting(now).map(|t| t.saturating_duration_since(now));
             match self.poller.wait(&mut events, timeout) {
                 Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -116,7 +111,7 @@ where
                 }
                 match listener.accept() {
                     Ok((socket, peer)) => {
-                        error_logged = false;
+                        gate.accepted();
                         let peer = address_of(&peer, &self.address);
                         self.spawn_handler(socket, peer);
                     }
@@ -124,19 +119,12 @@ where
                         self.shared.release(self.cap());
                         break;
                     }
-                    Err(e) if accept_failure(&e) == AcceptFailure::Retry => {
-                        self.shared.release(self.cap());
-                    }
                     Err(e) => {
                         self.shared.release(self.cap());
-                        if !error_logged {
-                            tracing::warn!(address = %self.address, error = %e,
-                                pause = ?self.config.accept_error_pause,
-                                "accept failed; pausing accepts (logged once until an accept succeeds)");
-                            error_logged = true;
+                        match gate.failed(accept_failure(&e), &e, clock::now()) {
+                            AcceptStep::Retry => {}
+                            AcceptStep::Rest { .. } | AcceptStep::Stop => break,
                         }
-                        paused_until = Some(clock::now() + self.config.accept_error_pause);
-                        break;
                     }
                 }
             }

@@ -6,13 +6,11 @@ use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::time::Duration;
 
-use concurrence_core::{
-    Address, Buffer, SocketEvent, SocketState, SocketStateError, SocketStateMachine,
-};
+use concurrence_core::{Address, Buffer, SocketEvent, SocketState};
 
 use concurrence_os::sockaddr::{address_of, new_socket, set_nodelay, sock_addr};
 use concurrence_os::{clock, fd_passing, send};
-use concurrence_socket::SocketError;
+use concurrence_socket::{SocketError, SocketLedger};
 
 use crate::wait::{Readiness, wait_ready};
 
@@ -41,8 +39,9 @@ use crate::wait::{Readiness, wait_ready};
 #[derive(Debug)]
 pub struct Socket {
     inner: Option<socket2::Socket>,
-    address: Address,
-    state: SocketStateMachine,
+    /// The address and state, and the seed's rules for both (shared with smol and the
+    /// simulator).
+    ledger: SocketLedger,
     read_timeout: Option<Duration>,
     write_timeout: Option<Duration>,
     bound: bool,
@@ -76,8 +75,7 @@ impl Socket {
     pub(crate) fn wrap(inner: socket2::Socket, address: Address, state: SocketState) -> Socket {
         Socket {
             inner: Some(inner),
-            address,
-            state: SocketStateMachine::in_state(state),
+            ledger: SocketLedger::new(address, state),
             read_timeout: None,
             write_timeout: None,
             bound: state != SocketState::Init,
@@ -85,22 +83,17 @@ impl Socket {
     }
 
     fn raw(&self, op: &'static str) -> Result<&socket2::Socket, SocketError> {
-        self.inner.as_ref().ok_or(SocketError::State(
-            concurrence_core::SocketStateError::InvalidState {
-                op,
-                state: SocketState::Closed,
-            },
-        ))
+        self.inner.as_ref().ok_or(SocketLedger::closed(op))
     }
 
     fn connect_to(&mut self, timeout: Option<Duration>) -> Result<(), SocketError> {
         let deadline = self
-            .state
+            .ledger
             .begin(SocketEvent::ConnectStarted, clock::now(), timeout)?;
-        let target =
-            sock_addr(&self.address).map_err(|e| SocketError::io("connect", &self.address, e))?;
+        let target = sock_addr(self.ledger.address())
+            .map_err(|e| SocketError::io("connect", self.ledger.address(), e))?;
         let raw = self.raw("connect")?;
-        let unix = matches!(self.address, Address::Unix(_));
+        let unix = matches!(self.ledger.address(), Address::Unix(_));
         let mut retry = concurrence_os::RetryPause::new();
         let outcome = loop {
             match raw.connect(&target) {
@@ -130,26 +123,15 @@ impl Socket {
         };
         match outcome {
             Ok(()) => {
-                set_nodelay(raw, &self.address)?;
-                self.state.apply(SocketEvent::ConnectCompleted)?;
-                Ok(())
+                set_nodelay(raw, self.ledger.address())?;
+                self.ledger.apply(SocketEvent::ConnectCompleted)
             }
             Err(error) => {
-                let timed_out = error.is_none();
-                self.state.apply(if timed_out {
-                    SocketEvent::Timeout
-                } else {
-                    SocketEvent::ConnectFailed
-                })?;
                 self.inner = None;
-                Err(match error {
-                    None => SocketError::TimedOut {
-                        op: "connect",
-                        address: self.address.to_string(),
-                        timeout: timeout.unwrap_or_default(),
-                    },
-                    Some(source) => SocketError::io("connect", &self.address, source),
-                })
+                if error.is_some() {
+                    self.ledger.apply(SocketEvent::ConnectFailed)?;
+                }
+                self.ledger.finish("connect", timeout, error.map(Err))
             }
         }
     }
@@ -161,7 +143,7 @@ impl Socket {
     pub fn set_reuse_address(&mut self, reuse: bool) -> Result<(), SocketError> {
         self.raw("set_reuse_address")?
             .set_reuse_address(reuse)
-            .map_err(|e| SocketError::io("set_reuse_address", &self.address, e))
+            .map_err(|e| SocketError::io("set_reuse_address", self.ledger.address(), e))
     }
 
     /// Binds to the socket's address.
@@ -169,19 +151,19 @@ impl Socket {
     /// # Errors
     /// The address is in use or not available, or the socket is closed.
     pub fn bind(&mut self) -> Result<(), SocketError> {
-        if let Address::Unix(path) = &self.address {
+        if let Address::Unix(path) = self.ledger.address() {
             concurrence_os::unix_path::clear_stale_socket(path)
-                .map_err(|e| SocketError::io("bind", &self.address, e))?;
+                .map_err(|e| SocketError::io("bind", self.ledger.address(), e))?;
         }
-        let target =
-            sock_addr(&self.address).map_err(|e| SocketError::io("bind", &self.address, e))?;
+        let target = sock_addr(self.ledger.address())
+            .map_err(|e| SocketError::io("bind", self.ledger.address(), e))?;
         self.raw("bind")?
             .bind(&target)
-            .map_err(|e| SocketError::io("bind", &self.address, e))?;
+            .map_err(|e| SocketError::io("bind", self.ledger.address(), e))?;
         self.bound = true;
         // Port 0 picks a port: remember which.
         if let Ok(local) = self.local_address() {
-            self.address = local;
+            self.ledger.set_address(local);
         }
         Ok(())
     }
@@ -192,14 +174,14 @@ impl Socket {
     /// # Errors
     /// Wrong state (not `Init`), or the OS refused.
     pub fn listen(&mut self, backlog: i32) -> Result<(), SocketError> {
-        concurrence_core::transition(self.state.state(), SocketEvent::Listen)?;
+        self.ledger.check(SocketEvent::Listen)?;
         if !self.bound {
             self.bind()?;
         }
         self.raw("listen")?
             .listen(backlog)
-            .map_err(|e| SocketError::io("listen", &self.address, e))?;
-        self.state.begin(SocketEvent::Listen, clock::now(), None)?;
+            .map_err(|e| SocketError::io("listen", self.ledger.address(), e))?;
+        self.ledger.begin(SocketEvent::Listen, clock::now(), None)?;
         Ok(())
     }
 
@@ -210,13 +192,13 @@ impl Socket {
     /// [`SocketError::TimedOut`] (the listener stays usable), wrong state, or the OS refused.
     pub fn accept(&mut self, timeout: Option<Duration>) -> Result<Socket, SocketError> {
         let deadline = self
-            .state
+            .ledger
             .begin(SocketEvent::Accept, clock::now(), timeout)?;
         let raw = self.raw("accept")?;
         loop {
             match raw.accept() {
                 Ok((socket, peer)) => {
-                    let peer = address_of(&peer, &self.address);
+                    let peer = address_of(&peer, self.ledger.address());
                     socket
                         .set_nonblocking(true)
                         .map_err(|e| SocketError::io("accept", &peer, e))?;
@@ -226,13 +208,12 @@ impl Socket {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     if !wait_ready(raw, Readiness::Readable, deadline)
-                        .map_err(|e| SocketError::io("accept", &self.address, e))?
+                        .map_err(|e| SocketError::io("accept", self.ledger.address(), e))?
                     {
-                        self.state.apply(SocketEvent::Timeout)?;
-                        return Err(self.timed_out("accept", timeout));
+                        return self.ledger.finish("accept", timeout, None);
                     }
                 }
-                Err(e) => return Err(SocketError::io("accept", &self.address, e)),
+                Err(e) => return self.ledger.finish("accept", timeout, Some(Err(e))),
             }
         }
     }
@@ -249,19 +230,9 @@ impl Socket {
         buffer: &mut Buffer,
         timeout: Option<Duration>,
     ) -> Result<usize, SocketError> {
-        if buffer.remaining() == 0 {
-            return Err(concurrence_core::BufferError::Overflow {
-                op: "Socket::read",
-                needed: 1,
-                remaining: 0,
-            }
-            .into());
-        }
+        SocketLedger::check_room(buffer)?;
         let n = self.read_with(timeout, |mut raw| buffer.fill_with(|room| raw.read(room)))?;
-        if n == 0 {
-            self.state.apply(SocketEvent::PeerClosed)?;
-        }
-        Ok(n)
+        self.ledger.after_read(n)
     }
 
     /// Waits until writable, then writes as many bytes as the socket takes from the buffer's
@@ -288,7 +259,7 @@ impl Socket {
         other: &Socket,
         timeout: Option<Duration>,
     ) -> Result<(), SocketError> {
-        self.require_unix("write_socket")?;
+        self.ledger.require_unix_channel("write_socket")?;
         let fd = other.raw("write_socket")?.as_fd();
         self.write_with(timeout, |raw| fd_passing::send_fd(raw, fd))
             .map(drop)
@@ -300,29 +271,13 @@ impl Socket {
     /// # Errors
     /// A timeout, end of stream or a message without a descriptor, or the OS refused.
     pub fn read_socket(&mut self, timeout: Option<Duration>) -> Result<Socket, SocketError> {
-        self.require_unix("read_socket")?;
-        let fallback = self.address.clone();
+        self.ledger.require_unix_channel("read_socket")?;
+        let fallback = self.ledger.address().clone();
         let received = self.read_with(timeout, |raw| fd_passing::recv_fd(raw))?;
         let Some(fd) = received else {
-            return Err(SocketError::NoDescriptor {
-                address: self.address.to_string(),
-            });
+            return Err(self.ledger.no_descriptor());
         };
         Socket::from_received(fd, &fallback)
-    }
-
-    /// Descriptors pass over connected Unix sockets only.
-    fn require_unix(&self, op: &'static str) -> Result<(), SocketError> {
-        if matches!(self.address, Address::Unix(_)) && self.state.state() == SocketState::Connected
-        {
-            Ok(())
-        } else {
-            Err(SocketError::WrongKind {
-                op,
-                needs: "connected Unix",
-                address: self.address.to_string(),
-            })
-        }
     }
 
     fn from_received(fd: OwnedFd, fallback: &Address) -> Result<Socket, SocketError> {
@@ -354,18 +309,13 @@ impl Socket {
     /// # Errors
     /// The socket is not connected (wrong state), or the OS refused.
     pub fn shutdown_write(&self) -> Result<(), SocketError> {
-        if self.state.state() != SocketState::Connected {
-            return Err(SocketError::State(SocketStateError::InvalidState {
-                op: "shutdown_write",
-                state: self.state.state(),
-            }));
-        }
+        self.ledger.require_connected("shutdown_write")?;
         match self
             .raw("shutdown_write")?
             .shutdown(std::net::Shutdown::Write)
         {
             Err(e) if e.kind() != io::ErrorKind::NotConnected => {
-                Err(SocketError::io("shutdown_write", &self.address, e))
+                Err(SocketError::io("shutdown_write", self.ledger.address(), e))
             }
             _ => Ok(()),
         }
@@ -388,10 +338,7 @@ impl Socket {
     /// # Errors
     /// Never in practice; kept for the seed's signature.
     pub fn close(&mut self) -> Result<(), SocketError> {
-        self.state.apply(SocketEvent::Close)?;
-        if self.state.state() == SocketState::Closing {
-            self.state.apply(SocketEvent::CloseCompleted)?;
-        }
+        self.ledger.close()?;
         self.inner = None;
         Ok(())
     }
@@ -399,13 +346,13 @@ impl Socket {
     /// The socket's state.
     #[must_use]
     pub fn state(&self) -> SocketState {
-        self.state.state()
+        self.ledger.state()
     }
 
     /// The address: the peer for a connection, the bound address for a listener.
     #[must_use]
     pub fn address(&self) -> &Address {
-        &self.address
+        self.ledger.address()
     }
 
     /// The local address, as the OS reports it.
@@ -416,8 +363,8 @@ impl Socket {
         let local = self
             .raw("local_address")?
             .local_addr()
-            .map_err(|e| SocketError::io("local_address", &self.address, e))?;
-        Ok(address_of(&local, &self.address))
+            .map_err(|e| SocketError::io("local_address", self.ledger.address(), e))?;
+        Ok(address_of(&local, self.ledger.address()))
     }
 
     /// Timeouts used by the `std::io::Read` / `Write` implementations (default: none).
@@ -426,64 +373,63 @@ impl Socket {
         self.write_timeout = write;
     }
 
-    fn timed_out(&self, op: &'static str, timeout: Option<Duration>) -> SocketError {
-        SocketError::TimedOut {
-            op,
-            address: self.address.to_string(),
-            timeout: timeout.unwrap_or_default(),
-        }
-    }
-
     /// Runs `attempt` until it does not would-block, waiting for readability in between.
     fn read_with<T>(
         &mut self,
         timeout: Option<Duration>,
-        mut attempt: impl FnMut(&socket2::Socket) -> io::Result<T>,
+        attempt: impl FnMut(&socket2::Socket) -> io::Result<T>,
     ) -> Result<T, SocketError> {
-        let deadline = self.state.begin(SocketEvent::Read, clock::now(), timeout)?;
-        let raw = self.raw("read")?;
-        loop {
-            match attempt(raw) {
-                Ok(value) => return Ok(value),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    if !wait_ready(raw, Readiness::Readable, deadline)
-                        .map_err(|e| SocketError::io("read", &self.address, e))?
-                    {
-                        self.state.apply(SocketEvent::Timeout)?;
-                        return Err(self.timed_out("read", timeout));
-                    }
-                }
-                Err(e) => return Err(SocketError::io("read", &self.address, e)),
-            }
-        }
+        self.blocking(
+            "read",
+            SocketEvent::Read,
+            Readiness::Readable,
+            timeout,
+            attempt,
+        )
     }
 
     /// Runs `attempt` until it does not would-block, waiting for writability in between.
     fn write_with<T>(
         &mut self,
         timeout: Option<Duration>,
+        attempt: impl FnMut(&socket2::Socket) -> io::Result<T>,
+    ) -> Result<T, SocketError> {
+        self.blocking(
+            "write",
+            SocketEvent::Write,
+            Readiness::Writable,
+            timeout,
+            attempt,
+        )
+    }
+
+    /// Begins `event`, then runs `attempt` until it does not would-block, waiting for
+    /// `readiness` until the deadline in between; the ledger turns the outcome into the seed's
+    /// errors and state.
+    fn blocking<T>(
+        &mut self,
+        op: &'static str,
+        event: SocketEvent,
+        readiness: Readiness,
+        timeout: Option<Duration>,
         mut attempt: impl FnMut(&socket2::Socket) -> io::Result<T>,
     ) -> Result<T, SocketError> {
-        let deadline = self
-            .state
-            .begin(SocketEvent::Write, clock::now(), timeout)?;
-        let raw = self.raw("write")?;
-        loop {
+        let deadline = self.ledger.begin(event, clock::now(), timeout)?;
+        let raw = self.raw(op)?;
+        let outcome = loop {
             match attempt(raw) {
-                Ok(value) => return Ok(value),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    if !wait_ready(raw, Readiness::Writable, deadline)
-                        .map_err(|e| SocketError::io("write", &self.address, e))?
-                    {
-                        self.state.apply(SocketEvent::Timeout)?;
-                        return Err(self.timed_out("write", timeout));
+                    match wait_ready(raw, readiness, deadline) {
+                        Ok(true) => {}
+                        Ok(false) => break None,
+                        Err(e) => break Some(Err(e)),
                     }
                 }
-                Err(e) => return Err(SocketError::io("write", &self.address, e)),
+                done => break Some(done),
             }
-        }
+        };
+        self.ledger.finish(op, timeout, outcome)
     }
 }
 
@@ -494,11 +440,7 @@ impl Read for Socket {
         }
         let timeout = self.read_timeout;
         let n = self.read_with(timeout, |mut raw| raw.read(buf))?;
-        if n == 0 {
-            self.state
-                .apply(SocketEvent::PeerClosed)
-                .map_err(SocketError::from)?;
-        }
+        self.ledger.after_stream_read(n, buf.len());
         Ok(n)
     }
 }

@@ -66,6 +66,6 @@ pub use network::SimNetwork;
 pub use rng::SimRng;
 pub use seed_range::parse_seed_range;
 pub use server::{CloseHandle, SocketServer};
-pub use socket::Socket;
+pub use socket::{SimListener, SimStream, SimTransport, SimUnbound, Socket};
 pub use trace::{Divergence, Trace};
 pub use world::{AnySession, Client, HostId, SimError};

@@ -11,12 +11,14 @@ use std::rc::{Rc, Weak};
 use std::task::{Poll, Waker};
 
 use concurrence_core::{Address, Session};
-use concurrence_socket::{ServerConfig, SocketError};
+use concurrence_socket::{
+    AcceptGate, ServerConfig, ServerListener, SocketError, accept_until_stopped,
+};
 use futures_lite::FutureExt;
-use futures_lite::future::{or, poll_fn};
+use futures_lite::future::poll_fn;
 
 use crate::executor::{current, sleep, spawn};
-use crate::socket::Socket;
+use crate::socket::{SimTransport, Socket};
 use crate::world::World;
 
 #[derive(Default)]
@@ -92,9 +94,8 @@ impl CloseHandle {
 /// The seed's `SocketServer` on the simulated network.
 #[derive(Debug)]
 pub struct SocketServer {
-    endpoint: Address,
+    listener: ServerListener<SimTransport>,
     config: ServerConfig,
-    listener: Option<Socket>,
     handle: CloseHandle,
 }
 
@@ -127,9 +128,8 @@ impl SocketServer {
     #[must_use]
     pub fn with_config(endpoint: Address, config: ServerConfig) -> Self {
         SocketServer {
-            endpoint,
+            listener: ServerListener::new(endpoint),
             config,
-            listener: None,
             handle: CloseHandle::default(),
         }
     }
@@ -139,13 +139,7 @@ impl SocketServer {
     /// # Errors
     /// As [`Socket::bind`].
     pub fn bind(&mut self) -> Result<(), SocketError> {
-        if self.listener.is_none() {
-            let mut socket = Socket::from_address(&self.endpoint)?;
-            socket.bind()?;
-            self.endpoint = socket.address().clone();
-            self.listener = Some(socket);
-        }
-        Ok(())
+        self.listener.bind()
     }
 
     /// Starts listening (binding first if needed).
@@ -153,19 +147,13 @@ impl SocketServer {
     /// # Errors
     /// The address is in use, or called outside a simulated task.
     pub fn listen(&mut self, backlog: i32) -> Result<(), SocketError> {
-        self.bind()?;
-        if let Some(socket) = self.listener.as_mut() {
-            if socket.state() == concurrence_core::SocketState::Init {
-                socket.listen(backlog)?;
-            }
-        }
-        Ok(())
+        self.listener.listen(backlog)
     }
 
     /// The address served (the real port once bound).
     #[must_use]
     pub fn local_address(&self) -> &Address {
-        &self.endpoint
+        self.listener.endpoint()
     }
 
     /// A handle that stops the accept loop from another task.
@@ -199,63 +187,45 @@ impl SocketServer {
         E: Display + 'static,
     {
         self.listen(self.config.backlog)?;
-        let Some(mut listener) = self.listener.take() else {
+        let Some(listener) = self.listener.socket_mut() else {
             return Ok(());
         };
         let handle = self.handle.clone();
-        loop {
-            while handle.connections() >= self.config.max_connections.max(1) {
-                // Full: wait for a slot (or the close) without accepting.
-                let wait = or(
-                    async {
-                        sleep(self.config.accept_error_pause).await;
-                        false
-                    },
-                    async {
-                        handle.closed().await;
-                        true
-                    },
-                );
-                if wait.await {
-                    return Ok(());
-                }
-            }
-            let accepted = or(async { Some(listener.accept(None).await) }, async {
-                handle.closed().await;
-                None
-            })
-            .await;
-            let socket = match accepted {
-                None => return Ok(()),
-                Some(Ok(socket)) => socket,
-                Some(Err(error)) => {
-                    if current().is_none_or(|scope| !scope.world.borrow().host_up(scope.host)) {
-                        return Err(error);
+        let pause = self.config.accept_error_pause;
+        let mut gate = AcceptGate::new(&self.config);
+        let served = accept_until_stopped(
+            listener,
+            &mut gate,
+            || handle.connections(),
+            // Full: look again after a pause of virtual time.
+            || sleep(pause),
+            || handle.closed(),
+            |socket| {
+                let peer = socket.address().clone();
+                let slot = LiveSlot::new(&handle.live);
+                let task = handler(socket);
+                spawn(async move {
+                    let _slot = slot;
+                    let outcome = AssertUnwindSafe(task).catch_unwind().await;
+                    let failure = match outcome {
+                        Ok(Ok(_)) => None,
+                        Ok(Err(error)) => Some(format!("failed: {error}")),
+                        Err(_) => Some("panicked".to_owned()),
+                    };
+                    if let (Some(failure), Some(scope)) = (failure, current()) {
+                        scope
+                            .world
+                            .borrow_mut()
+                            .record(format_args!("handler for {peer} {failure}"));
                     }
-                    sleep(self.config.accept_error_pause).await;
-                    continue;
-                }
-            };
-            let peer = socket.address().clone();
-            let slot = LiveSlot::new(&handle.live);
-            let task = handler(socket);
-            spawn(async move {
-                let _slot = slot;
-                let outcome = AssertUnwindSafe(task).catch_unwind().await;
-                let failure = match outcome {
-                    Ok(Ok(_)) => None,
-                    Ok(Err(error)) => Some(format!("failed: {error}")),
-                    Err(_) => Some("panicked".to_owned()),
-                };
-                if let (Some(failure), Some(scope)) = (failure, current()) {
-                    scope
-                        .world
-                        .borrow_mut()
-                        .record(format_args!("handler for {peer} {failure}"));
-                }
-            })
-            .detach();
-        }
+                })
+                .detach();
+            },
+        )
+        .await;
+        // Stop listening: later connects are refused, as on the socket backends.
+        self.listener.release();
+        served
     }
 
     /// Serves one `Session` from `factory` per connection, driven by the core's `Connection`
@@ -270,24 +240,26 @@ impl SocketServer {
     {
         // The session engine listens itself: give the address back first.
         self.bind()?;
-        self.listener = None;
+        self.listener.release();
         let Some(scope) = current() else {
             return Err(SocketError::io(
                 "serve_session",
-                &self.endpoint,
+                self.listener.endpoint(),
                 std::io::Error::other("a simulated server is used outside a simulated task"),
             ));
         };
         let index = scope.world.borrow_mut().serve_session(
             scope.host,
-            self.endpoint.clone(),
+            self.listener.endpoint().clone(),
             self.config.connection_config(),
             self.config.max_connections,
             usize::try_from(self.config.backlog).unwrap_or(1),
             factory,
         );
-        *self.handle.sessions.borrow_mut() =
-            Some((Rc::downgrade(&scope.world), self.endpoint.clone()));
+        *self.handle.sessions.borrow_mut() = Some((
+            Rc::downgrade(&scope.world),
+            self.listener.endpoint().clone(),
+        ));
         self.handle.closed().await;
         scope.world.borrow_mut().close_listener(index);
         *self.handle.sessions.borrow_mut() = None;

@@ -9,7 +9,9 @@ use futures_lite::future::{or, pending};
 use concurrence_os::{clock, log_end};
 
 use crate::session_driver::drive;
-use crate::socket::Socket;
+use concurrence_socket::Transport;
+
+use crate::socket::SmolTransport;
 
 /// Bytes moved per turn before the client task yields to its executor.
 const CLIENT_TURN_BUDGET: usize = 64 * 1024;
@@ -44,7 +46,7 @@ pub async fn connect_session<S: Session>(
 ) -> Ended<S> {
     let mut conn = Connection::with_config(session, config);
     conn.handle_connecting(clock::now());
-    let connect = async { Some(Socket::connect_stream(address).await) };
+    let connect = async { Some(SmolTransport::connect(address).await) };
     let deadline = match conn.poll_output(clock::now()) {
         Output::Wait { until, .. } => until,
         _ => None,

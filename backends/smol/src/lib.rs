@@ -23,5 +23,5 @@ mod spawn;
 
 pub use client::connect_session;
 pub use server::{CloseHandle, SocketServer};
-pub use socket::Socket;
+pub use socket::{SmolListener, SmolStream, SmolTransport, SmolUnbound, Socket};
 pub use spawn::{SmolGlobal, Spawn, Task};

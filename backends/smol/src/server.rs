@@ -11,11 +11,13 @@ use std::sync::{Arc, Mutex, PoisonError};
 use concurrence_core::{Address, Connection, Session};
 use futures_lite::FutureExt;
 
-use concurrence_os::{AcceptFailure, accept_failure, log_end};
-use concurrence_socket::{ServerConfig, SocketError, panic_message};
+use concurrence_os::log_end;
+use concurrence_socket::{
+    AcceptGate, ServerConfig, ServerListener, SocketError, accept_until_stopped, panic_message,
+};
 
 use crate::session_driver::{ServerStop, drive};
-use crate::socket::Socket;
+use crate::socket::{SmolTransport, Socket};
 use crate::spawn::{SmolGlobal, Spawn};
 
 /// One live connection, counted while its task runs (also if the task is dropped unfinished);
@@ -133,10 +135,9 @@ impl CloseHandle {
 /// # .unwrap();
 /// ```
 pub struct SocketServer {
-    endpoint: Address,
+    listener: ServerListener<SmolTransport>,
     config: ServerConfig,
     spawner: Arc<dyn Spawn>,
-    listener: Option<Socket>,
     stop: Arc<StopSwitch>,
     live: Arc<AtomicUsize>,
 }
@@ -144,9 +145,9 @@ pub struct SocketServer {
 impl std::fmt::Debug for SocketServer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SocketServer")
-            .field("endpoint", &self.endpoint)
+            .field("endpoint", self.listener.endpoint())
             .field("config", &self.config)
-            .field("listening", &self.listener.is_some())
+            .field("listening", &self.listener.is_bound())
             .finish_non_exhaustive()
     }
 }
@@ -162,10 +163,9 @@ impl SocketServer {
     #[must_use]
     pub fn with_config(endpoint: Address, config: ServerConfig) -> Self {
         SocketServer {
-            endpoint,
+            listener: ServerListener::new(endpoint),
             config,
             spawner: Arc::new(SmolGlobal),
-            listener: None,
             stop: Arc::new(StopSwitch::new()),
             live: Arc::new(AtomicUsize::new(0)),
         }
@@ -183,13 +183,7 @@ impl SocketServer {
     /// # Errors
     /// The address is in use or not available.
     pub fn bind(&mut self) -> Result<(), SocketError> {
-        if self.listener.is_none() {
-            let mut socket = Socket::from_address(&self.endpoint)?;
-            socket.bind()?;
-            self.endpoint = socket.address().clone();
-            self.listener = Some(socket);
-        }
-        Ok(())
+        self.listener.bind()
     }
 
     /// Binds if needed, then listens with `backlog` (the seed's default is 255).
@@ -197,19 +191,13 @@ impl SocketServer {
     /// # Errors
     /// The address is in use or not available, or the OS refused to listen.
     pub fn listen(&mut self, backlog: i32) -> Result<(), SocketError> {
-        self.bind()?;
-        if let Some(socket) = self.listener.as_mut() {
-            if socket.state() != concurrence_core::SocketState::Listening {
-                socket.listen(backlog)?;
-            }
-        }
-        Ok(())
+        self.listener.listen(backlog)
     }
 
     /// The address the server is bound to (the real port once bound).
     #[must_use]
     pub fn local_address(&self) -> &Address {
-        &self.endpoint
+        self.listener.endpoint()
     }
 
     /// A handle that stops [`serve`](Self::serve) from elsewhere.
@@ -287,8 +275,11 @@ impl SocketServer {
                         return;
                     }
                 };
+                let Some(stream) = socket.transport_stream() else {
+                    return;
+                };
                 let mut conn = Connection::with_config(session, config);
-                let reason = drive(&socket, &mut conn, budget, Some(&stop)).await;
+                let reason = drive(stream, &mut conn, budget, Some(&stop)).await;
                 log_end(socket.address(), Some(&reason));
             })
         })
@@ -301,83 +292,44 @@ impl SocketServer {
     ) -> Result<(), SocketError> {
         self.listen(self.config.backlog)?;
         let stop = self.stop.begin_serve();
-        let Some(listener) = self.listener.as_mut() else {
+        let Some(listener) = self.listener.socket_mut() else {
             return Ok(());
         };
         let live = Arc::clone(&self.live);
         let (freed_tx, freed_rx) = async_channel::bounded::<()>(1);
-        let mut error_logged = false;
-        loop {
-            // At the cap, wait (newcomers stay in the backlog) until a connection ends.
-            while live.load(Ordering::SeqCst) >= self.config.max_connections {
-                let stopped =
-                    futures_lite::future::or(async { freed_rx.recv().await.is_err() }, async {
-                        let _ = stop.recv().await;
-                        true
-                    })
-                    .await;
-                if stopped {
-                    break;
-                }
-            }
-            if stop.is_closed() {
-                break;
-            }
-            let accepted =
-                futures_lite::future::or(async { Some(listener.accept(None).await) }, async {
-                    let _ = stop.recv().await;
-                    None
-                })
-                .await;
-            match accepted {
-                None => break,
-                Some(Ok(socket)) => {
-                    error_logged = false;
-                    let peer = socket.address().clone();
-                    let task = task_for(socket);
-                    let slot = LiveSlot::take(&live, &freed_tx);
-                    // A panicking connection task is logged and contained: the server and the
-                    // executor's other tasks go on.
-                    self.spawner.spawn(Box::pin(async move {
-                        let _slot = slot;
-                        if let Err(panic) = AssertUnwindSafe(task).catch_unwind().await {
-                            let what = panic_message(&*panic);
-                            tracing::error!(%peer, panic = %what, "connection task panicked");
-                        }
-                    }));
-                }
-                Some(Err(SocketError::Io { source, .. }))
-                    if accept_failure(&source) == AcceptFailure::Retry =>
-                {
-                    // That one connection went away before it was accepted: accept the next.
-                    tracing::debug!(error = %source, "accept failed for one connection; accepting on");
-                }
-                Some(Err(error)) => {
-                    // EMFILE and friends: rest instead of spinning on the same error.
-                    if !error_logged {
-                        tracing::warn!(%error, pause = ?self.config.accept_error_pause,
-                            "accept failed; pausing accepts (logged once until an accept succeeds)");
-                        error_logged = true;
+        let mut gate = AcceptGate::new(&self.config);
+        let spawner = Arc::clone(&self.spawner);
+        let served = accept_until_stopped(
+            listener,
+            &mut gate,
+            || live.load(Ordering::SeqCst),
+            || async {
+                let _ = freed_rx.recv().await;
+            },
+            || async {
+                let _ = stop.recv().await;
+            },
+            |socket| {
+                let peer = socket.address().clone();
+                let task = task_for(socket);
+                let slot = LiveSlot::take(&live, &freed_tx);
+                // A panicking connection task is logged and contained: the server and the
+                // executor's other tasks go on.
+                spawner.spawn(Box::pin(async move {
+                    let _slot = slot;
+                    if let Err(panic) = AssertUnwindSafe(task).catch_unwind().await {
+                        let what = panic_message(&*panic);
+                        tracing::error!(%peer, panic = %what, "connection task panicked");
                     }
-                    // The rest ends early when the server is closed.
-                    let pause = self.config.accept_error_pause;
-                    futures_lite::future::or(
-                        async {
-                            async_io::Timer::after(pause).await;
-                        },
-                        async {
-                            let _ = stop.recv().await;
-                        },
-                    )
-                    .await;
-                }
-            }
-        }
-        self.listener = None;
-        if let Address::Unix(path) = &self.endpoint {
+                }));
+            },
+        )
+        .await;
+        self.listener.release();
+        if let Address::Unix(path) = self.listener.endpoint() {
             let _ = std::fs::remove_file(path);
         }
         self.stop.consume();
-        Ok(())
+        served
     }
 }

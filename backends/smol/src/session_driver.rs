@@ -15,7 +15,7 @@ use futures_lite::future::{or, pending, yield_now};
 
 use concurrence_os::clock;
 
-use crate::socket::Socket;
+use crate::socket::SmolStream;
 
 /// What one wait costs against the per-turn budget at least: a task woken again and again
 /// (deadlines, tiny reads, application events) also yields.
@@ -48,7 +48,7 @@ pub(crate) struct ServerStop {
 /// A served connection gets its server's `stop`: once the server is closed it may go on for
 /// the grace period, then it ends with `EndReason::Shutdown`.
 pub(crate) async fn drive<S: Session>(
-    socket: &Socket,
+    socket: &SmolStream,
     conn: &mut Connection<S>,
     turn_budget: usize,
     stop: Option<&ServerStop>,
@@ -116,7 +116,7 @@ pub(crate) async fn drive<S: Session>(
                 Err(e) => conn.handle_io_error(now, e),
             },
             Output::ShutdownWrite => {
-                if let Err(e) = socket.shutdown_write_raw() {
+                if let Err(e) = socket.shutdown_write() {
                     if e.kind() != ErrorKind::NotConnected {
                         conn.handle_io_error(now, e);
                     }
