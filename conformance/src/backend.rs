@@ -53,6 +53,8 @@ pub struct Capabilities {
     pub unix: bool,
     /// Passing a connected socket over a Unix socket ([`Stream::send_stream`]).
     pub fd_passing: bool,
+    /// The seed's handler server (`SocketServer::serve`, [`Net::serve_echo_handler`]).
+    pub handler_server: bool,
 }
 
 /// A backend the suite can run: it makes a fresh network (runtime, executor, simulated world)
@@ -112,6 +114,35 @@ pub trait Net {
         config: ServerConfig,
         factory: SessionFactory,
     ) -> Result<Box<dyn SessionServer>, SocketError>;
+
+    /// Serves the seed's handler API (`SocketServer::serve(handler)`) on `address` with an
+    /// echo handler written as a user would (read into a `Buffer`, write it back, until end of
+    /// stream), until the returned server is closed.
+    ///
+    /// # Errors
+    /// The address could not be bound or listened on, or the backend has no handler server
+    /// (`Capabilities::handler_server` is false).
+    fn serve_echo_handler(
+        &self,
+        address: &Address,
+        config: ServerConfig,
+    ) -> Result<Box<dyn SessionServer>, SocketError> {
+        let _ = (address, config);
+        Err(unsupported("serve"))
+    }
+
+    /// A peer that floods `address` from outside this backend's executor (pipelined lines as
+    /// fast as the server takes them, the echoes read meanwhile) until `stop` is set, then
+    /// half-closes; the future gives the bytes echoed. `None` (the default): the scenario
+    /// floods from a task beside it, as on the simulator, where every peer is a task.
+    fn flood(
+        &self,
+        address: &Address,
+        stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    ) -> Option<LocalFuture<'static, Result<usize, SocketError>>> {
+        let _ = (address, stop);
+        None
+    }
 
     /// Connects to `address` and runs `session` as the client until the connection ends.
     fn connect_session(
@@ -228,14 +259,14 @@ pub trait SessionServer {
     fn close(&mut self);
 }
 
-/// The error a backend without fd passing answers.
+/// The error a backend answers for what it does not offer.
 fn unsupported(op: &'static str) -> SocketError {
     SocketError::io(
         op,
         "-",
         std::io::Error::new(
             std::io::ErrorKind::Unsupported,
-            "this backend does not pass file descriptors",
+            "this backend does not offer it (see its Capabilities)",
         ),
     )
 }

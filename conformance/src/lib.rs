@@ -39,7 +39,8 @@ pub use backend::{
 pub use backends::{PollingBackend, SimBackend, SmolBackend, unix_socket_path};
 pub use scenario::{Scenario, ScenarioFn};
 pub use session_over_streams::{
-    DRIVER_SLICE, connect_session_over_streams, drive_session, serve_session_over_streams,
+    DRIVER_SLICE, ServerStop, connect_session_over_streams, drive_session,
+    serve_session_over_streams,
 };
 pub use suite::{Outcome, Table, Verdict, run_scenario, run_suite};
 pub use transcript::{Difference, Transcript};

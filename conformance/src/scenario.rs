@@ -18,6 +18,8 @@ pub struct Scenario {
     pub kind: AddressKind,
     /// Whether it passes descriptors.
     pub needs_fd_passing: bool,
+    /// Whether it needs the seed's handler server.
+    pub needs_handler_server: bool,
     /// The transcript every backend must produce.
     pub expected: &'static [&'static str],
     /// What it does.
@@ -46,6 +48,9 @@ impl Scenario {
             AddressKind::Tcp if !capabilities.tcp => return Some("no TCP"),
             AddressKind::Unix if !capabilities.unix => return Some("no Unix sockets"),
             _ => {}
+        }
+        if self.needs_handler_server && !capabilities.handler_server {
+            return Some("no handler server");
         }
         (self.needs_fd_passing && !capabilities.fd_passing).then_some("no fd passing")
     }

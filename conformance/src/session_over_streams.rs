@@ -12,7 +12,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use concurrence_core::{
-    Address, Connection, ConnectionConfig, Direction, Ended, Output, SocketStateError,
+    Address, Connection, ConnectionConfig, Direction, Ended, Output, SocketStateError, Timestamp,
 };
 use concurrence_socket::{AcceptFailure, AcceptGate, AcceptStep, ServerConfig, SocketError};
 use futures_lite::FutureExt;
@@ -34,13 +34,35 @@ fn into_io(error: SocketError) -> std::io::Error {
     }
 }
 
+/// A served connection's view of its server's shutdown: when the server closed (unset while
+/// it serves) and how long connections may go on after it (`ServerConfig::shutdown_grace`).
+#[derive(Debug, Clone)]
+pub struct ServerStop {
+    /// Set when the server is closed.
+    pub closed_at: Rc<Cell<Option<Timestamp>>>,
+    /// The grace period after the close.
+    pub grace: Duration,
+}
+
+impl ServerStop {
+    /// Whether the grace period is over at `now`.
+    fn over(&self, now: Timestamp) -> bool {
+        self.closed_at
+            .get()
+            .is_some_and(|at| now >= at + self.grace)
+    }
+}
+
 /// Runs `conn` over `stream` until it finishes (starting it first), then closes the stream
 /// (with a reset if the session aborted): the core's driving rule over blocking-style stream
-/// operations, each bounded by [`DRIVER_SLICE`] or the connection's next deadline.
+/// operations, each bounded by [`DRIVER_SLICE`] or the connection's next deadline. A served
+/// connection gets its server's `stop`: once the server closed it may go on for the grace
+/// period, then it ends with `EndReason::Shutdown`.
 pub async fn drive_session(
     net: &dyn Net,
     stream: &mut dyn Stream,
     conn: &mut Connection<BoxSession>,
+    stop: Option<&ServerStop>,
 ) {
     let events = conn.takes_events().then(|| {
         let (wake, woken) = async_channel::bounded::<()>(1);
@@ -54,6 +76,9 @@ pub async fn drive_session(
     let mut read_within: Option<Duration> = None;
     let reset = loop {
         let now = net.now();
+        if stop.is_some_and(|stop| stop.over(now)) {
+            conn.handle_shutdown(now);
+        }
         match conn.poll_output(now) {
             Output::Receive(room) => {
                 let Some(wait) = read_within.take() else {
@@ -136,19 +161,24 @@ pub fn serve_session_over_streams(
     listener.listen(config.backlog)?;
     let local = listener.local_address()?;
     let live = Rc::new(Cell::new(0usize));
-    let closed = Rc::new(Cell::new(false));
+    let closed = Rc::new(Cell::new(None));
     let (freed_tx, freed_rx) = async_channel::unbounded::<()>();
     let server = StreamSessionServer {
         local: local.clone(),
         live: Rc::clone(&live),
         closed: Rc::clone(&closed),
+        net: Rc::clone(&net),
         wake: freed_tx.clone(),
     };
     let accept_net = Rc::clone(&net);
     net.spawn(Box::pin(async move {
         let connection_config = config.connection_config();
         let mut gate = AcceptGate::new(&config);
-        while !closed.get() {
+        let stop = ServerStop {
+            closed_at: Rc::clone(&closed),
+            grace: config.shutdown_grace,
+        };
+        while closed.get().is_none() {
             if !gate.has_room(live.get()) {
                 let _ = freed_rx.recv().await;
                 continue;
@@ -157,8 +187,12 @@ pub fn serve_session_over_streams(
                 Ok(mut stream) => {
                     gate.accepted();
                     live.set(live.get() + 1);
-                    let (net, live, freed) =
-                        (Rc::clone(&accept_net), Rc::clone(&live), freed_tx.clone());
+                    let (net, live, freed, stop) = (
+                        Rc::clone(&accept_net),
+                        Rc::clone(&live),
+                        freed_tx.clone(),
+                        stop.clone(),
+                    );
                     // The factory is user code: a panic there ends only this connection.
                     let made =
                         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| factory(&local)));
@@ -174,6 +208,7 @@ pub fn serve_session_over_streams(
                             &*net,
                             &mut *stream,
                             &mut conn,
+                            Some(&stop),
                         ));
                         if driven.catch_unwind().await.is_err() {
                             let _ = stream.close();
@@ -215,7 +250,7 @@ pub fn connect_session_over_streams(
             _ => None,
         };
         match net.connect(&address, timeout).await {
-            Ok(mut stream) => drive_session(&*net, &mut *stream, &mut conn).await,
+            Ok(mut stream) => drive_session(&*net, &mut *stream, &mut conn, None).await,
             Err(e) if e.is_timeout() => {
                 // The connect took its whole deadline: the next look ends it as timed out.
                 let _ = conn.poll_output(net.now());
@@ -232,7 +267,8 @@ pub fn connect_session_over_streams(
 struct StreamSessionServer {
     local: Address,
     live: Rc<Cell<usize>>,
-    closed: Rc<Cell<bool>>,
+    closed: Rc<Cell<Option<Timestamp>>>,
+    net: Rc<dyn Net>,
     wake: async_channel::Sender<()>,
 }
 
@@ -246,7 +282,9 @@ impl SessionServer for StreamSessionServer {
     }
 
     fn close(&mut self) {
-        self.closed.set(true);
+        if self.closed.get().is_none() {
+            self.closed.set(Some(self.net.now()));
+        }
         let _ = self.wake.try_send(());
     }
 }

@@ -192,3 +192,16 @@ impl<S: Session + Observed> Session for Reported<S> {
         self.inner.poll_timeout()
     }
 }
+
+/// The producer's bound: at most the writer's high-water mark plus one 16 KiB chunk buffered.
+impl Observed for concurrence_testkit::Producer {
+    fn observed(&self) -> Option<String> {
+        let bound = concurrence_core::WriterConfig::default().high_water.max(1) + 16 * 1024;
+        let most = self.max_pending.load(std::sync::atomic::Ordering::SeqCst);
+        Some(format!(
+            "sent {} bytes, never more than high water + one chunk buffered: {}",
+            self.sent,
+            most <= bound
+        ))
+    }
+}

@@ -33,6 +33,7 @@ impl Backend for TokioBackend {
             tcp: true,
             unix: true,
             fd_passing: false,
+            handler_server: false,
         }
     }
 
@@ -352,5 +353,9 @@ fn tokio_through_the_compat_layer_conforms() {
         .filter(|o| matches!(o.verdict, Verdict::NotApplicable(_)))
         .map(|o| o.scenario.as_str())
         .collect();
-    assert_eq!(not_applicable, ["fd passing (unix)"]);
+    // No fd passing here, and no seed handler server (`SocketServer::serve` is ours).
+    assert_eq!(
+        not_applicable,
+        ["fairness (handler) (tcp)", "fd passing (unix)"]
+    );
 }

@@ -33,9 +33,12 @@ pub struct Faults {
     /// says "would block" although it could proceed (the task is woken again at once): code
     /// that assumes a ready socket always makes progress is caught.
     pub would_block_per_million: u32,
-    /// Each new host's clock is set ahead or behind the network's by an offset drawn from
-    /// `-clock_skew..=clock_skew` (as TigerBeetle's VOPR skews its replicas' clocks); what a
-    /// host's sessions and tasks see as `now` is its own clock. Zero: every clock agrees.
+    /// Each new host's clock is set ahead of the network's by an offset drawn from
+    /// `0..=2 × clock_skew`, so two hosts' clocks differ by up to `2 × clock_skew`, each
+    /// `clock_skew` either side of their middle (as TigerBeetle's VOPR skews its replicas'
+    /// clocks); what a host's sessions and tasks see as `now` is its own clock. (Offsets are
+    /// never negative: a clock behind the network's would read zero, standing still, until the
+    /// network's passed its offset.) Zero: every clock agrees.
     pub clock_skew: Duration,
     /// Bytes per second each direction of a connection carries (`None`: no limit); a
     /// segment leaves once the ones before it have, and then takes the latency to arrive.

@@ -261,7 +261,10 @@ impl SocketServer {
             self.listener.endpoint().clone(),
         ));
         self.handle.closed().await;
-        scope.world.borrow_mut().close_listener(index);
+        let mut world = scope.world.borrow_mut();
+        world.close_listener(index);
+        world.shut_down_sessions_after(index, self.config.shutdown_grace);
+        drop(world);
         *self.handle.sessions.borrow_mut() = None;
         Ok(())
     }

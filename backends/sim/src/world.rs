@@ -291,6 +291,9 @@ pub(crate) enum Event {
     Wake(u64),
     /// The application woke a session (`Notify`): give it a turn.
     Notify(usize, usize),
+    /// The shutdown grace of session listener `index` ended: its live sessions end with
+    /// `EndReason::Shutdown`.
+    ShutDown(usize),
 }
 
 /// Sessions the application woke since the last event, as (connection, side): filled by the
@@ -425,8 +428,9 @@ impl World {
         let skew_ns = if max == 0 {
             0
         } else {
+            // Ahead only: a clock behind the network's would stand still at zero at first.
             let span = u64::try_from(max).unwrap_or(u64::MAX).saturating_mul(2);
-            i64::try_from(self.rng.below(span.saturating_add(1))).unwrap_or(0) - max
+            i64::try_from(self.rng.below(span.saturating_add(1))).unwrap_or(i64::MAX)
         };
         self.hosts.push(Host {
             name: name.to_owned(),
@@ -862,6 +866,7 @@ impl World {
                     .record(self.now, format_args!("c{id} side {side} woken"), &[]);
                 self.pump(id, side);
             }
+            Event::ShutDown(index) => self.on_shut_down(index),
             Event::Timer(id, side) => {
                 let now = self.conns[id].ends[side]
                     .as_ref()
@@ -936,6 +941,42 @@ impl World {
             self.trace
                 .record(self.now, format_args!("c{id} served from the backlog"), &[]);
             self.serve(index, id, &peer);
+            self.pump(id, 1);
+        }
+    }
+
+    /// A server closed session listener `index` (already not accepting): its live sessions
+    /// may go on for `grace`, then end with `EndReason::Shutdown`, as on the socket backends.
+    pub(crate) fn shut_down_sessions_after(&mut self, index: usize, grace: Duration) {
+        let at = self.now + grace;
+        self.schedule(at, Event::ShutDown(index));
+    }
+
+    fn on_shut_down(&mut self, index: usize) {
+        let Some(address) = self.listeners.get(index).map(|l| l.address.clone()) else {
+            return;
+        };
+        self.trace.record(
+            self.now,
+            format_args!("shutdown grace of {address} over"),
+            &[],
+        );
+        for id in 0..self.conns.len() {
+            if self.conns[id].server_address != address {
+                continue;
+            }
+            let Some(end) = self.conns[id].ends[1].as_ref() else {
+                continue;
+            };
+            if end.done || end.raw.is_some() {
+                continue;
+            }
+            let now = self.host_now(end.host);
+            if let Some(end) = self.conns[id].ends[1].as_mut() {
+                if let Some(conn) = end.conn.as_mut() {
+                    conn.handle_shutdown(now);
+                }
+            }
             self.pump(id, 1);
         }
     }

@@ -512,3 +512,139 @@ impl<T: Transport> AsyncWrite for AsyncSocket<T> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The cooperative budget of the written-once socket, on a transport whose stream is always
+    //! ready (the case a real flood produces and a unit test can pin down exactly).
+
+    use super::*;
+    use crate::{AcceptFailure, COOP_BUDGET};
+    use concurrence_core::Timestamp;
+    use std::future::Pending;
+    use std::task::Waker;
+
+    /// A transport whose one stream always has bytes and always has room.
+    struct AlwaysReady;
+
+    fn unsupported<T>() -> io::Result<T> {
+        Err(io::ErrorKind::Unsupported.into())
+    }
+
+    impl Transport for AlwaysReady {
+        type Stream = ();
+        type Listener = ();
+        type Unbound = ();
+        type Timer = Pending<()>;
+
+        fn now() -> Timestamp {
+            Timestamp::ZERO
+        }
+        fn timer(_: Duration) -> Pending<()> {
+            std::future::pending()
+        }
+        fn unbound(_: &Address) -> io::Result<()> {
+            Ok(())
+        }
+        fn bind(_: &mut (), address: &Address) -> io::Result<Address> {
+            Ok(address.clone())
+        }
+        fn listen(_: (), _: &Address, _: i32) -> io::Result<()> {
+            Ok(())
+        }
+        async fn connect(_: &Address) -> io::Result<()> {
+            Ok(())
+        }
+        fn local_address(_: &Endpoint<Self>, known: &Address) -> io::Result<Address> {
+            Ok(known.clone())
+        }
+        fn poll_accept(
+            (): &(),
+            address: &Address,
+            _: &mut Context<'_>,
+        ) -> Poll<io::Result<((), Address)>> {
+            Poll::Ready(Ok(((), address.clone())))
+        }
+        fn accept_failure(_: &io::Error) -> AcceptFailure {
+            AcceptFailure::Rest
+        }
+        fn poll_read((): &(), _: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+            Poll::Ready(Ok(buf.len()))
+        }
+        fn poll_write((): &(), _: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+            Poll::Ready(Ok(buf.len()))
+        }
+        fn shutdown_write((): &()) -> io::Result<()> {
+            Ok(())
+        }
+        fn reset_on_close((): &()) {}
+        fn poll_send_socket(
+            (): &(),
+            _: &Endpoint<Self>,
+            _: &Address,
+            _: &mut Context<'_>,
+        ) -> Poll<io::Result<()>> {
+            Poll::Ready(unsupported())
+        }
+        fn poll_recv_socket(
+            (): &(),
+            _: &Address,
+            _: &mut Context<'_>,
+        ) -> Poll<io::Result<Option<(Endpoint<Self>, Address)>>> {
+            Poll::Ready(unsupported())
+        }
+    }
+
+    /// Polls `future` once.
+    fn poll_once<F: Future>(future: F) -> Poll<F::Output> {
+        let mut cx = Context::from_waker(Waker::noop());
+        pin!(future).poll(&mut cx)
+    }
+
+    #[test]
+    fn a_socket_that_stays_ready_makes_its_task_yield_once_per_budget() {
+        let peer: Address = "127.0.0.1:1".parse().unwrap();
+        let mut socket = AsyncSocket::<AlwaysReady>::from_stream((), peer);
+        let chunk = 16 * 1024;
+        let mut buffer = Buffer::new(chunk);
+        let mut ready_in_a_row = Vec::new();
+        let mut run = 0;
+        for _ in 0..40 {
+            buffer.clear();
+            match poll_once(socket.read(&mut buffer, None)) {
+                Poll::Ready(n) => {
+                    assert_eq!(n.unwrap(), chunk);
+                    run += 1;
+                }
+                Poll::Pending => {
+                    ready_in_a_row.push(run);
+                    run = 0;
+                }
+            }
+        }
+        // Every run of reads that completed at once is exactly one budget long.
+        assert!(ready_in_a_row.len() >= 4, "{ready_in_a_row:?}");
+        assert!(
+            ready_in_a_row.iter().all(|&n| n == COOP_BUDGET / chunk),
+            "{ready_in_a_row:?}"
+        );
+    }
+
+    #[test]
+    fn the_async_read_path_spends_the_same_budget() {
+        use futures_io::AsyncRead;
+        let peer: Address = "127.0.0.1:1".parse().unwrap();
+        let mut socket = AsyncSocket::<AlwaysReady>::from_stream((), peer);
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut buf = [0u8; 4096];
+        let mut ready = 0;
+        while Pin::new(&mut socket)
+            .poll_read(&mut cx, &mut buf)
+            .is_ready()
+        {
+            ready += 1;
+            assert!(ready <= COOP_BUDGET, "never yielded");
+        }
+        assert_eq!(ready, COOP_BUDGET / buf.len());
+    }
+}

@@ -47,6 +47,7 @@ impl Backend for PollingBackend {
             tcp: true,
             unix: true,
             fd_passing: true,
+            handler_server: true,
         }
     }
 
@@ -136,6 +137,33 @@ impl Net for PollingNet {
     ) -> Result<Box<dyn SessionServer>, SocketError> {
         let handle = concurrence_polling::serve(address, config, move |peer| factory(peer))?;
         Ok(Box::new(PollingServer(handle)))
+    }
+
+    fn flood(
+        &self,
+        address: &Address,
+        stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    ) -> Option<LocalFuture<'static, Result<usize, SocketError>>> {
+        Some(super::thread_flood::flood_from_threads(address, stop))
+    }
+
+    fn serve_echo_handler(
+        &self,
+        address: &Address,
+        config: ServerConfig,
+    ) -> Result<Box<dyn SessionServer>, SocketError> {
+        let mut server = concurrence_polling::SocketServer::with_config(address.clone(), config);
+        // The seed's line echo as a user writes it on blocking sockets: one flush per line.
+        server.serve(|socket: Socket| {
+            let mut stream = concurrence_core::BufferedStream::new(socket);
+            while let Some(line) = stream.read_line()?.map(<[u8]>::to_vec) {
+                stream.write_bytes(&line)?;
+                stream.write_bytes(b"\n")?;
+                stream.flush()?;
+            }
+            Ok::<(), concurrence_core::StreamError>(())
+        })?;
+        Ok(Box::new(PollingHandlerServer(server)))
     }
 
     fn connect_session(
@@ -275,6 +303,23 @@ impl Listener for PollingListener {
 
     fn close(&mut self) -> Result<(), SocketError> {
         self.0.as_mut().ok_or_else(|| in_flight("close"))?.close()
+    }
+}
+
+/// A running handler server (`SocketServer::serve`), as the suite's `SessionServer`.
+struct PollingHandlerServer(concurrence_polling::SocketServer);
+
+impl SessionServer for PollingHandlerServer {
+    fn local_address(&self) -> Address {
+        self.0.local_address().clone()
+    }
+
+    fn connections(&self) -> usize {
+        self.0.handle().map_or(0, ServerHandle::connections)
+    }
+
+    fn close(&mut self) {
+        let _ = self.0.close();
     }
 }
 

@@ -10,7 +10,7 @@ use concurrence_core::{Address, ConnectionConfig, Ended, Timestamp};
 use concurrence_sim::{CloseHandle, Faults, SimNetwork, Socket, SocketServer};
 use concurrence_socket::{ServerConfig, SocketError};
 
-use super::socket_adapter::{async_socket_adapter, close_handle_server};
+use super::socket_adapter::{AsyncListener, AsyncStream, close_handle_server, echo_handler};
 use crate::Transcript;
 use crate::backend::{
     AddressKind, Backend, BoxSession, Capabilities, Listener, LocalFuture, Net, ScenarioBody,
@@ -18,7 +18,6 @@ use crate::backend::{
 };
 
 close_handle_server!(SimServer, CloseHandle);
-async_socket_adapter!(SimStream, SimListener, Socket);
 
 /// The simulator, as the suite runs it: `seed` and `faults` for every run.
 #[derive(Debug, Clone)]
@@ -68,6 +67,7 @@ impl Backend for SimBackend {
             tcp: true,
             unix: true,
             fd_passing: true,
+            handler_server: true,
         }
     }
 
@@ -98,7 +98,7 @@ impl Net for SimNet {
     }
 
     fn socket(&self, address: &Address) -> Result<Box<dyn Listener>, SocketError> {
-        Ok(Box::new(SimListener(Socket::from_address(address)?)))
+        Ok(Box::new(AsyncListener(Socket::from_address(address)?)))
     }
 
     fn connect(
@@ -109,7 +109,7 @@ impl Net for SimNet {
         let address = address.clone();
         Box::pin(async move {
             let socket = Socket::connect(&address, timeout).await?;
-            Ok(Box::new(SimStream::new(socket)) as Box<dyn Stream>)
+            Ok(Box::new(AsyncStream::new(socket)) as Box<dyn Stream>)
         })
     }
 
@@ -137,6 +137,22 @@ impl Net for SimNet {
         let handle = server.close_handle();
         concurrence_sim::spawn(async move {
             let _ = server.serve_session(move |peer| factory(peer)).await;
+        })
+        .detach();
+        Ok(Box::new(SimServer { local, handle }))
+    }
+
+    fn serve_echo_handler(
+        &self,
+        address: &Address,
+        config: ServerConfig,
+    ) -> Result<Box<dyn SessionServer>, SocketError> {
+        let mut server = SocketServer::with_config(address.clone(), config);
+        server.listen(config.backlog)?;
+        let local = server.local_address().clone();
+        let handle = server.close_handle();
+        concurrence_sim::spawn(async move {
+            let _ = server.serve(echo_handler).await;
         })
         .detach();
         Ok(Box::new(SimServer { local, handle }))

@@ -11,7 +11,7 @@ use concurrence_core::{Address, ConnectionConfig, Ended, Timestamp};
 use concurrence_smol::{CloseHandle, Socket, SocketServer};
 use concurrence_socket::{ServerConfig, SocketError};
 
-use super::socket_adapter::{async_socket_adapter, close_handle_server};
+use super::socket_adapter::{AsyncListener, AsyncStream, close_handle_server, echo_handler};
 use super::{bounded_run, unix_socket_path};
 use crate::Transcript;
 use crate::backend::{
@@ -20,7 +20,6 @@ use crate::backend::{
 };
 
 close_handle_server!(SmolServer, CloseHandle);
-async_socket_adapter!(SmolStream, SmolListener, Socket);
 
 /// The smol backend, as the suite runs it.
 #[derive(Debug, Clone)]
@@ -47,6 +46,7 @@ impl Backend for SmolBackend {
             tcp: true,
             unix: true,
             fd_passing: true,
+            handler_server: true,
         }
     }
 
@@ -72,7 +72,7 @@ impl Net for SmolNet {
     }
 
     fn socket(&self, address: &Address) -> Result<Box<dyn Listener>, SocketError> {
-        Ok(Box::new(SmolListener(Socket::from_address(address)?)))
+        Ok(Box::new(AsyncListener(Socket::from_address(address)?)))
     }
 
     fn connect(
@@ -83,7 +83,7 @@ impl Net for SmolNet {
         let address = address.clone();
         Box::pin(async move {
             let socket = Socket::connect(&address, timeout).await?;
-            Ok(Box::new(SmolStream::new(socket)) as Box<dyn Stream>)
+            Ok(Box::new(AsyncStream::new(socket)) as Box<dyn Stream>)
         })
     }
 
@@ -115,6 +115,31 @@ impl Net for SmolNet {
         self.executor
             .spawn(async move {
                 let _ = server.serve_session(move |peer| factory(peer)).await;
+            })
+            .detach();
+        Ok(Box::new(SmolServer { local, handle }))
+    }
+
+    fn flood(
+        &self,
+        address: &Address,
+        stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    ) -> Option<LocalFuture<'static, Result<usize, SocketError>>> {
+        Some(super::thread_flood::flood_from_threads(address, stop))
+    }
+
+    fn serve_echo_handler(
+        &self,
+        address: &Address,
+        config: ServerConfig,
+    ) -> Result<Box<dyn SessionServer>, SocketError> {
+        let mut server = SocketServer::with_config(address.clone(), config);
+        server.listen(config.backlog)?;
+        let local = server.local_address().clone();
+        let handle = server.close_handle();
+        self.executor
+            .spawn(async move {
+                let _ = server.serve(echo_handler).await;
             })
             .detach();
         Ok(Box::new(SmolServer { local, handle }))

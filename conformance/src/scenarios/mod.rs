@@ -12,6 +12,8 @@ struct Entry {
     name: &'static str,
     kinds: &'static [AddressKind],
     fd: bool,
+    /// Needs the seed's handler server (`Capabilities::handler_server`).
+    handler: bool,
     body: ScenarioFn,
     expected: &'static [&'static str],
 }
@@ -21,6 +23,7 @@ const ENTRIES: &[Entry] = &[
         name: "echo",
         kinds: &[Tcp, Unix],
         fd: false,
+        handler: false,
         body: body!(socket_api::echo),
         expected: &[
             "client connected",
@@ -34,6 +37,7 @@ const ENTRIES: &[Entry] = &[
         name: "line protocol",
         kinds: &[Tcp, Unix],
         fd: false,
+        handler: false,
         body: body!(session_api::line_protocol),
         expected: &[
             "client end: Closed; received 'one\\ntwo\\r\\n\\nxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\\n'",
@@ -44,6 +48,7 @@ const ENTRIES: &[Entry] = &[
         name: "length-prefixed blocks",
         kinds: &[Tcp],
         fd: false,
+        handler: false,
         body: body!(session_api::length_prefixed_blocks),
         expected: &[
             "client end: Closed; received 'block 3 294\\nblock 1000 1000\\n'",
@@ -54,6 +59,7 @@ const ENTRIES: &[Entry] = &[
         name: "large transfer, slow reader",
         kinds: &[Tcp, Unix],
         fd: false,
+        handler: false,
         body: body!(socket_api::large_transfer_slow_reader),
         expected: &[
             "the writer, with nobody reading: timed out (write)",
@@ -65,6 +71,7 @@ const ENTRIES: &[Entry] = &[
         name: "half-close, client first",
         kinds: &[Tcp, Unix],
         fd: false,
+        handler: false,
         body: body!(socket_api::half_close_client_first),
         expected: &[
             "client sent 'ping' and shut down its write side",
@@ -76,6 +83,7 @@ const ENTRIES: &[Entry] = &[
         name: "half-close, server first",
         kinds: &[Tcp, Unix],
         fd: false,
+        handler: false,
         body: body!(session_api::half_close_server_first),
         expected: &[
             "client received 'greeting\\n' then end of stream",
@@ -86,6 +94,7 @@ const ENTRIES: &[Entry] = &[
         name: "peer reset mid-frame",
         kinds: &[Tcp],
         fd: false,
+        handler: false,
         body: body!(session_api::reset_mid_frame),
         expected: &[
             "client end: Aborted; received 'first\\n'",
@@ -96,6 +105,7 @@ const ENTRIES: &[Entry] = &[
         name: "read timeout",
         kinds: &[Tcp],
         fd: false,
+        handler: false,
         body: body!(socket_api::read_timeout),
         expected: &[
             "server's first read: timed out (read); socket Connected",
@@ -106,6 +116,7 @@ const ENTRIES: &[Entry] = &[
         name: "connect timeout",
         kinds: &[Tcp],
         fd: false,
+        handler: false,
         body: body!(socket_api::connect_timeout),
         expected: &[
             "connecting to a full backlog: timed out (connect)",
@@ -116,6 +127,7 @@ const ENTRIES: &[Entry] = &[
         name: "connection refused",
         kinds: &[Tcp, Unix],
         fd: false,
+        handler: false,
         body: body!(socket_api::connection_refused),
         expected: &[
             "connect: refused (connect)",
@@ -126,6 +138,7 @@ const ENTRIES: &[Entry] = &[
         name: "idle timeout",
         kinds: &[Tcp],
         fd: false,
+        handler: false,
         body: body!(session_api::idle_timeout),
         expected: &[
             "the silent client reads: end of stream",
@@ -136,6 +149,7 @@ const ENTRIES: &[Entry] = &[
         name: "frame timeout",
         kinds: &[Tcp],
         fd: false,
+        handler: false,
         body: body!(session_api::frame_timeout),
         expected: &[
             "the trickling client reads: end of stream",
@@ -146,6 +160,7 @@ const ENTRIES: &[Entry] = &[
         name: "wrong-state operations",
         kinds: &[Tcp],
         fd: false,
+        handler: false,
         body: body!(socket_api::wrong_state),
         expected: &[
             "accept before listen: wrong state: accept when Init",
@@ -162,6 +177,7 @@ const ENTRIES: &[Entry] = &[
         name: "session failure",
         kinds: &[Tcp],
         fd: false,
+        handler: false,
         body: body!(session_api::session_failure),
         expected: &[
             "client end: Closed; received 'ok\\n'",
@@ -172,6 +188,7 @@ const ENTRIES: &[Entry] = &[
         name: "panic isolation",
         kinds: &[Tcp],
         fd: false,
+        handler: false,
         body: body!(session_api::panic_isolation),
         expected: &[
             "the client whose session panicked reads: end of stream",
@@ -182,6 +199,7 @@ const ENTRIES: &[Entry] = &[
         name: "panicking factory",
         kinds: &[Tcp],
         fd: false,
+        handler: false,
         body: body!(session_api::panicking_factory),
         expected: &[
             "the client whose factory call panicked reads: end of stream",
@@ -192,6 +210,7 @@ const ENTRIES: &[Entry] = &[
         name: "max_connections",
         kinds: &[Tcp],
         fd: false,
+        handler: false,
         body: body!(socket_api::max_connections),
         expected: &[
             "client 1 served: '1\\n'",
@@ -202,9 +221,71 @@ const ENTRIES: &[Entry] = &[
         ],
     },
     Entry {
+        name: "cap with several loops",
+        kinds: &[Tcp],
+        fd: false,
+        handler: false,
+        body: body!(socket_api::cap_with_several_loops),
+        expected: &[
+            "client 1 served: '1\\n'",
+            "client 2 served: '2\\n'",
+            "client 3 connected and sent; sessions started: 2",
+            "client 1 left",
+            "client 3 served: '3\\n', only after client 1 left: true",
+        ],
+    },
+    Entry {
+        name: "fairness (session)",
+        kinds: &[Tcp],
+        fd: false,
+        handler: false,
+        body: body!(socket_api::fairness_session),
+        expected: &[
+            "20 of 20 round trips answered beside the flood, each within 250 ms: true",
+            "the flood was echoed meanwhile: true",
+        ],
+    },
+    Entry {
+        name: "fairness (handler)",
+        kinds: &[Tcp],
+        fd: false,
+        handler: true,
+        body: body!(socket_api::fairness_handler),
+        expected: &[
+            "20 of 20 round trips answered beside the flood, each within 250 ms: true",
+            "the flood was echoed meanwhile: true",
+        ],
+    },
+    Entry {
+        name: "shutdown grace",
+        kinds: &[Tcp],
+        fd: false,
+        handler: false,
+        body: body!(session_api::shutdown_grace),
+        expected: &[
+            "before the close: 'before\\n'",
+            "during the grace: 'during the grace\\n'",
+            "then end of stream, not before the grace ended: true",
+            "server end: Shutdown",
+            "a newcomer after the shutdown: refused (connect)",
+        ],
+    },
+    Entry {
+        name: "large session transfer",
+        kinds: &[Tcp, Unix],
+        fd: false,
+        handler: false,
+        body: body!(session_api::large_session_transfer),
+        expected: &[
+            "client received 8388608 bytes, in order: true",
+            "server end: Closed; sent 8388608 bytes, never more than high water + one chunk buffered: true",
+        ],
+    },
+    Entry {
         name: "fd passing",
         kinds: &[Unix],
         fd: true,
+        handler: false,
         body: body!(socket_api::fd_passing),
         expected: &[
             "server passed its connection and closed its own copy",
@@ -215,6 +296,7 @@ const ENTRIES: &[Entry] = &[
         name: "200 concurrent clients",
         kinds: &[Tcp],
         fd: false,
+        handler: false,
         body: body!(socket_api::concurrent_clients),
         expected: &["200 of 200 clients got their own line back"],
     },
@@ -222,6 +304,7 @@ const ENTRIES: &[Entry] = &[
         name: "sessions on both ends",
         kinds: &[Tcp, Unix],
         fd: false,
+        handler: false,
         body: body!(session_api::sessions_both_ends),
         expected: &[
             "client end: Closed; received 'a\\nb\\r\\n'",
@@ -240,6 +323,7 @@ pub fn all() -> Vec<Scenario> {
                 name: entry.name,
                 kind,
                 needs_fd_passing: entry.fd,
+                needs_handler_server: entry.handler,
                 expected: entry.expected,
                 body: entry.body,
             })

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use concurrence_core::{ConnectionConfig, ReaderConfig};
 use concurrence_socket::{ServerConfig, SocketError};
-use concurrence_testkit::Script;
+use concurrence_testkit::{Producer, Script, pattern};
 
 use crate::Transcript;
 use crate::backend::{AddressKind, BoxSession, Net, SessionFactory};
@@ -346,4 +346,98 @@ pub(crate) async fn panic_isolation(
     .await;
     server.close();
     outcome
+}
+
+/// The shutdown grace of `shutdown_grace`.
+const GRACE: Duration = Duration::from_millis(300);
+
+/// A server closed with a connection open: the connection is still served during
+/// `ServerConfig::shutdown_grace`, then ends with `Shutdown`; a newcomer afterwards is refused.
+pub(crate) async fn shutdown_grace(
+    net: &Rc<dyn Net>,
+    kind: AddressKind,
+    t: &mut Transcript,
+) -> Result<(), SocketError> {
+    let (reports, received) = async_channel::unbounded();
+    let mut config = ServerConfig::default();
+    config.shutdown_grace = GRACE;
+    let mut server = net.serve_session(
+        &net.address(kind),
+        config,
+        reported_factory(&reports, || ScenarioEcho),
+    )?;
+    let address = server.local_address();
+    let mut client = net.connect(&address, STEP).await?;
+    write_all(&mut *client, b"before\n", STEP).await?;
+    let before = read_until_suffix(&mut *client, b"\n", STEP).await?;
+    t.line(format!("before the close: {}", show(&before)));
+    let closed_at = net.now();
+    server.close();
+    write_all(&mut *client, b"during the grace\n", STEP).await?;
+    let during = read_until_suffix(&mut *client, b"\n", STEP).await?;
+    t.line(format!("during the grace: {}", show(&during)));
+    let rest = read_to_end(&mut *client, 1024, STEP).await;
+    let after_grace = net.now().saturating_duration_since(closed_at) >= GRACE;
+    t.line(match rest {
+        Ok(bytes) if bytes.is_empty() => {
+            format!("then end of stream, not before the grace ended: {after_grace}")
+        }
+        Ok(bytes) => format!("then {}", show(&bytes)),
+        Err(e) => format!("then {}", describe_error(&e)),
+    });
+    t.line(next_report(net, &received).await);
+    client.close()?;
+    t.line(match net.connect(&address, STEP).await {
+        Ok(_) => "a newcomer after the shutdown: connected".to_owned(),
+        Err(e) => format!("a newcomer after the shutdown: {}", describe_error(&e)),
+    });
+    Ok(())
+}
+
+/// Bytes the producing session of `large_session_transfer` sends.
+const PRODUCED: usize = 8 << 20;
+
+/// A session that sends 8 MiB at once to a client that reads slowly: the server's connection
+/// keeps at most its writer's high-water mark plus one chunk buffered (back-pressure, not
+/// growth), and every byte arrives in order.
+pub(crate) async fn large_session_transfer(
+    net: &Rc<dyn Net>,
+    kind: AddressKind,
+    t: &mut Transcript,
+) -> Result<(), SocketError> {
+    let (reports, received) = async_channel::unbounded();
+    let reports2 = reports.clone();
+    let factory: SessionFactory = Arc::new(move |_: &_| -> BoxSession {
+        Box::new(Reported::new(
+            "server",
+            Producer {
+                total: PRODUCED,
+                ..Producer::default()
+            },
+            reports2.clone(),
+        ))
+    });
+    drop(reports);
+    let mut server = net.serve_session(&net.address(kind), ServerConfig::default(), factory)?;
+    let mut client = net.connect(&server.local_address(), STEP).await?;
+    // Read slowly at first, so that the producer meets back-pressure.
+    net.sleep(Duration::from_millis(100)).await;
+    let mut got = 0usize;
+    let mut in_order = true;
+    loop {
+        let chunk = client.read(64 * 1024, STEP).await?;
+        if chunk.is_empty() {
+            break;
+        }
+        in_order &= chunk
+            .iter()
+            .enumerate()
+            .all(|(i, &b)| b == pattern(got + i));
+        got += chunk.len();
+    }
+    t.line(format!("client received {got} bytes, in order: {in_order}"));
+    t.line(next_report(net, &received).await);
+    client.close()?;
+    server.close();
+    Ok(())
 }

@@ -5,14 +5,14 @@
 use std::cell::Cell;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use concurrence_core::ConnectionConfig;
 use concurrence_socket::{ServerConfig, SocketError};
 
 use crate::Transcript;
-use crate::backend::{AddressKind, Net, SessionFactory};
+use crate::backend::{AddressKind, LocalFuture, Net, SessionFactory};
 use crate::sessions::ScenarioEcho;
 use crate::steps::{
     STEP_TIMEOUT, describe, describe_end, describe_error, listen, read_to_end, read_until_suffix,
@@ -382,13 +382,22 @@ pub(crate) async fn max_connections(
     kind: AddressKind,
     t: &mut Transcript,
 ) -> Result<(), SocketError> {
+    max_connections_with(net, kind, t, ServerConfig::default()).await
+}
+
+/// The body of `max_connections`, with `config`'s other settings (its cap is set to 2).
+async fn max_connections_with(
+    net: &Rc<dyn Net>,
+    kind: AddressKind,
+    t: &mut Transcript,
+    mut config: ServerConfig,
+) -> Result<(), SocketError> {
     let started = Arc::new(AtomicUsize::new(0));
     let counted = Arc::clone(&started);
     let factory: SessionFactory = Arc::new(move |_: &_| {
         counted.fetch_add(1, Ordering::SeqCst);
         Box::new(ScenarioEcho)
     });
-    let mut config = ServerConfig::default();
     config.max_connections = 2;
     let mut server = net.serve_session(&net.address(kind), config, factory)?;
     let address = server.local_address();
@@ -435,4 +444,119 @@ pub(crate) async fn max_connections(
     first[1].close()?;
     server.close();
     Ok(())
+}
+
+/// Round trips the fairness scenarios time beside the flood.
+const ROUND_TRIPS: usize = 20;
+
+/// The longest one of those round trips may take (real time on the socket backends, virtual
+/// on the simulator).
+const FAIR_BOUND: Duration = Duration::from_millis(250);
+
+/// How long one flood step waits for the socket before it moves on.
+const FLOOD_STEP: Option<Duration> = Some(Duration::from_millis(1));
+
+/// Fairness on the session path: a client floods a `ScenarioEcho` server (writing pipelined
+/// lines and reading the echoes as fast as it can) while another client's round trips each
+/// stay under 250 ms.
+pub(crate) async fn fairness_session(
+    net: &Rc<dyn Net>,
+    kind: AddressKind,
+    t: &mut Transcript,
+) -> Result<(), SocketError> {
+    let factory: SessionFactory = Arc::new(|_: &_| Box::new(ScenarioEcho));
+    let server = net.serve_session(&net.address(kind), ServerConfig::default(), factory)?;
+    round_trips_beside_a_flood(net, server, t).await
+}
+
+/// Fairness on the handler path: the same flood and round trips against the backend's
+/// `SocketServer::serve` with an echo handler that never yields on its own (on smol and the
+/// simulator the socket's cooperative budget makes it).
+pub(crate) async fn fairness_handler(
+    net: &Rc<dyn Net>,
+    kind: AddressKind,
+    t: &mut Transcript,
+) -> Result<(), SocketError> {
+    let server = net.serve_echo_handler(&net.address(kind), ServerConfig::default())?;
+    round_trips_beside_a_flood(net, server, t).await
+}
+
+async fn round_trips_beside_a_flood(
+    net: &Rc<dyn Net>,
+    mut server: Box<dyn crate::backend::SessionServer>,
+    t: &mut Transcript,
+) -> Result<(), SocketError> {
+    let address = server.local_address();
+    let stop = Arc::new(AtomicBool::new(false));
+    let (started_tx, started_rx) = async_channel::bounded::<()>(1);
+    let flood = match net.flood(&address, Arc::clone(&stop)) {
+        // Real sockets: the flood comes from OS threads (another process, in effect); give
+        // it a moment to fill the pipe.
+        Some(flood) => {
+            net.sleep(Duration::from_millis(50)).await;
+            let _ = started_tx.try_send(());
+            Box::pin(spawn_joined(net, flood)) as LocalFuture<'static, _>
+        }
+        None => {
+            let (net2, address, stop) = (Rc::clone(net), address.clone(), Arc::clone(&stop));
+            Box::pin(spawn_joined(net, async move {
+                let mut stream = net2.connect(&address, STEP).await?;
+                let lines = b"flood\n".repeat(8 * 1024);
+                let (mut sent, mut echoed) = (0usize, 0usize);
+                while !stop.load(Ordering::SeqCst) {
+                    match stream.write(lines.clone(), FLOOD_STEP).await {
+                        Ok(n) => sent += n,
+                        Err(e) if e.is_timeout() => {}
+                        Err(e) => return Err(e),
+                    }
+                    match stream.read(256 * 1024, FLOOD_STEP).await {
+                        Ok(bytes) => echoed += bytes.len(),
+                        Err(e) if e.is_timeout() => {}
+                        Err(e) => return Err(e),
+                    }
+                    if sent > 0 {
+                        let _ = started_tx.try_send(());
+                    }
+                }
+                stream.abort()?;
+                Ok::<_, SocketError>(echoed)
+            }))
+        }
+    };
+    let _ = started_rx.recv().await;
+    let mut client = net.connect(&address, STEP).await?;
+    let (mut answered, mut worst) = (0, Duration::ZERO);
+    for i in 0..ROUND_TRIPS {
+        let started = net.now();
+        let ping = format!("ping {i}\n");
+        write_all(&mut *client, ping.as_bytes(), STEP).await?;
+        let reply = read_until_suffix(&mut *client, b"\n", STEP).await?;
+        worst = worst.max(net.now().saturating_duration_since(started));
+        answered += usize::from(reply == ping.as_bytes());
+    }
+    stop.store(true, Ordering::SeqCst);
+    t.line(format!(
+        "{answered} of {ROUND_TRIPS} round trips answered beside the flood, each within {} ms: {}",
+        FAIR_BOUND.as_millis(),
+        worst < FAIR_BOUND
+    ));
+    t.line(task_line("the flood", flood.await, |echoed| {
+        format!("the flood was echoed meanwhile: {}", echoed > 0)
+    }));
+    client.close()?;
+    server.close();
+    Ok(())
+}
+
+/// `max_connections` with two event loops (polling: two listeners on one port, one shared
+/// live count): the cap holds across loops, and a slot freed on one loop lets a newcomer
+/// waiting on the other in. Backends with one accept loop run it as `max_connections`.
+pub(crate) async fn cap_with_several_loops(
+    net: &Rc<dyn Net>,
+    kind: AddressKind,
+    t: &mut Transcript,
+) -> Result<(), SocketError> {
+    let mut config = ServerConfig::default();
+    config.threads = 2;
+    max_connections_with(net, kind, t, config).await
 }
