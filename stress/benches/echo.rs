@@ -1,12 +1,13 @@
 //! Line echo servers under the same load, in one run: concurrence-polling (one event loop),
-//! concurrence-smol (`serve_session` on one executor thread) and tokio (a current-thread
+//! concurrence-smol (`serve_session` on one executor thread), the seed's handler API on smol
+//! with and without the sockets' cooperative budget (`smol-h`, `smol-hu`) and tokio (a current-thread
 //! runtime; per connection a read buffer and a `BufWriter` flushed when no more input is
 //! buffered, the batching a careful tokio server does). Each serves 64-byte lines to 64
 //! connections at pipeline depth 1 and 16; reported: requests/s and the server's CPU time per
 //! request (the scheduler's run time of the server's own threads, from /proc/self/task/*/schedstat).
 //!
 //! Run: `cargo bench -p concurrence-stress --bench echo` (env `ECHO_CLIENTS`, `ECHO_REQUESTS`,
-//! `ECHO_REPEATS`, `ECHO_DEPTHS=1,16`; `ECHO_ONLY=polling|smol|tokio` and `ECHO_HOLD=1` keep one server up for
+//! `ECHO_REPEATS`, `ECHO_DEPTHS=1,16`; `ECHO_ONLY=polling|smol|tokio|smol-h|smol-hu` and `ECHO_HOLD=1` keep one server up for
 //! `strace -c -p`).
 
 #![allow(clippy::print_stdout)] // a report binary: printing is its job
@@ -123,6 +124,41 @@ fn smol_server() -> SocketAddr {
     rx.recv().expect("smol address")
 }
 
+/// The seed's handler API on smol (`SocketServer::serve`, one `AsyncBufferedStream` per
+/// connection, a flush once the input read so far is answered), on a thread named `name`;
+/// `coop_budget` is each socket's cooperative budget (`usize::MAX`: never yields by itself).
+fn smol_handler_server(name: &'static str, coop_budget: usize) -> SocketAddr {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(move || {
+            let executor = Arc::new(smol::Executor::new());
+            let spawner = Arc::clone(&executor);
+            let mut server =
+                concurrence_smol::SocketServer::new("127.0.0.1:0".parse().expect("address"))
+                    .with_spawner(move |task| spawner.spawn(task).detach());
+            server.listen(1024).expect("smol listen");
+            tx.send(server.local_address().as_tcp().expect("tcp"))
+                .expect("send address");
+            let serve = server.serve(move |mut socket: concurrence_smol::Socket| async move {
+                socket.set_coop_budget(coop_budget);
+                let mut stream = concurrence_core::AsyncBufferedStream::new(socket);
+                while let Some(line) = stream.read_line().await? {
+                    let mut line = line.to_vec();
+                    line.push(b'\n');
+                    stream.write_bytes(&line).await?;
+                    if stream.reader().is_empty() {
+                        stream.flush().await?;
+                    }
+                }
+                Ok::<(), concurrence_core::StreamError>(())
+            });
+            smol::block_on(executor.run(serve)).expect("serve");
+        })
+        .expect("smol handler thread");
+    rx.recv().expect("smol handler address")
+}
+
 fn tokio_server() -> SocketAddr {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::Builder::new()
@@ -207,6 +243,16 @@ fn main() {
         ("polling", polling_addr, &["concurrence-loo"]),
         ("smol", smol_server(), &["smol-server", "async-io"]),
         ("tokio", tokio_server(), &["tokio-server"]),
+        (
+            "smol-h",
+            smol_handler_server("smol-handler", concurrence_socket::COOP_BUDGET),
+            &["smol-handler", "async-io"],
+        ),
+        (
+            "smol-hu",
+            smol_handler_server("smol-unbudget", usize::MAX),
+            &["smol-unbudget", "async-io"],
+        ),
     ];
     if std::env::var_os("ECHO_HOLD").is_some() {
         for (name, addr, _) in &servers {
@@ -255,6 +301,12 @@ fn main() {
         }
         if let (Some(s), Some(p)) = (of("smol"), of("polling")) {
             println!("       CPU per request, smol / polling:  {:.2}", s / p);
+        }
+        if let (Some(b), Some(u)) = (of("smol-h"), of("smol-hu")) {
+            println!(
+                "       CPU per request, handler path with / without the coop budget: {:.3}",
+                b / u
+            );
         }
     }
     polling.shutdown();

@@ -17,6 +17,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use concurrence_core::{Address, BufferPool, Connection, Session, Timestamp};
 use polling::{Event, Events, Poller};
+use slab::Slab;
 
 use concurrence_os::sockaddr::{address_of, set_nodelay};
 use concurrence_os::{accept_failure, clock, log_end};
@@ -52,8 +53,9 @@ pub(crate) struct EventLoop<S, F> {
     /// The listener until `run` registers it.
     unregistered: Option<socket2::Socket>,
     address: Address,
-    slots: Vec<Option<Slot<S>>>,
-    free: Vec<usize>,
+    /// The live connections by key (the poller key; a key is reused once its connection
+    /// is gone, so application wake-ups carry the slot id too).
+    slots: Slab<Slot<S>>,
     timers: BTreeSet<(Timestamp, usize)>,
     config: ServerConfig,
     shared: Arc<Shared>,
@@ -90,8 +92,7 @@ where
             listener: None,
             unregistered: Some(listener),
             address,
-            slots: Vec::new(),
-            free: Vec::new(),
+            slots: Slab::new(),
             timers: BTreeSet::new(),
             shared,
             factory,
@@ -167,19 +168,14 @@ where
     fn serve_wakes(&mut self, now: Timestamp) {
         let woken = std::mem::take(&mut *self.wakes.lock().unwrap_or_else(PoisonError::into_inner));
         for (key, id) in woken {
-            if self
-                .slots
-                .get(key)
-                .and_then(Option::as_ref)
-                .is_some_and(|s| s.id == id)
-            {
+            if self.slots.get(key).is_some_and(|s| s.id == id) {
                 self.guarded(key, |this| this.drive(key, now));
             }
         }
     }
 
     fn live(&self) -> usize {
-        self.slots.len() - self.free.len()
+        self.slots.len()
     }
 
     fn stop_accepting(&mut self) {
@@ -227,7 +223,6 @@ where
             let peer = self
                 .slots
                 .get(key)
-                .and_then(Option::as_ref)
                 .map(|slot| slot.peer.to_string())
                 .unwrap_or_default();
             tracing::error!(%peer, panic = %panic_message(&*panic), "session panicked; closing its connection");
@@ -236,16 +231,15 @@ where
     }
 
     fn close_all(&mut self, now: Timestamp) {
-        for key in 0..self.slots.len() {
-            if self.slots[key].is_some() {
-                let mut closing = None;
-                self.guarded(key, |this| {
-                    if let Some(Some(slot)) = this.slots.get_mut(key) {
-                        closing = Some(shut(&mut slot.conn, now));
-                    }
-                });
-                self.remove(key, closing);
-            }
+        let keys: Vec<usize> = self.slots.iter().map(|(key, _)| key).collect();
+        for key in keys {
+            let mut closing = None;
+            self.guarded(key, |this| {
+                if let Some(slot) = this.slots.get_mut(key) {
+                    closing = Some(shut(&mut slot.conn, now));
+                }
+            });
+            self.remove(key, closing);
         }
     }
 
@@ -309,7 +303,8 @@ where
             let message = format!("the session panicked: {}", panic_message(&*panic));
             SocketError::io("start session", &peer, io::Error::other(message))
         })?;
-        let key = self.free.pop().unwrap_or(self.slots.len());
+        // The key the slot will have (nothing is inserted before it is).
+        let key = self.slots.vacant_key();
         let id = self.next_id;
         self.next_id += 1;
         let mut conn = conn;
@@ -325,12 +320,7 @@ where
         }
         let socket = match Registered::new(&self.poller, socket, Event::none(key)) {
             Ok(socket) => socket,
-            Err((_, e)) => {
-                if key < self.slots.len() {
-                    self.free.push(key);
-                }
-                return Err(SocketError::io("register connection", &peer, e));
-            }
+            Err((_, e)) => return Err(SocketError::io("register connection", &peer, e)),
         };
         let slot = Slot {
             socket,
@@ -340,11 +330,8 @@ where
             armed: (false, false),
             id,
         };
-        if key == self.slots.len() {
-            self.slots.push(Some(slot));
-        } else {
-            self.slots[key] = Some(slot);
-        }
+        let inserted = self.slots.insert(slot);
+        debug_assert_eq!(inserted, key, "the slab's vacant key was taken in between");
         self.guarded(key, |this| this.drive(key, now));
         Ok(())
     }
@@ -352,7 +339,7 @@ where
     /// One turn for one connection (the core's driving rule), then re-arms its interest and
     /// timer from the connection's `Wait`, or closes it once finished.
     fn drive(&mut self, key: usize, now: Timestamp) {
-        let Some(Some(slot)) = self.slots.get_mut(key) else {
+        let Some(slot) = self.slots.get_mut(key) else {
             return;
         };
         let turn = pump(
@@ -385,7 +372,7 @@ where
 
     /// Puts the connection's next deadline into `timers`.
     fn rearm_timer(&mut self, key: usize, until: Option<Timestamp>) {
-        let Some(Some(slot)) = self.slots.get_mut(key) else {
+        let Some(slot) = self.slots.get_mut(key) else {
             return;
         };
         // Lazily: a deadline that moved later (the idle deadline moves with every byte) keeps
@@ -415,7 +402,7 @@ where
             .collect();
         for (deadline, key) in due {
             self.timers.remove(&(deadline, key));
-            let Some(Some(slot)) = self.slots.get_mut(key) else {
+            let Some(slot) = self.slots.get_mut(key) else {
                 continue;
             };
             slot.timer = None;
@@ -427,7 +414,7 @@ where
     /// Drops connection `key` and closes its socket, logging why it ended (`closing`: reset
     /// and reason; `None` after a panic, which was logged already).
     fn remove(&mut self, key: usize, closing: Option<(bool, concurrence_core::EndReason)>) {
-        let Some(slot) = self.slots.get_mut(key).and_then(Option::take) else {
+        let Some(slot) = self.slots.try_remove(key) else {
             return;
         };
         if let Some(t) = slot.timer {
@@ -437,7 +424,6 @@ where
         log_end(&slot.peer, closing.as_ref().map(|(_, reason)| reason));
         // Deleted from the poller first, then closed.
         close(slot.socket.into_inner(), reset);
-        self.free.push(key);
         self.shared.release(self.config.max_connections);
     }
 }

@@ -363,6 +363,15 @@ impl<T: Transport> AsyncSocket<T> {
         self.timeouts.write = write;
     }
 
+    /// The cooperative budget: after `bytes` of work that completed at once (each operation
+    /// counts [`COOP_OPERATION_COST`](crate::COOP_OPERATION_COST) at least) the task yields
+    /// once. Default [`COOP_BUDGET`](crate::COOP_BUDGET); `usize::MAX` never yields (as
+    /// tokio's `unconstrained`: for a task that yields by itself, or to measure the budget's
+    /// cost; one busy connection can then hold its executor).
+    pub fn set_coop_budget(&mut self, bytes: usize) {
+        self.coop = CoopBudget::with_limit(bytes.max(1));
+    }
+
     /// The socket's state.
     #[must_use]
     pub fn state(&self) -> SocketState {

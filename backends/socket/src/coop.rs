@@ -17,25 +17,47 @@ pub const COOP_OPERATION_COST: usize = 1024;
 
 /// A socket's cooperative budget. Atomic, so that a socket shared by reference (`&Socket`
 /// reads beside writes) keeps one budget.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct CoopBudget {
     spent: AtomicUsize,
+    limit: usize,
+}
+
+impl Default for CoopBudget {
+    fn default() -> Self {
+        CoopBudget::new()
+    }
 }
 
 impl CoopBudget {
     /// A fresh budget.
     #[must_use]
     pub const fn new() -> Self {
+        CoopBudget::with_limit(COOP_BUDGET)
+    }
+
+    /// A budget of `limit` bytes per turn; `usize::MAX` never yields (as tokio's
+    /// `unconstrained`: only for a task that yields by itself, or to measure the budget's
+    /// cost).
+    #[must_use]
+    pub const fn with_limit(limit: usize) -> Self {
         CoopBudget {
             spent: AtomicUsize::new(0),
+            limit,
         }
+    }
+
+    /// The bytes of work per turn before the task yields.
+    #[must_use]
+    pub fn limit(&self) -> usize {
+        self.limit
     }
 
     /// Before an operation: `Ready` while budget remains; once it is spent, wakes the task and
     /// answers `Pending` once (the task goes to the back of its executor's queue), with the
     /// budget renewed.
     pub fn poll_proceed(&self, cx: &mut Context<'_>) -> Poll<()> {
-        if self.spent.load(Ordering::Relaxed) < COOP_BUDGET {
+        if self.spent.load(Ordering::Relaxed) < self.limit {
             return Poll::Ready(());
         }
         self.spent.store(0, Ordering::Relaxed);
