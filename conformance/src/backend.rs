@@ -133,15 +133,16 @@ pub trait Net {
 
     /// A peer that floods `address` from outside this backend's executor (pipelined lines as
     /// fast as the server takes them, the echoes read meanwhile) until `stop` is set, then
-    /// half-closes; the future gives the bytes echoed. `None` (the default): the scenario
-    /// floods from a task beside it, as on the simulator, where every peer is a task.
+    /// half-closes; the future gives the bytes echoed. The default, for real sockets: two OS
+    /// threads with blocking std sockets (a real client is another process). A backend whose
+    /// peers are all its own tasks (the simulator) answers `None`, and the scenario floods
+    /// from a task beside it.
     fn flood(
         &self,
         address: &Address,
         stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
     ) -> Option<LocalFuture<'static, Result<usize, SocketError>>> {
-        let _ = (address, stop);
-        None
+        Some(crate::thread_flood::flood_from_threads(address, stop))
     }
 
     /// Connects to `address` and runs `session` as the client until the connection ends.

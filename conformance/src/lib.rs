@@ -8,8 +8,9 @@
 //! - [`scenarios::all`]: echo, a line protocol at and past its bound, length-prefixed
 //!   blocks, a large transfer to a slow reader, half-close both ways, a reset mid-frame,
 //!   read / connect / idle timeouts, refused connects, wrong-state operations, a failing and
-//!   a panicking session, `max_connections`, fd passing, 200 concurrent clients, sessions on
-//!   both ends. Each produces a [`Transcript`] (timing-free) compared with the expected one.
+//!   a panicking session and factory, `max_connections` (one loop and several), fairness
+//!   beside a flood (session and handler paths), shutdown grace, a large session transfer, fd
+//!   passing, 200 concurrent clients, sessions on both ends. Each produces a [`Transcript`] (timing-free) compared with the expected one.
 //! - [`run_suite`] runs them on a backend; [`Table`] prints the scenario × backend table.
 //! - [`PollingBackend`], [`SmolBackend`], [`SimBackend`]: concurrence's own backends. A
 //!   third-party backend implements the traits (see `tests/tokio_backend.rs` and
@@ -25,6 +26,7 @@ mod session_over_streams;
 pub mod sessions;
 pub mod steps;
 mod suite;
+mod thread_flood;
 mod transcript;
 
 /// The guide `docs/conformance.md`, compiled here so that every code block in it is a doc test.

@@ -185,3 +185,26 @@ pub fn task_line<T>(
         None => format!("{who} hung"),
     }
 }
+
+/// Reads to end of stream a stream of `concurrence_testkit::pattern` bytes: how many arrived,
+/// and whether each was the pattern's byte at its offset.
+///
+/// # Errors
+/// The first read that failed.
+pub async fn read_pattern_to_end(
+    stream: &mut dyn Stream,
+    timeout: Option<Duration>,
+) -> Result<(usize, bool), SocketError> {
+    let (mut received, mut in_order) = (0usize, true);
+    loop {
+        let chunk = stream.read(64 * 1024, timeout).await?;
+        if chunk.is_empty() {
+            return Ok((received, in_order));
+        }
+        in_order &= chunk
+            .iter()
+            .enumerate()
+            .all(|(k, &b)| b == concurrence_testkit::pattern(received + k));
+        received += chunk.len();
+    }
+}

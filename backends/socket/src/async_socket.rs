@@ -400,6 +400,32 @@ impl<T: Transport> AsyncSocket<T> {
         &self.endpoint
     }
 
+    /// One stream-trait read (`reading`) or write: the cooperative budget first, then `op`
+    /// under the `set_timeouts` timeout of its direction; the budget is charged or renewed by
+    /// how it ended.
+    fn poll_budgeted(
+        &mut self,
+        cx: &mut Context<'_>,
+        reading: bool,
+        op: impl FnOnce(&T::Stream, &mut Context<'_>) -> Poll<io::Result<usize>>,
+    ) -> Poll<io::Result<usize>> {
+        let Endpoint::Stream(stream) = &self.endpoint else {
+            return Poll::Ready(Err(not_connected()));
+        };
+        if self.coop.poll_proceed(cx).is_pending() {
+            return Poll::Pending;
+        }
+        let timeouts = &mut self.timeouts;
+        let (timeout, timer) = if reading {
+            (timeouts.read, &mut timeouts.read_timer)
+        } else {
+            (timeouts.write, &mut timeouts.write_timer)
+        };
+        let polled = with_timeout::<T, _>(cx, timeout, timer, |cx| op(stream, cx));
+        self.coop.account(&polled, |n| *n);
+        polled
+    }
+
     fn stream(&self, op: &'static str) -> Result<&T::Stream, SocketError> {
         self.transport_stream()
             .ok_or_else(|| SocketError::io(op, self.ledger.address(), not_connected()))
@@ -467,19 +493,10 @@ impl<T: Transport> AsyncRead for AsyncSocket<T> {
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        let Endpoint::Stream(stream) = &this.endpoint else {
-            return Poll::Ready(Err(not_connected()));
-        };
-        if this.coop.poll_proceed(cx).is_pending() {
-            return Poll::Pending;
-        }
-        let timeouts = &mut this.timeouts;
-        let polled = with_timeout::<T, _>(cx, timeouts.read, &mut timeouts.read_timer, |cx| {
-            T::poll_read(stream, cx, buf)
-        });
-        this.coop.account(&polled, |n| *n);
+        let asked = buf.len();
+        let polled = this.poll_budgeted(cx, true, |stream, cx| T::poll_read(stream, cx, buf));
         if let Poll::Ready(Ok(n)) = polled {
-            this.ledger.after_stream_read(n, buf.len());
+            this.ledger.after_stream_read(n, asked);
         }
         polled
     }
@@ -494,19 +511,8 @@ impl<T: Transport> AsyncWrite for AsyncSocket<T> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        let this = self.get_mut();
-        let Endpoint::Stream(stream) = &this.endpoint else {
-            return Poll::Ready(Err(not_connected()));
-        };
-        if this.coop.poll_proceed(cx).is_pending() {
-            return Poll::Pending;
-        }
-        let timeouts = &mut this.timeouts;
-        let polled = with_timeout::<T, _>(cx, timeouts.write, &mut timeouts.write_timer, |cx| {
-            T::poll_write(stream, cx, buf)
-        });
-        this.coop.account(&polled, |n| *n);
-        polled
+        self.get_mut()
+            .poll_budgeted(cx, false, |stream, cx| T::poll_write(stream, cx, buf))
     }
 
     /// Written bytes are in the kernel's (or the simulated kernel's) hands already.

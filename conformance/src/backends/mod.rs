@@ -6,7 +6,6 @@ mod polling;
 mod sim;
 mod smol;
 mod socket_adapter;
-mod thread_flood;
 
 pub use polling::PollingBackend;
 pub use sim::SimBackend;

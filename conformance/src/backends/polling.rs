@@ -139,14 +139,6 @@ impl Net for PollingNet {
         Ok(Box::new(PollingServer(handle)))
     }
 
-    fn flood(
-        &self,
-        address: &Address,
-        stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    ) -> Option<LocalFuture<'static, Result<usize, SocketError>>> {
-        Some(super::thread_flood::flood_from_threads(address, stop))
-    }
-
     fn serve_echo_handler(
         &self,
         address: &Address,

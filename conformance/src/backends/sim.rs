@@ -142,6 +142,15 @@ impl Net for SimNet {
         Ok(Box::new(SimServer { local, handle }))
     }
 
+    /// Every peer on the simulator is a task: the scenario floods from one.
+    fn flood(
+        &self,
+        _address: &Address,
+        _stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    ) -> Option<LocalFuture<'static, Result<usize, SocketError>>> {
+        None
+    }
+
     fn serve_echo_handler(
         &self,
         address: &Address,

@@ -8,14 +8,14 @@ use std::time::Duration;
 
 use concurrence_core::{ConnectionConfig, ReaderConfig};
 use concurrence_socket::{ServerConfig, SocketError};
-use concurrence_testkit::{Producer, Script, pattern};
+use concurrence_testkit::{Producer, Script};
 
 use crate::Transcript;
 use crate::backend::{AddressKind, BoxSession, Net, SessionFactory};
 use crate::sessions::{BlockSum, GreetAndHalfClose, Observed, Reported, Reports, ScenarioEcho};
 use crate::steps::{
-    STEP_TIMEOUT, describe, describe_error, next_report, read_to_end, read_until_suffix, show,
-    write_all,
+    STEP_TIMEOUT, describe, describe_error, next_report, read_pattern_to_end, read_to_end,
+    read_until_suffix, show, write_all,
 };
 
 const STEP: Option<Duration> = Some(STEP_TIMEOUT);
@@ -422,19 +422,7 @@ pub(crate) async fn large_session_transfer(
     let mut client = net.connect(&server.local_address(), STEP).await?;
     // Read slowly at first, so that the producer meets back-pressure.
     net.sleep(Duration::from_millis(100)).await;
-    let mut got = 0usize;
-    let mut in_order = true;
-    loop {
-        let chunk = client.read(64 * 1024, STEP).await?;
-        if chunk.is_empty() {
-            break;
-        }
-        in_order &= chunk
-            .iter()
-            .enumerate()
-            .all(|(i, &b)| b == pattern(got + i));
-        got += chunk.len();
-    }
+    let (got, in_order) = read_pattern_to_end(&mut *client, STEP).await?;
     t.line(format!("client received {got} bytes, in order: {in_order}"));
     t.line(next_report(net, &received).await);
     client.close()?;

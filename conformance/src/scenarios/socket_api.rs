@@ -15,8 +15,8 @@ use crate::Transcript;
 use crate::backend::{AddressKind, LocalFuture, Net, SessionFactory};
 use crate::sessions::ScenarioEcho;
 use crate::steps::{
-    STEP_TIMEOUT, describe, describe_end, describe_error, listen, read_to_end, read_until_suffix,
-    show, spawn_joined, task_line, write_all,
+    STEP_TIMEOUT, describe, describe_end, describe_error, listen, read_pattern_to_end, read_to_end,
+    read_until_suffix, show, spawn_joined, task_line, write_all,
 };
 
 const STEP: Option<Duration> = Some(STEP_TIMEOUT);
@@ -149,19 +149,7 @@ pub(crate) async fn large_transfer_slow_reader(
         .await
         .unwrap_or_else(|_| "server gone".to_owned());
     t.line(format!("the writer, with nobody reading: {held}"));
-    let mut received = 0;
-    let mut in_order = true;
-    loop {
-        let chunk = client.read(64 * 1024, STEP).await?;
-        if chunk.is_empty() {
-            break;
-        }
-        in_order &= chunk
-            .iter()
-            .enumerate()
-            .all(|(k, &b)| b == pattern(received + k));
-        received += chunk.len();
-    }
+    let (received, in_order) = read_pattern_to_end(&mut *client, STEP).await?;
     t.line(format!(
         "client received {received} bytes, in order: {in_order}"
     ));
