@@ -41,6 +41,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod buggify;
 mod client;
 mod echo_run;
 mod executor;
@@ -58,12 +59,13 @@ mod world;
 #[cfg(doctest)]
 pub mod simulation_guide {}
 
+pub use buggify::{BUGGIFY_FIRE_PER_MILLION, BUGGIFY_SITE_PER_MILLION, buggify_site, buggify_with};
 pub use client::connect_session;
 pub use echo_run::{EchoClient, EchoReport, echo_audit, echo_run};
 pub use executor::{SimTask, Sleep, now, sleep, spawn};
 pub use faults::{Faults, LinkProfile};
 pub use network::SimNetwork;
-pub use rng::SimRng;
+pub use rng::{Choice, SimRng};
 pub use seed_range::parse_seed_range;
 pub use server::{CloseHandle, SocketServer};
 pub use socket::{SimListener, SimStream, SimTransport, SimUnbound, Socket};

@@ -7,6 +7,7 @@
 //! is up.
 
 use std::cell::{Cell, Ref, RefCell};
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::{Pin, pin};
 use std::rc::Rc;
@@ -15,9 +16,11 @@ use std::time::Duration;
 
 use concurrence_core::{Address, ConnectionConfig, EndKind, Ended, Session, Timestamp};
 
+use crate::buggify::BuggifyScope;
 use crate::executor::{RunQueue, Scope, SimTask, enter, spawn_in};
+use crate::rng::Choice;
 use crate::world::World;
-use crate::{Client, Faults, HostId, SimError, Trace};
+use crate::{Client, Faults, HostId, SimError, SimRng, Trace};
 
 /// The simulated network. See the crate docs and `docs/simulation.md` for a walk-through.
 pub struct SimNetwork {
@@ -26,7 +29,15 @@ pub struct SimNetwork {
     tasks: Rc<Cell<u64>>,
     /// Each host's program, started again by `restart` after a `crash`.
     programs: Vec<(HostId, Program)>,
+    /// Which `buggify!()` sites are on for this run, kept between `run*` calls.
+    buggify_sites: Rc<RefCell<BTreeMap<&'static str, bool>>>,
+    /// Told about the run when the network is dropped (a seed runner collects its choices,
+    /// events and trace this way).
+    on_finish: Option<FinishHook>,
 }
+
+/// What `on_finish` calls when the network is dropped.
+type FinishHook = Box<dyn FnOnce(&SimNetwork)>;
 
 /// A host's program: makes the future that is the program's main task.
 type Program = Box<dyn Fn() -> Pin<Box<dyn Future<Output = ()>>>>;
@@ -42,6 +53,9 @@ impl std::fmt::Debug for SimNetwork {
 
 impl Drop for SimNetwork {
     fn drop(&mut self) {
+        if let Some(tell) = self.on_finish.take() {
+            tell(self);
+        }
         // Tasks hold the world and the world holds their wakers: drop the wakers and the
         // queued tasks (outside the world's borrow) so that nothing outlives the run.
         let wakers = self
@@ -58,12 +72,74 @@ impl SimNetwork {
     /// An empty world for `seed`, with the given faults.
     #[must_use]
     pub fn new(seed: u64, faults: Faults) -> Self {
+        SimNetwork::with_rng(seed, SimRng::new(seed), faults)
+    }
+
+    /// As [`new`](Self::new), recording every random choice the run makes
+    /// ([`choices`](Self::choices)): what a shrinker starts from.
+    #[must_use]
+    pub fn recording(seed: u64, faults: Faults) -> Self {
+        SimNetwork::with_rng(seed, SimRng::recording(seed), faults)
+    }
+
+    /// A world whose every random choice (delivery splits, delays, faults, the order of
+    /// tasks and events, [`choose`](Self::choose), `buggify!()`) is taken from `choices`, then
+    /// 0s: the recorded choices of a seeded run replay it exactly; fewer or smaller ones make a
+    /// simpler run (0 is no fault, no delay, no short read). [`seed`](Self::seed) is 0.
+    #[must_use]
+    pub fn from_choices(choices: Vec<Choice>, faults: Faults) -> Self {
+        SimNetwork::with_rng(0, SimRng::from_choices(choices), faults)
+    }
+
+    /// As [`from_choices`](Self::from_choices), each 4 bytes of `bytes` one choice: how a
+    /// fuzzer's input drives a run, so that coverage steers the search over interleavings and
+    /// faults.
+    #[must_use]
+    pub fn from_bytes(bytes: &[u8], faults: Faults) -> Self {
+        SimNetwork::with_rng(0, SimRng::from_bytes(bytes), faults)
+    }
+
+    fn with_rng(seed: u64, rng: SimRng, faults: Faults) -> Self {
         SimNetwork {
-            world: Rc::new(RefCell::new(World::new(seed, faults))),
+            world: Rc::new(RefCell::new(World::new(seed, rng, faults))),
             queue: RunQueue::default(),
             tasks: Rc::new(Cell::new(0)),
             programs: Vec::new(),
+            buggify_sites: Rc::default(),
+            on_finish: None,
         }
+    }
+
+    /// Calls `tell` with the network when it is dropped, after the scenario is done with it:
+    /// how a seed runner collects a run's choices, event count and trace without the scenario
+    /// handing them over.
+    #[must_use]
+    pub fn on_finish(mut self, tell: impl FnOnce(&SimNetwork) + 'static) -> Self {
+        self.on_finish = Some(Box::new(tell));
+        self
+    }
+
+    /// The choices this run drew so far, when it records them ([`recording`](Self::recording),
+    /// [`from_choices`](Self::from_choices)); empty for a plain seeded run.
+    #[must_use]
+    pub fn choices(&self) -> Vec<Choice> {
+        self.world.borrow().rng().borrow().choices().to_vec()
+    }
+
+    /// A number in `0..n` drawn from the run's choices: let a scenario pick its clients,
+    /// requests and values this way, and a shrunk run has fewer and smaller ones (0 is the
+    /// simplest).
+    pub fn choose(&mut self, n: u64) -> u64 {
+        self.world.borrow_mut().draw(n)
+    }
+
+    /// Runs `f` with this run's generator behind `buggify!()`.
+    fn with_buggify<T>(&mut self, f: impl FnOnce(&mut Self) -> T) -> T {
+        let rng = Rc::clone(self.world.borrow().rng());
+        let scope = BuggifyScope::enter(&rng, &self.buggify_sites);
+        let out = f(self);
+        scope.leave(&self.buggify_sites);
+        out
     }
 
     /// Keeps the trace's readable lines (memory grows with the run).
@@ -256,6 +332,14 @@ impl SimNetwork {
         F: Future + 'static,
         F::Output: 'static,
     {
+        self.with_buggify(|this| this.block_on_inner(host, future))
+    }
+
+    fn block_on_inner<F>(&mut self, host: HostId, future: F) -> Result<F::Output, SimError>
+    where
+        F: Future + 'static,
+        F::Output: 'static,
+    {
         let task = self.spawn(host, future);
         let mut processed = 0u64;
         loop {
@@ -304,6 +388,10 @@ impl SimNetwork {
     }
 
     fn run_until(&mut self, end: Timestamp) -> Result<(), SimError> {
+        self.with_buggify(|this| this.run_until_inner(end))
+    }
+
+    fn run_until_inner(&mut self, end: Timestamp) -> Result<(), SimError> {
         let mut processed = 0u64;
         loop {
             self.run_tasks(&mut processed)?;

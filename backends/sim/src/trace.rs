@@ -127,6 +127,16 @@ impl std::fmt::Display for Divergence {
     }
 }
 
+/// `bytes` as a quoted, escaped string of at most 40 bytes (then `…`), for trace lines.
+pub(crate) fn escaped(bytes: &[u8]) -> String {
+    let shown = &bytes[..bytes.len().min(40)];
+    let mut text: String = shown.escape_ascii().to_string();
+    if bytes.len() > shown.len() {
+        text.push('…');
+    }
+    format!("\"{text}\"")
+}
+
 #[cfg(test)]
 mod tests {
     use super::Trace;

@@ -20,6 +20,10 @@ use concurrence_core::{
     Address, Connection, ConnectionConfig, Direction, EndKind, Ended, Output, Session, Timestamp,
 };
 
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use crate::buggify::SharedRng;
 use crate::{Faults, LinkProfile, SimRng, Trace};
 
 /// A session the network can own and, for clients, hand back with its type.
@@ -239,6 +243,8 @@ struct Endpoint {
     done: bool,
     /// The earliest deadline with a timer event in the queue.
     timer: Option<Timestamp>,
+    /// Bytes handed to the session so far (its position in the stream).
+    delivered: u64,
 }
 
 impl Endpoint {
@@ -254,6 +260,7 @@ impl Endpoint {
             fin_sent: false,
             done: false,
             timer: None,
+            delivered: 0,
         }
     }
 
@@ -269,6 +276,7 @@ impl Endpoint {
             fin_sent: false,
             done: false,
             timer: None,
+            delivered: 0,
         }
     }
 }
@@ -303,7 +311,9 @@ type Wakes = std::sync::Arc<std::sync::Mutex<Vec<(usize, usize)>>>;
 /// The simulated network's state; [`SimNetwork`](crate::SimNetwork) owns and runs it.
 pub(crate) struct World {
     seed: u64,
-    rng: SimRng,
+    /// Shared with `buggify` while the network runs (a session calls it while the world is
+    /// borrowed).
+    rng: SharedRng,
     faults: Faults,
     now: Timestamp,
     hosts: Vec<Host>,
@@ -354,10 +364,10 @@ fn reset_error() -> std::io::Error {
 impl World {
     /// An empty world for `seed`, with the given faults.
     #[must_use]
-    pub(crate) fn new(seed: u64, faults: Faults) -> Self {
+    pub(crate) fn new(seed: u64, rng: SimRng, faults: Faults) -> Self {
         World {
             seed,
-            rng: SimRng::new(seed),
+            rng: Rc::new(RefCell::new(rng)),
             faults,
             now: Timestamp::ZERO,
             hosts: Vec::new(),
@@ -430,7 +440,7 @@ impl World {
         } else {
             // Ahead only: a clock behind the network's would stand still at zero at first.
             let span = u64::try_from(max).unwrap_or(u64::MAX).saturating_mul(2);
-            i64::try_from(self.rng.below(span.saturating_add(1))).unwrap_or(i64::MAX)
+            i64::try_from(self.rng.borrow_mut().below(span.saturating_add(1))).unwrap_or(i64::MAX)
         };
         self.hosts.push(Host {
             name: name.to_owned(),
@@ -675,9 +685,14 @@ impl World {
         self.now = self.now.max(at);
     }
 
+    /// The run's generator (for `buggify` and the recorded choices).
+    pub(crate) fn rng(&self) -> &SharedRng {
+        &self.rng
+    }
+
     /// A draw from the run's RNG, below `n` (the executor's choice of the next task).
     pub(crate) fn draw(&mut self, n: u64) -> u64 {
-        self.rng.below(n)
+        self.rng.borrow_mut().below(n)
     }
 
     /// Records a line in the trace.
@@ -709,12 +724,13 @@ impl World {
 
     fn delay(&mut self) -> Duration {
         let jitter = u64::try_from(self.faults.jitter.as_nanos()).unwrap_or(u64::MAX);
-        self.faults.latency + Duration::from_nanos(self.rng.below(jitter.saturating_add(1)))
+        self.faults.latency
+            + Duration::from_nanos(self.rng.borrow_mut().below(jitter.saturating_add(1)))
     }
 
     fn schedule(&mut self, at: Timestamp, event: Event) {
         // Events on the same instant run in an order drawn from the RNG.
-        let tiebreak = self.rng.next_u64();
+        let tiebreak = self.rng.borrow_mut().next_u64();
         self.next_seq += 1;
         self.queue.insert((at, tiebreak, self.next_seq), event);
     }
@@ -745,8 +761,8 @@ impl World {
             bandwidth: self.faults.bandwidth,
         });
         let jitter = u64::try_from(profile.jitter.as_nanos()).unwrap_or(u64::MAX);
-        let delay =
-            profile.latency + Duration::from_nanos(self.rng.below(jitter.saturating_add(1)));
+        let delay = profile.latency
+            + Duration::from_nanos(self.rng.borrow_mut().below(jitter.saturating_add(1)));
         let len = match &segment {
             Segment::Data(bytes) => bytes.len(),
             Segment::Fin | Segment::Rst | Segment::Fd(_) => 0,
@@ -1018,7 +1034,7 @@ impl World {
             self.schedule(at, Event::Syn(id));
             return;
         }
-        if self.rng.chance(self.faults.refuse_per_million) {
+        if self.rng.borrow_mut().chance(self.faults.refuse_per_million) {
             let at = self.now + self.delay();
             self.schedule(at, Event::Refuse(id));
             return;
@@ -1120,7 +1136,7 @@ impl World {
                     self.send_segment(id, to, Segment::Rst);
                     return;
                 }
-                if self.rng.chance(self.faults.reset_per_million) {
+                if self.rng.borrow_mut().chance(self.faults.reset_per_million) {
                     self.trace
                         .record(self.now, format_args!("c{id} reset (fault)"), &[]);
                     if let Some(end) = self.conns[id].ends[to].as_mut() {
@@ -1272,10 +1288,24 @@ impl World {
                         let n = room
                             .len()
                             .min(end.rcvbuf.len())
-                            .min(self.rng.size(max_read));
+                            .min(self.rng.borrow_mut().size(max_read));
                         for (slot, byte) in room[..n].iter_mut().zip(end.rcvbuf.drain(..n)) {
                             *slot = byte;
                         }
+                        if self.trace.lines().is_some() {
+                            // How the session got its input (kept traces only: a shrunk
+                            // run's trace shows the split that broke a parser).
+                            self.trace.record(
+                                self.now,
+                                format_args!(
+                                    "c{id} side {side} session reads {n} bytes at {}: {}",
+                                    end.delivered,
+                                    crate::trace::escaped(&room[..n])
+                                ),
+                                &[],
+                            );
+                        }
+                        end.delivered += n as u64;
                         conn.handle_received(now, n);
                     }
                     Output::Transmit(pending) => {
@@ -1284,7 +1314,10 @@ impl World {
                             conn.handle_blocked(Direction::Write);
                             continue;
                         }
-                        let n = pending.len().min(room).min(self.rng.size(max_segment));
+                        let n = pending
+                            .len()
+                            .min(room)
+                            .min(self.rng.borrow_mut().size(max_segment));
                         outgoing.push(Segment::Data(pending[..n].to_vec()));
                         in_flight += n;
                         conn.handle_sent(now, n);
@@ -1482,7 +1515,10 @@ impl World {
         cx: &mut Context<'_>,
     ) -> Poll<io::Result<usize>> {
         let max_read = self.faults.max_read;
-        let would_block = self.rng.chance(self.faults.would_block_per_million);
+        let would_block = self
+            .rng
+            .borrow_mut()
+            .chance(self.faults.would_block_per_million);
         let Some(end) = self.conns.get_mut(id).and_then(|c| c.ends[side].as_mut()) else {
             return Poll::Ready(Err(io::ErrorKind::NotConnected.into()));
         };
@@ -1507,7 +1543,10 @@ impl World {
             cx.waker().wake_by_ref();
             return Poll::Pending;
         }
-        let n = buf.len().min(end.rcvbuf.len()).min(self.rng.size(max_read));
+        let n = buf
+            .len()
+            .min(end.rcvbuf.len())
+            .min(self.rng.borrow_mut().size(max_read));
         for (slot, byte) in buf[..n].iter_mut().zip(end.rcvbuf.drain(..n)) {
             *slot = byte;
         }
@@ -1526,7 +1565,10 @@ impl World {
         cx: &mut Context<'_>,
     ) -> Poll<io::Result<usize>> {
         let max_segment = self.faults.max_segment;
-        let would_block = self.rng.chance(self.faults.would_block_per_million);
+        let would_block = self
+            .rng
+            .borrow_mut()
+            .chance(self.faults.would_block_per_million);
         let Some(end) = self.conns.get_mut(id).and_then(|c| c.ends[side].as_mut()) else {
             return Poll::Ready(Err(io::ErrorKind::NotConnected.into()));
         };
@@ -1551,7 +1593,10 @@ impl World {
             }
             return Poll::Pending;
         }
-        let n = buf.len().min(room).min(self.rng.size(max_segment));
+        let n = buf
+            .len()
+            .min(room)
+            .min(self.rng.borrow_mut().size(max_segment));
         raw.sndbuf.extend(&buf[..n]);
         self.pump(id, side);
         Poll::Ready(Ok(n))
@@ -1709,7 +1754,11 @@ impl World {
                     if room == 0 {
                         break;
                     }
-                    let n = raw.sndbuf.len().min(room).min(self.rng.size(max_segment));
+                    let n = raw
+                        .sndbuf
+                        .len()
+                        .min(room)
+                        .min(self.rng.borrow_mut().size(max_segment));
                     outgoing.push(Segment::Data(raw.sndbuf.drain(..n).collect()));
                     in_flight += n;
                 }
