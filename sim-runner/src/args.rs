@@ -7,7 +7,8 @@ use concurrence_sim::parse_seed_range;
 
 use crate::SimRunner;
 
-/// `--seeds A..B`, `--seed S`, `--choices TEXT`, `--threads N`, `--keep-going`, `--no-shrink`.
+/// `--seeds A..B`, `--seed S`, `--choices TEXT`, `--runner-threads N`, `--keep-going`,
+/// `--no-shrink`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct RunnerArgs {
     /// Seeds to run, as `A..B` (B excluded).
@@ -21,7 +22,7 @@ pub struct RunnerArgs {
     pub choices: Option<String>,
     /// Threads running seeds (default: the machine's parallelism).
     #[arg(long)]
-    pub threads: Option<usize>,
+    pub runner_threads: Option<usize>,
     /// Run every seed, even after a failure.
     #[arg(long)]
     pub keep_going: bool,
@@ -44,7 +45,7 @@ impl RunnerArgs {
             .seeds(self.seed.map_or(self.seeds.clone(), |s| s..s + 1))
             .keep_going(self.keep_going)
             .shrink(!self.no_shrink);
-        if let Some(threads) = self.threads {
+        if let Some(threads) = self.runner_threads {
             runner = runner.threads(threads);
         }
         if let Some(text) = &self.choices {

@@ -48,6 +48,9 @@ impl Shrunk {
 pub struct RunReport {
     /// The name replay commands use (a test's name).
     pub name: String,
+    /// For a program: the command line that reruns it, to which `--seed N` or `--choices
+    /// TEXT` is added (`None`: replay through `cargo test` and the environment).
+    pub command: Option<String>,
     /// Seeds run.
     pub seeds_run: u64,
     /// Events the runs processed, together.
@@ -69,6 +72,24 @@ impl RunReport {
     #[must_use]
     pub fn events_per_second(&self) -> f64 {
         per_second(self.events, self.elapsed)
+    }
+
+    /// The command that replays `seed`.
+    #[must_use]
+    pub fn replay_seed(&self, seed: u64) -> String {
+        match &self.command {
+            Some(command) => format!("{command} --seed {seed}"),
+            None => format!("CONCURRENCE_SEED={seed} cargo test {}", self.name),
+        }
+    }
+
+    /// The command that replays a tape of choices written as `text`.
+    #[must_use]
+    pub fn replay_choices(&self, text: &str) -> String {
+        match &self.command {
+            Some(command) => format!("{command} --choices {text}"),
+            None => format!("CONCURRENCE_CHOICES={text} cargo test {}", self.name),
+        }
     }
 
     /// Panics with the whole report when a seed failed: the end of a `#[test]`.
@@ -101,11 +122,7 @@ impl fmt::Display for RunReport {
         )?;
         for failure in &self.failures {
             writeln!(f, "seed {} failed: {}", failure.seed, failure.message)?;
-            writeln!(
-                f,
-                "  replay: CONCURRENCE_SEED={} cargo test {}",
-                failure.seed, self.name
-            )?;
+            writeln!(f, "  replay: {}", self.replay_seed(failure.seed))?;
             let Some(shrunk) = &failure.shrunk else {
                 continue;
             };
@@ -120,9 +137,8 @@ impl fmt::Display for RunReport {
             )?;
             writeln!(
                 f,
-                "  replay the shrunk run: CONCURRENCE_CHOICES={} cargo test {}",
-                choices_to_text(&shrunk.choices),
-                self.name
+                "  replay the shrunk run: {}",
+                self.replay_choices(&choices_to_text(&shrunk.choices))
             )?;
             let skip = shrunk.trace.len().saturating_sub(TRACE_TAIL);
             writeln!(

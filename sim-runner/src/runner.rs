@@ -28,6 +28,7 @@ pub struct SimRunner {
     shrink: bool,
     max_shrink_runs: usize,
     replay: Option<Vec<Choice>>,
+    command: Option<String>,
 }
 
 impl SimRunner {
@@ -45,7 +46,16 @@ impl SimRunner {
             shrink: true,
             max_shrink_runs: 2_000,
             replay: None,
+            command: None,
         }
+    }
+
+    /// For a program rather than a test: the command line that reruns it; replay commands
+    /// then add `--seed N` or `--choices TEXT` (as [`RunnerArgs`](crate::RunnerArgs) parses).
+    #[must_use]
+    pub fn command(mut self, command: &str) -> Self {
+        self.command = Some(command.to_owned());
+        self
     }
 
     /// The seeds to run (`A..B`, B excluded), unless the environment names others.
@@ -134,6 +144,7 @@ impl SimRunner {
                 .collect();
             return RunReport {
                 name: self.name.clone(),
+                command: self.command.clone(),
                 seeds_run: 1,
                 events: outcome.events,
                 elapsed: started.elapsed(),
@@ -185,6 +196,7 @@ impl SimRunner {
         }
         RunReport {
             name: self.name.clone(),
+            command: self.command.clone(),
             seeds_run: ran.into_inner(),
             events: events.into_inner(),
             elapsed,

@@ -1,7 +1,9 @@
 //! `sim-echo`: C clients against a line-echo server session in the simulator, each checking
-//! every reply against what it sent. One line per seed:
-//! `seed=N clients=C events=E virtual_ms=T trace_hash=H violations=V`; exit 0 when every
-//! seed had no violation, else 1 with the replay command on stderr.
+//! every reply against what it sent, swept over seeds by the seed runner
+//! (`concurrence-sim-runner`: threads, replay commands, shrinking of a failure). The last line
+//! is the summary: `seeds=N failing=F audited=A seconds=S seeds_per_second=R events_per_second=E`;
+//! exit 0 when every seed passed, else 1 with the report (replay commands, the shrunk run) on
+//! stderr.
 //!
 //! `cargo run --release -p concurrence-sim --example sim-echo -- --seed 7 --clients 100 --faults all`
 //! `cargo run --release -p concurrence-sim --example sim-echo -- --seeds 0..1000 --clients 10`
@@ -9,21 +11,18 @@
 #![allow(clippy::print_stdout)] // the report is the program's output
 
 use std::process::ExitCode;
-use std::time::Instant;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use clap::Parser;
-use concurrence_sim::{Faults, echo_audit, echo_run};
+use concurrence_sim::{Faults, echo_audit, echo_scenario};
+use concurrence_sim_runner::RunnerArgs;
 
 /// Line-echo clients against a server session in the deterministic simulator.
 #[derive(Parser, Debug)]
 #[command(version, about)]
 struct Args {
-    /// The seed to run (same seed, same run).
-    #[arg(long, default_value_t = 0, conflicts_with = "seeds")]
-    seed: u64,
-    /// A range of seeds, `A..B` (B excluded): one line each, then a summary.
-    #[arg(long)]
-    seeds: Option<String>,
+    #[command(flatten)]
+    runner: RunnerArgs,
     /// Clients.
     #[arg(long, default_value_t = 10)]
     clients: usize,
@@ -33,8 +32,8 @@ struct Args {
     /// Fault preset: none, short-io or all.
     #[arg(long, default_value = "all")]
     faults: String,
-    /// Determinism audit: every Nth seed runs twice and the traces must agree (0: never).
-    /// On a difference the first diverging event is printed and the run fails.
+    /// Determinism audit: every Nth seed runs twice more with readable traces, which must
+    /// agree (0: never). On a difference the first diverging event is the violation.
     #[arg(long, default_value_t = 20)]
     audit_every: u64,
 }
@@ -48,70 +47,51 @@ fn main() -> ExitCode {
         );
         return ExitCode::FAILURE;
     };
-    let seeds = match &args.seeds {
-        None => args.seed..args.seed + 1,
-        Some(range) => match concurrence_sim::parse_seed_range(range) {
-            Some(seeds) => seeds,
-            None => {
-                eprintln!("sim-echo: --seeds takes A..B with A < B, e.g. 0..100");
-                return ExitCode::FAILURE;
-            }
-        },
+    let command = format!(
+        "cargo run --release -p concurrence-sim --example sim-echo -- --clients {} --lines {} --faults {}",
+        args.clients, args.lines, args.faults
+    );
+    let runner = match args.runner.runner("sim-echo") {
+        Ok(runner) => runner.command(&command),
+        Err(message) => {
+            eprintln!("sim-echo: {message}");
+            return ExitCode::FAILURE;
+        }
     };
-    let started = Instant::now();
-    let mut last_progress = Instant::now();
-    let (mut runs, mut audited, mut failing) = (0u64, 0u64, Vec::new());
-    for seed in seeds.clone() {
-        match echo_run(seed, args.clients, args.lines, faults) {
-            Ok(report) => {
-                println!("{report}");
-                if report.violations > 0 {
-                    failing.push(seed);
-                }
-            }
-            Err(error) => {
-                println!("seed={seed} clients={} error=\"{error}\"", args.clients);
-                failing.push(seed);
-            }
+    let audited = AtomicU64::new(0);
+    let report = runner.run(|case| {
+        let seed = case.seed();
+        let run = echo_scenario(case.network(faults), args.clients, args.lines)
+            .map_err(|e| e.to_string())?;
+        if run.violations > 0 {
+            return Err(format!("{} violations ({run})", run.violations));
         }
         if args.audit_every > 0 && seed % args.audit_every == 0 {
             match echo_audit(seed, args.clients, args.lines, faults) {
-                Ok(None) => audited += 1,
+                Ok(None) => {
+                    audited.fetch_add(1, Ordering::Relaxed);
+                }
                 Ok(Some(divergence)) => {
-                    eprintln!("sim-echo: seed {seed} is not deterministic: {divergence}");
-                    failing.push(seed);
+                    return Err(format!("seed {seed} is not deterministic: {divergence}"));
                 }
-                Err(error) => {
-                    eprintln!("sim-echo: seed {seed}: the audit run failed: {error}");
-                    failing.push(seed);
-                }
+                Err(error) => return Err(format!("the audit run failed: {error}")),
             }
         }
-        runs += 1;
-        if last_progress.elapsed().as_secs() >= 5 {
-            eprintln!(
-                "sim-echo: {runs} seeds done, {} failing so far",
-                failing.len()
-            );
-            last_progress = Instant::now();
-        }
+        Ok(())
+    });
+    if !report.failures.is_empty() {
+        eprintln!("{report}");
     }
-    if args.seeds.is_some() {
-        let secs = started.elapsed().as_secs_f64();
-        println!(
-            "seeds={} failing={} audited={audited} seconds={secs:.2} seeds_per_second={:.1}",
-            runs,
-            failing.len(),
-            runs as f64 / secs.max(1e-9)
-        );
-    }
-    for seed in &failing {
-        eprintln!(
-            "replay: cargo run --release -p concurrence-sim --example sim-echo -- --seed {seed} --clients {} --lines {} --faults {}",
-            args.clients, args.lines, args.faults
-        );
-    }
-    if failing.is_empty() {
+    println!(
+        "seeds={} failing={} audited={} seconds={:.2} seeds_per_second={:.1} events_per_second={:.0}",
+        report.seeds_run,
+        report.failures.len(),
+        audited.load(Ordering::Relaxed),
+        report.elapsed.as_secs_f64(),
+        report.seeds_per_second(),
+        report.events_per_second()
+    );
+    if report.failures.is_empty() {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

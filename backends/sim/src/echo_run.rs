@@ -147,6 +147,18 @@ pub fn echo_run(
     echo_world(SimNetwork::new(seed, faults), clients, lines).map(|(report, _)| report)
 }
 
+/// [`echo_run`] on a network you built (a seed runner's case, a replayed tape of choices).
+///
+/// # Errors
+/// [`SimError::EventLimit`] if the run does not settle.
+pub fn echo_scenario(
+    sim: SimNetwork,
+    clients: usize,
+    lines: usize,
+) -> Result<EchoReport, SimError> {
+    echo_world(sim, clients, lines).map(|(report, _)| report)
+}
+
 /// The determinism audit of one seed: runs it twice with readable traces and compares them;
 /// `Some` names the first event where the two runs part.
 ///

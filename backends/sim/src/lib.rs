@@ -61,7 +61,7 @@ pub mod simulation_guide {}
 
 pub use buggify::{BUGGIFY_FIRE_PER_MILLION, BUGGIFY_SITE_PER_MILLION, buggify_site, buggify_with};
 pub use client::connect_session;
-pub use echo_run::{EchoClient, EchoReport, echo_audit, echo_run};
+pub use echo_run::{EchoClient, EchoReport, echo_audit, echo_run, echo_scenario};
 pub use executor::{SimTask, Sleep, now, sleep, spawn};
 pub use faults::{Faults, LinkProfile};
 pub use network::SimNetwork;

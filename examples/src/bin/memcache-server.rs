@@ -10,16 +10,18 @@
 
 use std::hash::RandomState;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use clap::{Parser, ValueEnum};
-use concurrence_core::{Address, Timestamp};
-use concurrence_examples::memcache::sim_load::load_run;
+use concurrence_core::Address;
+use concurrence_examples::memcache::sim_load::{load_scenario, sim_store_config};
 use concurrence_examples::memcache::stats::ServerInfo;
 use concurrence_examples::memcache::{MemcacheSession, Shared, StoreConfig};
 use concurrence_os::clock;
 use concurrence_sim::Faults;
+use concurrence_sim_runner::RunnerArgs;
 use concurrence_socket::ServerConfig;
 
 /// A memcached-compatible server on concurrence.
@@ -53,12 +55,10 @@ struct Args {
     /// More logging (-v info for every connection end, -vv debug).
     #[arg(short, action = clap::ArgAction::Count)]
     verbose: u8,
-    /// Simulator: the seed.
-    #[arg(long, default_value_t = 0, conflicts_with = "seeds")]
-    seed: u64,
-    /// Simulator: a range of seeds, `A..B` (B excluded): one line each, then a summary.
-    #[arg(long)]
-    seeds: Option<String>,
+    /// Simulator: the seed runner's flags (`--seeds A..B`, `--seed S`, `--choices TEXT`,
+    /// `--runner-threads N`, `--keep-going`, `--no-shrink`).
+    #[command(flatten)]
+    runner: RunnerArgs,
     /// Simulator: clients.
     #[arg(long, default_value_t = 10)]
     clients: usize,
@@ -253,67 +253,51 @@ fn run_sim(args: &Args) -> ExitCode {
         );
         return ExitCode::FAILURE;
     };
-    let seeds = match &args.seeds {
-        None => args.seed..args.seed + 1,
-        Some(range) => match concurrence_sim::parse_seed_range(range) {
-            Some(seeds) => seeds,
-            None => {
-                eprintln!("memcache-server: --seeds takes A..B with A < B, e.g. 0..100");
-                return ExitCode::FAILURE;
-            }
-        },
-    };
-    let started = Instant::now();
-    let mut last_report = started;
-    let (mut runs, mut failing) = (0u64, 0u64);
-    for seed in seeds {
-        let mut progress = |done: usize, now: Timestamp| {
-            if last_report.elapsed() >= Duration::from_secs(2) {
-                last_report = Instant::now();
-                eprintln!(
-                    "  ... seed {seed}: {done}/{} clients done, virtual {} ms, {:.1} s",
-                    args.clients,
-                    now.since_epoch().as_millis(),
-                    started.elapsed().as_secs_f64()
-                );
-            }
-        };
-        runs += 1;
-        match load_run(seed, args.clients, args.ops, faults, &mut progress) {
-            Ok(report) => {
-                println!("{report}");
-                if report.violations > 0 {
-                    failing += 1;
-                    for note in &report.notes {
-                        eprintln!("  {note}");
-                    }
-                    eprintln!("replay: {}", replay_command(args, seed));
-                }
-            }
-            Err(error) => {
-                failing += 1;
-                eprintln!("memcache-server: seed {seed} did not settle: {error}");
-                eprintln!("replay: {}", replay_command(args, seed));
-            }
+    let runner = match args.runner.runner("memcache-server") {
+        Ok(runner) => runner.command(&replay_command(args)),
+        Err(message) => {
+            eprintln!("memcache-server: {message}");
+            return ExitCode::FAILURE;
         }
+    };
+    let answered = AtomicU64::new(0);
+    let report = runner.run(|case| {
+        let run = load_scenario(
+            case.network(faults),
+            args.clients,
+            args.ops,
+            sim_store_config(),
+            &mut |_, _| {},
+        )
+        .map_err(|error| format!("did not settle: {error}"))?;
+        answered.fetch_add(run.answered, Ordering::Relaxed);
+        if run.violations > 0 {
+            return Err(format!("{run}: {}", run.notes.join("; ")));
+        }
+        Ok(())
+    });
+    if !report.failures.is_empty() {
+        eprintln!("{report}");
     }
-    if args.seeds.is_some() {
-        let secs = started.elapsed().as_secs_f64();
-        println!(
-            "seeds={runs} failing={failing} seconds={secs:.2} seeds_per_second={:.1}",
-            runs as f64 / secs.max(1e-9)
-        );
-    }
-    if failing == 0 {
+    println!(
+        "seeds={} failing={} answered={} seconds={:.2} seeds_per_second={:.1} events_per_second={:.0}",
+        report.seeds_run,
+        report.failures.len(),
+        answered.load(Ordering::Relaxed),
+        report.elapsed.as_secs_f64(),
+        report.seeds_per_second(),
+        report.events_per_second()
+    );
+    if report.failures.is_empty() {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
     }
 }
 
-fn replay_command(args: &Args, seed: u64) -> String {
+fn replay_command(args: &Args) -> String {
     format!(
-        "cargo run --release -p concurrence-examples --bin memcache-server -- --backend sim --seed {seed} --clients {} --ops {} --faults {}",
+        "cargo run --release -p concurrence-examples --bin memcache-server -- --backend sim --clients {} --ops {} --faults {}",
         args.clients, args.ops, args.faults
     )
 }

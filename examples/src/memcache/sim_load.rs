@@ -435,7 +435,22 @@ pub fn load_run_with(
     store: StoreConfig,
     progress: &mut dyn FnMut(usize, Timestamp),
 ) -> Result<LoadReport, SimError> {
-    let mut sim = SimNetwork::new(seed, faults);
+    load_scenario(SimNetwork::new(seed, faults), clients, ops, store, progress)
+}
+
+/// The load of [`load_run`] on a network you built (a seed runner's case, a replayed tape of
+/// choices); the clients' own choices come from the network's seed.
+///
+/// # Errors
+/// [`SimError::EventLimit`] if the run does not settle.
+pub fn load_scenario(
+    mut sim: SimNetwork,
+    clients: usize,
+    ops: usize,
+    store: StoreConfig,
+    progress: &mut dyn FnMut(usize, Timestamp),
+) -> Result<LoadReport, SimError> {
+    let seed = sim.seed();
     let server = sim.host("server");
     let address = server_address();
     let config = ConnectionConfig::default()
