@@ -47,6 +47,7 @@ mod echo_run;
 mod executor;
 mod faults;
 mod network;
+pub mod planted;
 mod rng;
 mod seed_range;
 mod server;

@@ -102,3 +102,30 @@ fn short_reads_find_it_and_the_seed_replays() {
     assert!(first && again);
     assert_eq!(hash, hash_again, "the replay is the same run");
 }
+
+/// A tape of choices from bytes (a fuzzer's input) replays as the same simulation, and the
+/// all-zero tape is the simplest run: with 4 KiB reads nothing is split, so the planted
+/// split-frame bug does not show; one short read in the middle of a request shows it.
+#[test]
+fn a_byte_tape_replays_and_only_a_split_shows_the_split_frame_bug() {
+    use concurrence_sim::planted::split_frame_run;
+    let mut faults = Faults::none();
+    faults.max_read = 4096;
+    faults.max_segment = 1460;
+    let (requests, verdict) = split_frame_run(SimNetwork::from_bytes(&[], faults));
+    assert_eq!(requests, [1]);
+    assert_eq!(verdict, Ok(()));
+    // Choices 0 and 1 are the scenario's (1 client, 1 request); a later read of 4096 - 4080
+    // = 16 bytes splits the 25-byte request.
+    let mut tape = vec![0u8; 4 * 40];
+    for choice in 2..40 {
+        tape[4 * choice..4 * choice + 4].copy_from_slice(&4080u32.to_le_bytes());
+    }
+    let run = |tape: &[u8]| {
+        let sim = SimNetwork::from_bytes(tape, faults).keep_trace();
+        split_frame_run(sim).1
+    };
+    let first = run(&tape);
+    assert!(first.is_err(), "a split request shows the bug");
+    assert_eq!(run(&tape), first, "the same tape, the same run");
+}
