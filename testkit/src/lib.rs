@@ -6,12 +6,15 @@
 //!   told apart from the end); [`Script`] is a scripted peer that records its transcript.
 //! - Small sessions the workspace's own tests share ([`LineEcho`], [`ByteEcho`], [`Producer`],
 //!   [`ReportEnd`], ...).
+//! - [`history`]: operation histories and a linearizability checker (Wing & Gong, with a
+//!   per-key register-with-CAS model), for checking a store's clients under faults.
 //! - [`model`]: plain reference models of the core's state machines and a hostile-peer harness
 //!   for `Connection`, used by the property tests and the fuzz targets.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod history;
 pub mod model;
 mod pair;
 mod script;

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use clap::{Parser, ValueEnum};
 use concurrence_core::Address;
+use concurrence_examples::memcache::sim_history::history_check;
 use concurrence_examples::memcache::sim_load::{load_scenario, sim_store_config};
 use concurrence_examples::memcache::stats::ServerInfo;
 use concurrence_examples::memcache::{MemcacheSession, Shared, StoreConfig};
@@ -68,6 +69,11 @@ struct Args {
     /// Simulator: network faults, `none`, `short-io` or `all`.
     #[arg(long, default_value = "all")]
     faults: String,
+    /// Simulator: instead of the per-client model check, record the history of clients
+    /// sharing three keys (a partition, maybe a crash and a restart that forgets) and check
+    /// it is linearizable against the per-key CAS register model.
+    #[arg(long)]
+    history: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -261,7 +267,15 @@ fn run_sim(args: &Args) -> ExitCode {
         }
     };
     let answered = AtomicU64::new(0);
+    let (ambiguous, crashes) = (AtomicU64::new(0), AtomicU64::new(0));
     let report = runner.run(|case| {
+        if args.history {
+            let run = history_check(case.network(faults), args.clients, args.ops)?;
+            answered.fetch_add(run.operations as u64, Ordering::Relaxed);
+            ambiguous.fetch_add(run.ambiguous as u64, Ordering::Relaxed);
+            crashes.fetch_add(u64::from(run.crashed), Ordering::Relaxed);
+            return Ok(());
+        }
         let run = load_scenario(
             case.network(faults),
             args.clients,
@@ -278,6 +292,14 @@ fn run_sim(args: &Args) -> ExitCode {
     });
     if !report.failures.is_empty() {
         eprintln!("{report}");
+    }
+    if args.history {
+        print!(
+            "operations={} ambiguous={} crashes={} ",
+            answered.load(Ordering::Relaxed),
+            ambiguous.load(Ordering::Relaxed),
+            crashes.load(Ordering::Relaxed)
+        );
     }
     println!(
         "seeds={} failing={} answered={} seconds={:.2} seeds_per_second={:.1} events_per_second={:.0}",
@@ -297,7 +319,10 @@ fn run_sim(args: &Args) -> ExitCode {
 
 fn replay_command(args: &Args) -> String {
     format!(
-        "cargo run --release -p concurrence-examples --bin memcache-server -- --backend sim --clients {} --ops {} --faults {}",
-        args.clients, args.ops, args.faults
+        "cargo run --release -p concurrence-examples --bin memcache-server -- --backend sim --clients {} --ops {} --faults {}{}",
+        args.clients,
+        args.ops,
+        args.faults,
+        if args.history { " --history" } else { "" }
     )
 }

@@ -10,6 +10,7 @@ mod client_codec;
 pub mod command;
 pub mod reply_framing;
 mod server_session;
+pub mod sim_history;
 pub mod sim_load;
 pub mod stats;
 pub mod store;
