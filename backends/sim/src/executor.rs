@@ -46,10 +46,17 @@ impl RunQueue {
         self.0.lock().unwrap_or_else(PoisonError::into_inner).len()
     }
 
-    /// Takes the task at `index` (order among the others does not matter: the next pick is
-    /// drawn again).
-    pub(crate) fn take(&self, index: usize) -> Option<Runnable<TaskInfo>> {
+    /// Takes the task at the index `pick` chooses among the waiting ones (given how many wait),
+    /// under one lock; `None` when none waits.
+    pub(crate) fn take_picked(
+        &self,
+        pick: impl FnOnce(usize) -> usize,
+    ) -> Option<Runnable<TaskInfo>> {
         let mut queue = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if queue.is_empty() {
+            return None;
+        }
+        let index = pick(queue.len());
         (index < queue.len()).then(|| queue.swap_remove(index))
     }
 

@@ -415,13 +415,12 @@ impl SimNetwork {
     /// Polls woken tasks, one at a time in an order drawn from the RNG, until none is left.
     fn run_tasks(&mut self, processed: &mut u64) -> Result<(), SimError> {
         loop {
-            let waiting = self.queue.len();
-            if waiting == 0 {
+            let world = &self.world;
+            let Some(runnable) = self.queue.take_picked(|waiting| {
+                let index = world.borrow_mut().draw(waiting as u64);
+                usize::try_from(index).unwrap_or_default()
+            }) else {
                 return Ok(());
-            }
-            let index = self.world.borrow_mut().draw(waiting as u64);
-            let Some(runnable) = self.queue.take(usize::try_from(index).unwrap_or_default()) else {
-                continue;
             };
             let info = *runnable.metadata();
             let alive = {
@@ -434,11 +433,9 @@ impl SimNetwork {
                 continue;
             }
             self.count(processed)?;
-            self.world.borrow_mut().record(format_args!(
-                "t{} polled on h{}",
-                info.number,
-                info.host.index()
-            ));
+            self.world
+                .borrow_mut()
+                .record_poll(info.number, info.host.index());
             enter(self.scope(info.host), || runnable.run());
         }
     }

@@ -10,14 +10,39 @@ use concurrence_core::Timestamp;
 struct Fnv(u64);
 
 impl Fnv {
+    const PRIME: u64 = 0x0000_0100_0000_01b3;
+
     fn new() -> Self {
         Fnv(0xcbf2_9ce4_8422_2325)
     }
+
+    /// FNV-1a over 8-byte words (then the tail byte by byte): the same mixing, an eighth of
+    /// the multiplications on a data segment.
     fn bytes(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 ^= u64::from(b);
-            self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);
+        let mut words = bytes.chunks_exact(8);
+        for word in &mut words {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(word);
+            self.0 ^= u64::from_le_bytes(w);
+            self.0 = self.0.wrapping_mul(Self::PRIME);
         }
+        for &b in words.remainder() {
+            self.0 ^= u64::from(b);
+            self.0 = self.0.wrapping_mul(Self::PRIME);
+        }
+    }
+
+    fn word(&mut self, word: u64) {
+        self.0 ^= word;
+        self.0 = self.0.wrapping_mul(Self::PRIME);
+    }
+}
+
+/// Hashes what is written to it, formatting nothing into memory.
+impl Write for Fnv {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.bytes(s.as_bytes());
+        Ok(())
     }
 }
 
@@ -41,19 +66,51 @@ impl Trace {
         }
     }
 
-    /// Records one event at `now`: `what` names it, `data` is hashed too (not printed).
+    /// Records one event at `now`: `what` names it, `data` is hashed too (not printed). The
+    /// hash takes the time as a number and `what` as it formats, without building a line;
+    /// the line is built only when lines are kept.
     pub(crate) fn record(&mut self, now: Timestamp, what: std::fmt::Arguments<'_>, data: &[u8]) {
         self.events += 1;
-        self.scratch.clear();
-        let _ = write!(
-            self.scratch,
-            "{:>12.6}s {what}",
-            now.since_epoch().as_secs_f64()
-        );
-        self.hash.bytes(self.scratch.as_bytes());
+        let nanos = u64::try_from(now.since_epoch().as_nanos()).unwrap_or(u64::MAX);
+        self.hash.word(nanos);
+        let _ = self.hash.write_fmt(what);
         self.hash.bytes(data);
         if let Some(lines) = &mut self.lines {
+            self.scratch.clear();
+            let _ = write!(
+                self.scratch,
+                "{:>12.6}s {what}",
+                now.since_epoch().as_secs_f64()
+            );
             lines.push(self.scratch.clone());
+        }
+    }
+
+    /// Records a frequent event by its fields (a tag and numbers, hashed as they are, with
+    /// `data`), formatting its line with `line` only when lines are kept: the hot events
+    /// (task polls, segments) cost no formatting.
+    pub(crate) fn record_fields(
+        &mut self,
+        now: Timestamp,
+        tag: &'static str,
+        fields: &[u64],
+        data: &[u8],
+        line: impl FnOnce() -> String,
+    ) {
+        self.events += 1;
+        let nanos = u64::try_from(now.since_epoch().as_nanos()).unwrap_or(u64::MAX);
+        self.hash.word(nanos);
+        self.hash.bytes(tag.as_bytes());
+        for &field in fields {
+            self.hash.word(field);
+        }
+        self.hash.bytes(data);
+        if let Some(lines) = &mut self.lines {
+            lines.push(format!(
+                "{:>12.6}s {}",
+                now.since_epoch().as_secs_f64(),
+                line()
+            ));
         }
     }
 

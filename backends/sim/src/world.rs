@@ -357,6 +357,17 @@ fn shift(at: Timestamp, nanos: i64) -> Timestamp {
     }
 }
 
+/// Moves the first `out.len()` bytes of `buf` into `out` (at most two slice copies, not a
+/// byte at a time).
+fn take_front(buf: &mut VecDeque<u8>, out: &mut [u8]) {
+    let n = out.len().min(buf.len());
+    let (a, b) = buf.as_slices();
+    let from_a = n.min(a.len());
+    out[..from_a].copy_from_slice(&a[..from_a]);
+    out[from_a..n].copy_from_slice(&b[..n - from_a]);
+    buf.drain(..n);
+}
+
 fn reset_error() -> std::io::Error {
     std::io::ErrorKind::ConnectionReset.into()
 }
@@ -698,6 +709,15 @@ impl World {
     /// Records a line in the trace.
     pub(crate) fn record(&mut self, line: std::fmt::Arguments<'_>) {
         self.trace.record(self.now, line, &[]);
+    }
+
+    /// Records that task `task` was polled on host `host` (the hottest event: no formatting
+    /// unless lines are kept).
+    pub(crate) fn record_poll(&mut self, task: u64, host: usize) {
+        self.trace
+            .record_fields(self.now, "poll", &[task, host as u64], &[], || {
+                format!("t{task} polled on h{host}")
+            });
     }
 
     /// Binds a session's `Notify` (if it has one) to a turn of endpoint `side` of `id`.
@@ -1126,10 +1146,13 @@ impl World {
         let receiver_gone = self.conns[id].ends[to].as_ref().is_none_or(|e| e.done);
         match segment {
             Segment::Data(bytes) => {
-                self.trace.record(
+                let n = bytes.len();
+                self.trace.record_fields(
                     self.now,
-                    format_args!("c{id} {from}->{to} data {}", bytes.len()),
+                    "data",
+                    &[id as u64, from as u64, n as u64],
                     &bytes,
+                    || format!("c{id} {from}->{to} data {n}"),
                 );
                 if receiver_gone {
                     // Bytes for a closed socket: the answer is a reset.
@@ -1289,9 +1312,7 @@ impl World {
                             .len()
                             .min(end.rcvbuf.len())
                             .min(self.rng.borrow_mut().size(max_read));
-                        for (slot, byte) in room[..n].iter_mut().zip(end.rcvbuf.drain(..n)) {
-                            *slot = byte;
-                        }
+                        take_front(&mut end.rcvbuf, &mut room[..n]);
                         if self.trace.lines().is_some() {
                             // How the session got its input (kept traces only: a shrunk
                             // run's trace shows the split that broke a parser).
@@ -1547,9 +1568,7 @@ impl World {
             .len()
             .min(end.rcvbuf.len())
             .min(self.rng.borrow_mut().size(max_read));
-        for (slot, byte) in buf[..n].iter_mut().zip(end.rcvbuf.drain(..n)) {
-            *slot = byte;
-        }
+        take_front(&mut end.rcvbuf, &mut buf[..n]);
         // What was taken opened the window: the peer may send more.
         self.pump(id, 1 - side);
         Poll::Ready(Ok(n))
@@ -1759,7 +1778,9 @@ impl World {
                         .len()
                         .min(room)
                         .min(self.rng.borrow_mut().size(max_segment));
-                    outgoing.push(Segment::Data(raw.sndbuf.drain(..n).collect()));
+                    let mut segment = vec![0; n];
+                    take_front(&mut raw.sndbuf, &mut segment);
+                    outgoing.push(Segment::Data(segment));
                     in_flight += n;
                 }
                 if (raw.shutdown || raw.closed)
