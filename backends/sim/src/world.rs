@@ -333,6 +333,10 @@ pub(crate) struct World {
     session_waiters: BTreeMap<usize, Waker>,
     /// Per-link overrides of latency, jitter and bandwidth: (from, to).
     links: BTreeMap<(HostId, HostId), LinkProfile>,
+    /// Per server address, the connections whose server end became a session: counted for
+    /// `max_connections` (ended ones are pruned, and their sessions dropped, as SYNs come),
+    /// so a SYN costs the live sessions, not every connection the run ever made.
+    serving: BTreeMap<Address, Vec<usize>>,
     wakes: Wakes,
 }
 
@@ -394,6 +398,7 @@ impl World {
             next_sleep: 0,
             next_port: 32_767,
             links: BTreeMap::new(),
+            serving: BTreeMap::new(),
             session_waiters: BTreeMap::new(),
             wakes: Wakes::default(),
         }
@@ -928,6 +933,8 @@ impl World {
         end.raw = None;
         let host = end.host;
         let now = self.host_now(host);
+        let address = self.conns[id].server_address.clone();
+        self.serving.entry(address).or_default().push(id);
         // The factory is user code too: a panic there ends only this connection.
         self.guarded(id, 1, |world| {
             let ListenerKind::Sessions {
@@ -959,6 +966,7 @@ impl World {
             return;
         };
         loop {
+            self.prune_serving(address);
             let live = self.live_sessions(address);
             let ListenerKind::Sessions {
                 max_connections,
@@ -997,10 +1005,9 @@ impl World {
             format_args!("shutdown grace of {address} over"),
             &[],
         );
-        for id in 0..self.conns.len() {
-            if self.conns[id].server_address != address {
-                continue;
-            }
+        self.prune_serving(&address);
+        let ids = self.serving.get(&address).cloned().unwrap_or_default();
+        for id in ids {
             let Some(end) = self.conns[id].ends[1].as_ref() else {
                 continue;
             };
@@ -1017,17 +1024,34 @@ impl World {
         }
     }
 
+    fn is_live_session(&self, id: usize) -> bool {
+        self.conns[id].ends[1]
+            .as_ref()
+            .is_some_and(|e| e.raw.is_none() && !e.done)
+    }
+
+    /// Forgets the ended sessions of `address` and drops them (with their buffers): a long
+    /// run keeps only what is live.
+    fn prune_serving(&mut self, address: &Address) {
+        let Some(ids) = self.serving.get(address) else {
+            return;
+        };
+        let (live, ended): (Vec<usize>, Vec<usize>) =
+            ids.iter().partition(|&&id| self.is_live_session(id));
+        for id in ended {
+            if let Some(end) = self.conns[id].ends[1].as_mut() {
+                end.conn = None;
+                end.rcvbuf = VecDeque::new();
+            }
+        }
+        self.serving.insert(address.clone(), live);
+    }
+
     /// Server-side session connections of the listener at `address` that have not ended.
     pub(crate) fn live_sessions(&self, address: &Address) -> usize {
-        self.conns
-            .iter()
-            .filter(|c| &c.server_address == address)
-            .filter(|c| {
-                c.ends[1]
-                    .as_ref()
-                    .is_some_and(|e| e.raw.is_none() && !e.done)
-            })
-            .count()
+        self.serving.get(address).map_or(0, |ids| {
+            ids.iter().filter(|&&id| self.is_live_session(id)).count()
+        })
     }
 
     fn on_syn(&mut self, id: usize) {
@@ -1071,6 +1095,7 @@ impl World {
             )),
             Address::Unix(_) => address.clone(),
         };
+        self.prune_serving(&address);
         let live = self.live_sessions(&address);
         let listener = &mut self.listeners[index];
         match &mut listener.kind {
