@@ -149,6 +149,10 @@ fn measure(
     seeds: u64,
     run: fn(u64, usize, usize) -> usize,
 ) -> Row {
+    // One untimed run first, for both simulators alike: the first run of a process pays for
+    // growing the allocator's heap and cold caches (it made single 10-client figures vary by
+    // a third).
+    run(seeds, clients, rounds);
     EVENTS.with(|events| events.set(0));
     let started = Instant::now();
     for seed in 0..seeds {
@@ -190,7 +194,7 @@ fn main() {
     let (rounds, big) = if quick { (100, 100) } else { (1000, 1000) };
     let mut rows = Vec::new();
     for clients in [10, 100, big] {
-        let seeds = if clients * rounds >= 100_000 { 3 } else { 10 };
+        let seeds = if clients * rounds >= 100_000 { 3 } else { 30 };
         rows.push(measure("concurrence-sim", clients, rounds, seeds, ours));
     }
     if !ours_only {

@@ -17,11 +17,11 @@ impl World {
             self.schedule(self.now, Event::Notify(id, side));
         }
         loop {
-            let (&key, _) = self.queue.first_key_value()?;
+            let key = self.queue.peek()?.key;
             if key.0 > end {
                 return None;
             }
-            let event = self.queue.remove(&key)?;
+            let event = self.queue.pop()?.event;
             if self.is_stale(event) {
                 // A timer of a finished endpoint: nothing happens, and time does not move.
                 continue;
@@ -79,7 +79,10 @@ impl World {
         // Events on the same instant run in an order drawn from the RNG.
         let tiebreak = self.rng.borrow_mut().next_u64();
         self.next_seq += 1;
-        self.queue.insert((at, tiebreak, self.next_seq), event);
+        self.queue.push(Queued {
+            key: (at, tiebreak, self.next_seq),
+            event,
+        });
     }
 
     pub(super) fn blocked(&self, id: usize, from_side: usize) -> bool {

@@ -361,6 +361,33 @@ pub(crate) enum Event {
     ShutDown(usize),
 }
 
+/// An event in the queue, ordered so that the heap's top is the earliest: by time, then the
+/// tiebreak drawn for events of the same instant, then the order of scheduling.
+pub(crate) struct Queued {
+    key: (Timestamp, u64, u64),
+    event: Event,
+}
+
+impl PartialEq for Queued {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+    }
+}
+
+impl Eq for Queued {}
+
+impl PartialOrd for Queued {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Queued {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        other.key.cmp(&self.key)
+    }
+}
+
 /// Sessions the application woke since the last event, as (connection, side): filled by the
 /// wake-ups bound to their `Notify`, turned into events in the order drawn from the RNG.
 type Wakes = std::sync::Arc<std::sync::Mutex<Vec<(usize, usize)>>>;
@@ -376,7 +403,7 @@ pub(crate) struct World {
     hosts: Vec<Host>,
     listeners: Vec<Listener>,
     conns: Vec<SimConn>,
-    queue: BTreeMap<(Timestamp, u64, u64), Event>,
+    queue: std::collections::BinaryHeap<Queued>,
     next_seq: u64,
     /// Blocked directions: (from, to).
     partitions: Vec<(HostId, HostId)>,
@@ -445,7 +472,7 @@ impl World {
             hosts: Vec::new(),
             listeners: Vec::new(),
             conns: Vec::new(),
-            queue: BTreeMap::new(),
+            queue: std::collections::BinaryHeap::new(),
             next_seq: 0,
             partitions: Vec::new(),
             trace: Trace::new(false),
