@@ -1,6 +1,8 @@
-//! Bulk data in the simulator: one session sends 24 MiB to a client session over a link cut
-//! into 1,460-byte segments (and reads of at most 64 KiB), the whole transfer checked byte for
-//! byte. Reports seconds per seed and simulated megabytes per second.
+//! Bulk data and long runs in the simulator: one session sends 24 MiB to a client session over
+//! a link cut into 1,460-byte segments (and reads of at most 64 KiB), the whole transfer checked
+//! byte for byte (seconds per seed, simulated megabytes per second); and waves of 1,000 short
+//! connections to one server, 10 and then 20 waves in one run (the cost per connection must
+//! not grow with the connections made before: ended ones are reclaimed).
 //!
 //! `cargo bench -p concurrence-sim --bench bulk`
 
@@ -71,6 +73,37 @@ fn run(seed: u64) -> (usize, usize) {
     (ended.session.received, ended.session.wrong)
 }
 
+/// `waves` waves of 1,000 clients, each sending one line to a line echo and closing.
+fn waves(waves: usize) -> usize {
+    let mut sim = SimNetwork::new(1, Faults::none());
+    let (server, client) = (sim.host("server"), sim.host("client"));
+    let address: Address = "10.0.0.1:7000".parse().expect("address");
+    sim.serve_session(server, address.clone(), ConnectionConfig::default(), |_| {
+        concurrence_testkit::LineEcho
+    });
+    let mut served = 0;
+    for _ in 0..waves {
+        let handles: Vec<_> = (0..1000)
+            .map(|_| {
+                let script = concurrence_testkit::Script::new()
+                    .send("ping\n")
+                    .await_suffix("ping\n")
+                    .close();
+                sim.connect_session(client, &address, script, ConnectionConfig::default())
+            })
+            .collect();
+        sim.run().expect("settles");
+        served += handles
+            .iter()
+            .filter(|h| {
+                sim.take_client(h)
+                    .is_some_and(|e| e.session.received() == b"ping\n")
+            })
+            .count();
+    }
+    served
+}
+
 fn main() {
     let quick = !std::env::args().any(|a| a == "--bench");
     let seeds = if quick { 1 } else { 3 };
@@ -84,4 +117,13 @@ fn main() {
         "24 MiB session transfer, 1,460-byte segments: {per_seed:.3} s per seed, {:.0} simulated MB/s",
         (TOTAL as f64 / 1e6) / per_seed
     );
+    for count in [10, 20] {
+        let started = Instant::now();
+        assert_eq!(waves(count), count * 1000);
+        let seconds = started.elapsed().as_secs_f64();
+        println!(
+            "{count} waves of 1,000 connections: {seconds:.3} s, {:.2} us per connection",
+            seconds * 1e6 / (count * 1000) as f64
+        );
+    }
 }

@@ -111,8 +111,8 @@ impl World {
             .is_some_and(|e| !e.driver.is_raw() && !e.done)
     }
 
-    /// Forgets the ended sessions of `address` and drops them (with their buffers): a long
-    /// run keeps only what is live.
+    /// Forgets the ended sessions of `address` and reclaims their endpoints (session, buffers,
+    /// state): a long run keeps only what is live, and an empty slot per finished connection.
     pub(super) fn prune_serving(&mut self, address: &Address) {
         let Some(ids) = self.serving.get(address) else {
             return;
@@ -120,10 +120,9 @@ impl World {
         let (live, ended): (Vec<usize>, Vec<usize>) =
             ids.iter().partition(|&&id| self.is_live_session(id));
         for id in ended {
-            if let Some(end) = self.conns[id].ends[1].as_mut() {
-                end.drop_session();
-                end.rcvbuf = VecDeque::new();
-            }
+            // Reclaimed: the endpoint (its session, buffers, state) goes; the connection
+            // keeps an empty slot, which every event treats as a closed endpoint.
+            self.conns[id].ends[1] = None;
         }
         self.serving.insert(address.clone(), live);
     }
@@ -195,12 +194,16 @@ impl World {
                 // At the cap: the handshake completes and the connection waits, unserved, in
                 // the backlog (its bytes queue in the receive buffer) until a slot frees.
                 waiting.push_back((id, peer));
-                self.conns[id].ends[1] =
-                    Some(Endpoint::raw_socket(server_host, ConnectState::Established));
+                self.conns[id].ends[1] = Some(Box::new(Endpoint::raw_socket(
+                    server_host,
+                    ConnectState::Established,
+                )));
             }
             ListenerKind::Sessions { .. } => {
-                self.conns[id].ends[1] =
-                    Some(Endpoint::raw_socket(server_host, ConnectState::Established));
+                self.conns[id].ends[1] = Some(Box::new(Endpoint::raw_socket(
+                    server_host,
+                    ConnectState::Established,
+                )));
                 self.serve(index, id, &peer);
             }
             ListenerKind::Sockets(backlog) => {
@@ -216,8 +219,10 @@ impl World {
                 if let Some(waker) = backlog.waker.take() {
                     waker.wake();
                 }
-                self.conns[id].ends[1] =
-                    Some(Endpoint::raw_socket(server_host, ConnectState::Established));
+                self.conns[id].ends[1] = Some(Box::new(Endpoint::raw_socket(
+                    server_host,
+                    ConnectState::Established,
+                )));
             }
         }
         self.trace.record(

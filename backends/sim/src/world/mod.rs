@@ -340,7 +340,8 @@ impl Endpoint {
 
 /// Client side 0, server side 1; link `d` carries bytes from side `d` to side `1 - d`.
 struct SimConn {
-    ends: [Option<Endpoint>; 2],
+    /// Boxed: a finished connection keeps two empty slots, not two endpoints' worth.
+    ends: [Option<Box<Endpoint>>; 2],
     links: [Link; 2],
     server_address: Address,
 }

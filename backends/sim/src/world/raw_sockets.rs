@@ -9,7 +9,10 @@ impl World {
         let id = self.conns.len();
         self.conns.push(SimConn {
             ends: [
-                Some(Endpoint::raw_socket(host, ConnectState::Connecting)),
+                Some(Box::new(Endpoint::raw_socket(
+                    host,
+                    ConnectState::Connecting,
+                ))),
                 None,
             ],
             links: [Link::default(), Link::default()],

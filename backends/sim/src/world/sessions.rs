@@ -58,7 +58,7 @@ impl World {
         self.bind_wake(&mut conn, id, 0);
         conn.handle_connecting(self.host_now(host));
         self.conns.push(SimConn {
-            ends: [Some(Endpoint::new(host, conn)), None],
+            ends: [Some(Box::new(Endpoint::new(host, conn))), None],
             links: [Link::default(), Link::default()],
             server_address: address.clone(),
         });
@@ -86,6 +86,8 @@ impl World {
             return None;
         }
         let (session, reason) = end.take_session()?.into_parts();
+        // The finished client endpoint is not needed any more: reclaim it.
+        self.conns[client.id].ends[0] = None;
         let session = session.into_any().downcast::<S>().ok()?;
         Some(Ended {
             session: *session,
