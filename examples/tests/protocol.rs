@@ -99,6 +99,11 @@ fn transcripts() -> Vec<(&'static str, Vec<u8>, Vec<u8>)> {
             text("set f 0 0 1\r\nx\r\nflush_all\r\nget f\r\nflush_all noreply\r\n"),
             text("STORED\r\nOK\r\nEND\r\n"),
         ),
+        (
+            "the meta no-op, stats noreply and unknown groups, cache_memlimit, stats detail",
+            text("mn\r\nmn foo\r\nstats noreply\r\nstats foo\r\ncache_memlimit 100\r\ncache_memlimit 100 noreply\r\ncache_memlimit\r\nstats detail on\r\nstats detail dump\r\nstats detail off\r\n"),
+            text("MN\r\nMN\r\nERROR\r\nERROR\r\nOK\r\nERROR\r\nOK\r\nEND\r\nOK\r\n"),
+        ),
     ]
 }
 
@@ -157,6 +162,30 @@ fn run_transcripts(server: &Server) {
 fn transcripts_match_memcached_on_every_server() {
     for server in common::all_servers() {
         run_transcripts(&server);
+    }
+}
+
+#[test]
+fn version_and_quit_ignore_extra_tokens_as_memcached_does() {
+    // Client test tools send `version foo bar` to resynchronise after a `noreply` command.
+    for server in common::all_servers() {
+        let mut stream = TcpStream::connect(server.address()).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        stream
+            .write_all(
+                b"set v 0 0 1 noreply\r\nx\r\nversion foo bar\r\nquit now please\r\nget v\r\n",
+            )
+            .expect("send");
+        let mut all = Vec::new();
+        stream.read_to_end(&mut all).expect("read to the close");
+        let text = String::from_utf8_lossy(&all);
+        assert!(
+            text.starts_with("VERSION ") && text.ends_with("\r\n") && text.lines().count() == 1,
+            "{}: {text:?}",
+            server.name()
+        );
     }
 }
 

@@ -117,6 +117,14 @@ pub enum Command<'a> {
     },
     /// `stats [group]`.
     Stats(StatsGroup),
+    /// `cache_memlimit <megabytes> [noreply]`: accepted (`OK`), as memcached answers it.
+    CacheMemlimit {
+        /// No reply wanted.
+        noreply: bool,
+    },
+    /// `mn`: the meta protocol's no-op, answered `MN` (clients use it to mark the end of a
+    /// pipeline of quiet meta commands).
+    MetaNoop,
     /// `quit`: close the connection.
     Quit,
 }
@@ -130,9 +138,12 @@ pub enum StatsGroup {
     Settings,
     /// `stats reset`: zero the counters that can be reset.
     Reset,
-    /// `stats items`, `stats slabs`, `stats sizes`: groups of a slab allocator this server
-    /// does not have; answered with an empty list.
+    /// `stats items`, `stats slabs`, `stats sizes`, `stats cachedump <class> <limit>`,
+    /// `stats detail dump`: groups of a slab allocator (or of per-prefix detail) this server
+    /// does not keep; answered with an empty list (`END`).
     Empty,
+    /// `stats detail on|off`: accepted (`OK`); this server keeps no per-prefix detail.
+    DetailSwitch,
 }
 
 /// A command line memcached would refuse, with the reply it would send.
@@ -282,17 +293,42 @@ pub fn parse_command(line: &[u8]) -> Result<Command<'_>, ParseFailure> {
             };
             Ok(Command::FlushAll { delay, noreply })
         }
-        (b"version", 1) => Ok(Command::Version),
+        // memcached ignores whatever follows `version`, `quit` and `mn` (client test tools
+        // send `version foo bar` to resynchronise after a `noreply` command).
+        (b"version", _) => Ok(Command::Version),
+        (b"mn", _) => Ok(Command::MetaNoop),
         (b"verbosity", 2 | 3) => Ok(Command::Verbosity { noreply }),
-        (b"stats", 1) => Ok(Command::Stats(StatsGroup::General)),
-        (b"stats", 2) => match args[1] {
-            b"settings" => Ok(Command::Stats(StatsGroup::Settings)),
-            b"reset" => Ok(Command::Stats(StatsGroup::Reset)),
-            b"items" | b"slabs" | b"sizes" => Ok(Command::Stats(StatsGroup::Empty)),
-            _ => Err(fail(CommandError::Unknown)),
+        (b"cache_memlimit", 2 | 3) => match number::<u64>(args[1]) {
+            Some(_) => Ok(Command::CacheMemlimit { noreply }),
+            None => Err(fail(CommandError::Unknown)),
         },
-        (b"quit", 1) => Ok(Command::Quit),
+        (b"stats", _) => stats_group(args).map(Command::Stats).ok_or(
+            // `stats noreply` and unknown groups: memcached answers ERROR, noreply or not.
+            ParseFailure {
+                error: CommandError::Unknown,
+                noreply: false,
+            },
+        ),
+        (b"quit", _) => Ok(Command::Quit),
         _ => Err(fail(CommandError::Unknown)),
+    }
+}
+
+/// The `stats` group asked for, as memcached 1.6 knows them; `None` for anything else.
+fn stats_group(args: &[&[u8]]) -> Option<StatsGroup> {
+    match args.get(1..).unwrap_or_default() {
+        [] => Some(StatsGroup::General),
+        [b"settings"] => Some(StatsGroup::Settings),
+        [b"reset"] => Some(StatsGroup::Reset),
+        [b"items" | b"slabs" | b"sizes"] => Some(StatsGroup::Empty),
+        [b"detail", b"on" | b"off"] => Some(StatsGroup::DetailSwitch),
+        [b"detail", b"dump"] => Some(StatsGroup::Empty),
+        [b"cachedump", class, limit]
+            if number::<u32>(class).is_some() && number::<u32>(limit).is_some() =>
+        {
+            Some(StatsGroup::Empty)
+        }
+        _ => None,
     }
 }
 

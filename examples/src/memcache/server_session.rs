@@ -211,6 +211,12 @@ impl<H: BuildHasher> MemcacheSession<H> {
                 }
             }
             Command::Stats(group) => self.stats(group, now, writer)?,
+            Command::CacheMemlimit { noreply } => {
+                if !noreply {
+                    writer.write_bytes(b"OK\r\n")?;
+                }
+            }
+            Command::MetaNoop => writer.write_bytes(b"MN\r\n")?,
             Command::Quit => return Ok(Some(Next::Close)),
         }
         Ok(None)
@@ -329,6 +335,7 @@ impl<H: BuildHasher> MemcacheSession<H> {
                 writer.write_bytes(b"RESET\r\n")
             }
             StatsGroup::Empty => writer.write_bytes(b"END\r\n"),
+            StatsGroup::DetailSwitch => writer.write_bytes(b"OK\r\n"),
         }
     }
 
