@@ -6,9 +6,10 @@
 //! must be equal byte for byte after normalising the version string and CAS uniques (mapped by
 //! order of first appearance). `MEMCACHE_DIFF_SEED` and `MEMCACHE_DIFF_CASES` pick the streams.
 //!
-//! Not run by `cargo test` yet: it finds divergences still to be fixed (issue 22; see
-//! `docs/memcache.md`). Run it with
-//! `cargo test -p concurrence-examples --test memcache_diff -- --ignored --nocapture`.
+//! `cargo test` runs 2,000 streams against each backend; more:
+//! `MEMCACHE_DIFF_SEED=7 MEMCACHE_DIFF_CASES=100000 cargo test -p concurrence-examples --test
+//! memcache_diff`. What the grammar leaves out on purpose (keys over 250 bytes, 250-byte keys
+//! inside pipelines) is explained in `docs/memcache.md`.
 
 mod common;
 
@@ -50,8 +51,14 @@ fn stream(rng: &mut SimRng, case: u64) -> Vec<u8> {
         "2592001",
     ];
     let mut out = Vec::new();
-    for _ in 0..1 + rng.below(10) {
-        let key = pick(rng, &keys).clone();
+    let commands = 1 + rng.below(10);
+    let single = commands == 1;
+    for _ in 0..commands {
+        // Keys of at most 250 bytes, and the 250-byte one only in a stream of one command:
+        // memcached 1.6.18 drops the reply before a line with a key over 250 bytes, and answers
+        // some pipelines with 250-byte keys differently from the same lines sent alone
+        // (docs/memcache.md), so such streams cannot compare.
+        let key = pick(rng, &keys[..if single { 4 } else { 3 }]).clone();
         let noreply = if rng.chance(200_000) { " noreply" } else { "" };
         match rng.below(14) {
             0..=3 => {
@@ -84,7 +91,7 @@ fn stream(rng: &mut SimRng, case: u64) -> Vec<u8> {
             4 | 5 => {
                 let verb = pick(rng, &["get", "gets"]);
                 let more = if rng.chance(300_000) {
-                    format!(" {}", pick(rng, &keys))
+                    format!(" {}", pick(rng, &keys[..3]))
                 } else {
                     String::new()
                 };
@@ -155,34 +162,38 @@ fn stream(rng: &mut SimRng, case: u64) -> Vec<u8> {
     out
 }
 
-/// Sends `request` then a `version` marker, and reads until the reply ends with a VERSION line
-/// and nothing more comes for a moment, or the server closes, or 2 s pass.
+/// What ends every exchange: a key no stream uses, stored and read back.
+const MARKER: &[u8] = b"set __end__ 0 0 3\r\nend\r\nget __end__\r\n";
+
+/// The marker's reply, which nothing else in a reply stream can be.
+const MARKER_REPLY: &[u8] = b"STORED\r\nVALUE __end__ 0 3\r\nend\r\nEND\r\n";
+
+/// Sends `request` then the marker, and reads until the reply ends with the marker's reply, or
+/// the server closes, or 2 s pass.
 fn exchange(address: SocketAddr, request: &[u8]) -> Vec<u8> {
     let mut stream = TcpStream::connect(address).expect("connect");
     stream.set_nodelay(true).expect("nodelay");
     stream.write_all(request).expect("send");
-    stream.write_all(b"version\r\n").expect("send the marker");
+    // Empty lines first (each answered ERROR on both servers): they complete a data block the
+    // stream announced longer than it sent, so the marker is read as commands.
+    stream
+        .write_all(b"\r\n\r\n\r\n\r\n\r\n\r\n\r\n\r\n")
+        .expect("send the padding");
+    stream.write_all(MARKER).expect("send the marker");
     let started = Instant::now();
     let mut received = Vec::new();
     let mut chunk = [0u8; 65536];
     stream
-        .set_read_timeout(Some(Duration::from_millis(5)))
+        .set_read_timeout(Some(Duration::from_millis(50)))
         .expect("timeout");
-    loop {
+    while !received.ends_with(MARKER_REPLY) && started.elapsed() < Duration::from_secs(2) {
         match stream.read(&mut chunk) {
-            Ok(0) => return received,
+            Ok(0) => break,
             Ok(n) => received.extend_from_slice(&chunk[..n]),
-            Err(_) => {
-                let ends_with_version = received
-                    .rsplit(|&b| b == b'\n')
-                    .nth(1)
-                    .is_some_and(|line| line.starts_with(b"VERSION "));
-                if ends_with_version || started.elapsed() > Duration::from_secs(2) {
-                    return received;
-                }
-            }
+            Err(_) => {}
         }
     }
+    received
 }
 
 /// The version string and CAS uniques replaced: `VERSION *`, and uniques numbered by first
@@ -210,7 +221,6 @@ fn normalise(reply: &[u8]) -> String {
 }
 
 #[test]
-#[ignore = "finds divergences still to be fixed (issue 22): run it by name"]
 fn reply_streams_match_memcached() {
     let Some(reference) = common::memcached() else {
         return;

@@ -253,7 +253,7 @@ pub fn parse_command(line: &[u8]) -> Result<Command<'_>, ParseFailure> {
             store_header(StoreMode::Cas(unique), args, noreply).map_err(fail)
         }
         (b"delete", 2..=4) => {
-            let key = key(args[1]).map_err(fail)?;
+            // memcached checks the arguments' form before the key.
             let hold_is_zero = count > 2 && args[2] == b"0";
             let valid = match count {
                 2 => true,
@@ -263,6 +263,7 @@ pub fn parse_command(line: &[u8]) -> Result<Command<'_>, ParseFailure> {
             if !valid {
                 return Err(fail(CommandError::BadDelete));
             }
+            let key = key(args[1]).map_err(fail)?;
             Ok(Command::Delete { key, noreply })
         }
         (b"incr" | b"decr", 3 | 4) => {
@@ -310,7 +311,12 @@ pub fn parse_command(line: &[u8]) -> Result<Command<'_>, ParseFailure> {
             },
         ),
         (b"quit", _) => Ok(Command::Quit),
-        _ => Err(fail(CommandError::Unknown)),
+        // An unknown command, or a known one with the wrong number of words: memcached answers
+        // ERROR whatever the last word is (it reads `noreply` only in the commands that take it).
+        _ => Err(ParseFailure {
+            error: CommandError::Unknown,
+            noreply: false,
+        }),
     }
 }
 
@@ -338,7 +344,10 @@ fn store_header<'a>(
     noreply: bool,
 ) -> Result<Command<'a>, CommandError> {
     let key = key(args[1])?;
-    let flags = number::<u32>(args[2]).ok_or(CommandError::BadFormat)?;
+    // As memcached 1.6.18: flags are read as a 64-bit number and kept to their low 32 bits
+    // (4294967296 stores 0); past 64 bits, negative or not a number is a bad line.
+    let flags = number::<u64>(args[2]).ok_or(CommandError::BadFormat)?;
+    let flags = u32::try_from(flags & u64::from(u32::MAX)).unwrap_or(u32::MAX);
     let exptime = number::<i64>(args[3]).ok_or(CommandError::BadFormat)?;
     let bytes = number::<i32>(args[4])
         .and_then(|n| usize::try_from(n).ok())

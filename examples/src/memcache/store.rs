@@ -681,14 +681,31 @@ impl<H: BuildHasher> Store<H> {
     }
 }
 
-/// The value of a counter item, as `incr`/`decr` read it: decimal digits, possibly padded with
-/// spaces by an earlier `decr`; `None` for anything else.
+/// The value of a counter item, as memcached 1.6 reads it for `incr`/`decr` (its
+/// `safe_strtoull`): optional leading white space and sign, decimal digits that fit 64 bits,
+/// then the end of the value or white space (what follows is ignored: `1235 0123` counts as
+/// 1235, as after an `append` to a value a `decr` padded); a negative number is refused unless
+/// it is zero. `None` for anything else.
 #[must_use]
 pub fn parse_counter(value: &[u8]) -> Option<u64> {
-    let end = value.iter().rposition(|&b| b != b' ').map_or(0, |i| i + 1);
-    let digits = &value[..end];
-    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+    let is_space = |b: u8| b.is_ascii_whitespace() || b == 0x0b;
+    let start = value.iter().position(|&b| !is_space(b))?;
+    let value = &value[start..];
+    let (negative, unsigned) = match value.first() {
+        Some(b'-') => (true, &value[1..]),
+        Some(b'+') => (false, &value[1..]),
+        _ => (false, value),
+    };
+    let digits = unsigned.iter().take_while(|b| b.is_ascii_digit()).count();
+    if digits == 0 || unsigned.get(digits).is_some_and(|&b| !is_space(b)) {
         return None;
     }
-    std::str::from_utf8(digits).ok()?.parse().ok()
+    let number: u64 = std::str::from_utf8(&unsigned[..digits])
+        .ok()?
+        .parse()
+        .ok()?;
+    match (negative, number) {
+        (false, n) | (true, n @ 0) => Some(n),
+        (true, _) => None,
+    }
 }
