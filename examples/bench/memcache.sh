@@ -20,7 +20,9 @@ command -v memcaslap >/dev/null || { echo "memcaslap is not installed (apt-get i
 ulimit -n $((IDLE + 1000))
 
 cargo build --release -q -p concurrence-examples --bin memcache-server
-server=target/release/memcache-server
+# Where cargo put it: CARGO_TARGET_DIR when set (it was ignored, and the script failed).
+server="${CARGO_TARGET_DIR:-target}/release/memcache-server"
+[ -x "$server" ] || { echo "memcache-server was not built at $server"; exit 1; }
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_listening() { # port
