@@ -6,24 +6,8 @@ use concurrence_core::{
     Address, ConnectionConfig, EndKind, EndReason, Next, Session, SessionError, StreamReader,
     StreamWriter, Timestamp,
 };
+use concurrence_sim::planted::OneReadOneRequest;
 use concurrence_sim::{Faults, SimNetwork};
-
-/// The bug: every read is taken as one whole request, answered `OK`.
-struct OneReadOneRequest;
-
-impl Session for OneReadOneRequest {
-    fn handle_input(
-        &mut self,
-        _: Timestamp,
-        reader: &mut StreamReader,
-        writer: &mut StreamWriter,
-    ) -> Result<Next, SessionError> {
-        if !reader.read_available().is_empty() {
-            writer.write_bytes(b"OK\n")?;
-        }
-        Ok(Next::Continue)
-    }
-}
 
 /// Sends `PING n` one at a time, each after exactly one `OK`.
 #[derive(Default)]
