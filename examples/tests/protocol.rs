@@ -100,9 +100,9 @@ fn transcripts() -> Vec<(&'static str, Vec<u8>, Vec<u8>)> {
             text("STORED\r\nOK\r\nEND\r\n"),
         ),
         (
-            "the meta no-op, stats noreply and unknown groups, cache_memlimit, stats detail",
-            text("mn\r\nmn foo\r\nstats noreply\r\nstats foo\r\ncache_memlimit 100\r\ncache_memlimit 100 noreply\r\ncache_memlimit\r\nstats detail on\r\nstats detail dump\r\nstats detail off\r\n"),
-            text("MN\r\nMN\r\nERROR\r\nERROR\r\nOK\r\nERROR\r\nOK\r\nEND\r\nOK\r\n"),
+            "the meta no-op, stats noreply and unknown groups, cache_memlimit, stats detail, stats sizes, shutdown",
+            text("mn\r\nmn foo\r\nstats noreply\r\nstats foo\r\ncache_memlimit 100\r\ncache_memlimit 100 noreply\r\ncache_memlimit\r\nstats detail on\r\nstats detail dump\r\nstats detail off\r\nstats detail\r\nstats sizes\r\nshutdown\r\nshutdown graceful\r\n"),
+            text("MN\r\nMN\r\nERROR\r\nERROR\r\nOK\r\nERROR\r\nOK\r\nEND\r\nOK\r\nCLIENT_ERROR usage: stats detail on|off|dump\r\nSTAT sizes_status disabled\r\nEND\r\nERROR: shutdown not enabled\r\nERROR: shutdown not enabled\r\n"),
         ),
     ]
 }

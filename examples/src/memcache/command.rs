@@ -125,6 +125,9 @@ pub enum Command<'a> {
     /// `mn`: the meta protocol's no-op, answered `MN` (clients use it to mark the end of a
     /// pipeline of quiet meta commands).
     MetaNoop,
+    /// `shutdown [graceful]`: refused as memcached refuses it without `-A`
+    /// (`ERROR: shutdown not enabled`).
+    Shutdown,
     /// `quit`: close the connection.
     Quit,
 }
@@ -144,6 +147,10 @@ pub enum StatsGroup {
     Empty,
     /// `stats detail on|off`: accepted (`OK`); this server keeps no per-prefix detail.
     DetailSwitch,
+    /// `stats detail` without its word: memcached's usage line.
+    DetailUsage,
+    /// `stats sizes`: the size histogram is off, as in memcached by default.
+    Sizes,
 }
 
 /// A command line memcached would refuse, with the reply it would send.
@@ -298,6 +305,7 @@ pub fn parse_command(line: &[u8]) -> Result<Command<'_>, ParseFailure> {
         // send `version foo bar` to resynchronise after a `noreply` command).
         (b"version", _) => Ok(Command::Version),
         (b"mn", _) => Ok(Command::MetaNoop),
+        (b"shutdown", _) => Ok(Command::Shutdown),
         (b"verbosity", 2 | 3) => Ok(Command::Verbosity { noreply }),
         (b"cache_memlimit", 2 | 3) => match number::<u64>(args[1]) {
             Some(_) => Ok(Command::CacheMemlimit { noreply }),
@@ -324,9 +332,12 @@ pub fn parse_command(line: &[u8]) -> Result<Command<'_>, ParseFailure> {
 fn stats_group(args: &[&[u8]]) -> Option<StatsGroup> {
     match args.get(1..).unwrap_or_default() {
         [] => Some(StatsGroup::General),
-        [b"settings"] => Some(StatsGroup::Settings),
+        // memcached reads only the group's first word (`stats settings foo` is `settings`).
+        [b"settings", ..] => Some(StatsGroup::Settings),
         [b"reset"] => Some(StatsGroup::Reset),
-        [b"items" | b"slabs" | b"sizes"] => Some(StatsGroup::Empty),
+        [b"items" | b"slabs"] => Some(StatsGroup::Empty),
+        [b"sizes"] => Some(StatsGroup::Sizes),
+        [b"detail"] => Some(StatsGroup::DetailUsage),
         [b"detail", b"on" | b"off"] => Some(StatsGroup::DetailSwitch),
         [b"detail", b"dump"] => Some(StatsGroup::Empty),
         [b"cachedump", class, limit]

@@ -217,6 +217,7 @@ impl<H: BuildHasher> MemcacheSession<H> {
                 }
             }
             Command::MetaNoop => writer.write_bytes(b"MN\r\n")?,
+            Command::Shutdown => writer.write_bytes(b"ERROR: shutdown not enabled\r\n")?,
             Command::Quit => return Ok(Some(Next::Close)),
         }
         Ok(None)
@@ -336,6 +337,10 @@ impl<H: BuildHasher> MemcacheSession<H> {
             }
             StatsGroup::Empty => writer.write_bytes(b"END\r\n"),
             StatsGroup::DetailSwitch => writer.write_bytes(b"OK\r\n"),
+            StatsGroup::DetailUsage => {
+                writer.write_bytes(b"CLIENT_ERROR usage: stats detail on|off|dump\r\n")
+            }
+            StatsGroup::Sizes => writer.write_bytes(b"STAT sizes_status disabled\r\nEND\r\n"),
         }
     }
 
