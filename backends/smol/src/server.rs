@@ -299,6 +299,7 @@ impl SocketServer {
         let (freed_tx, freed_rx) = async_channel::bounded::<()>(1);
         let mut gate = AcceptGate::new(&self.config);
         let spawner = Arc::clone(&self.spawner);
+        spawner.start();
         let served = accept_until_stopped(
             listener,
             &mut gate,

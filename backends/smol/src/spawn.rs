@@ -13,6 +13,10 @@ pub type Task = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 pub trait Spawn: Send + Sync + 'static {
     /// Starts `task`; the server never waits for it.
     fn spawn(&self, task: Task);
+
+    /// Called once before a server accepts: an executor that starts lazily starts now, while
+    /// descriptors are surely available (default: nothing).
+    fn start(&self) {}
 }
 
 /// smol's global executor (`smol::spawn(..).detach()`): threads of its own, no setup.
@@ -22,6 +26,14 @@ pub struct SmolGlobal;
 impl Spawn for SmolGlobal {
     fn spawn(&self, task: Task) {
         smol::spawn(task).detach();
+    }
+
+    /// smol starts its global executor's threads with the first task, and each creates a
+    /// `SIGCHLD` pipe for `async-process`: started at the first connection of a server that is
+    /// out of descriptors, that pipe fails and the thread panics (smol restarts it). Starting
+    /// it before the first accept avoids that.
+    fn start(&self) {
+        smol::spawn(async {}).detach();
     }
 }
 
