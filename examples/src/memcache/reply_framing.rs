@@ -51,6 +51,8 @@ pub fn check_replies(stream: &[u8]) -> Result<usize, String> {
                 | b"OK"
                 | b"RESET"
                 | b"ERROR"
+                | b"MN"
+                | b"ERROR: shutdown not enabled"
         ) || line.starts_with(b"CLIENT_ERROR ")
             || line.starts_with(b"SERVER_ERROR ")
             || line.starts_with(b"VERSION ")
