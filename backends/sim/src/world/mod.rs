@@ -308,24 +308,17 @@ impl Endpoint {
     }
 
     fn raw_socket(host: HostId, connect: ConnectState) -> Self {
-        Endpoint {
-            host,
-            driver: Driver::Raw(RawSocket::new(connect)),
-            rcvbuf: VecDeque::new(),
-            fin_in: false,
-            fin_told: false,
-            rst_in: false,
-            fin_sent: false,
-            done: false,
-            timer: None,
-            delivered: 0,
-        }
+        Endpoint::driven_by(host, Driver::Raw(RawSocket::new(connect)))
     }
 
     fn new(host: HostId, conn: SimConnection) -> Self {
+        Endpoint::driven_by(host, Driver::Session(conn))
+    }
+
+    fn driven_by(host: HostId, driver: Driver) -> Self {
         Endpoint {
             host,
-            driver: Driver::Session(conn),
+            driver,
             rcvbuf: VecDeque::new(),
             fin_in: false,
             fin_told: false,
