@@ -22,6 +22,7 @@ fn shared(store: StoreConfig) -> Arc<Shared<Fixed>> {
             threads: 1,
             max_connections: 8,
             store,
+            ..ServerInfo::default()
         },
         Fixed::default(),
     ))

@@ -53,6 +53,10 @@ struct Args {
     /// Seconds a connection may stay silent before it is closed (0: never, as memcached).
     #[arg(long, default_value_t = 0)]
     idle_timeout: u64,
+    /// Let clients stop the server with the `shutdown` command (memcached's -A); without it
+    /// `shutdown` answers `ERROR: shutdown not enabled`.
+    #[arg(short = 'A', long)]
+    enable_shutdown: bool,
     /// More logging (-v info for every connection end, -vv debug).
     #[arg(short, action = clap::ArgAction::Count)]
     verbose: u8,
@@ -165,6 +169,12 @@ fn shared(args: &Args) -> Result<Arc<Shared<RandomState>>, String> {
         threads: args.threads.max(1),
         max_connections: args.conn_limit,
         store: store_config(args)?,
+        tcp_port: if args.listen.contains('/') { 0 } else { args.port },
+        interface: (!args.listen.contains('/')).then(|| args.listen.clone()),
+        socket_path: args.listen.contains('/').then(|| args.listen.clone()),
+        shutdown_enabled: args.enable_shutdown,
+        idle_timeout: args.idle_timeout,
+        ..ServerInfo::default()
     };
     Ok(Arc::new(Shared::new(info, RandomState::new())))
 }
@@ -183,8 +193,13 @@ fn run_polling(args: &Args) -> Result<(), String> {
     let address = address(args)?;
     let shared = shared(args)?;
     let config = server_config(args, &shared);
-    let server = concurrence_polling::serve(&address, config, move |_peer| {
-        MemcacheSession::new(Arc::clone(&shared))
+    let (stop, stopped) = mpsc::channel();
+    let on_command = stop.clone();
+    shared.on_shutdown(move |_| {
+        let _ = on_command.send(());
+    });
+    let server = concurrence_polling::serve(&address, config, move |peer| {
+        MemcacheSession::with_peer(Arc::clone(&shared), peer)
     })
     .map_err(|e| format!("cannot listen on {address}: {e}"))?;
     tracing::info!(
@@ -192,7 +207,6 @@ fn run_polling(args: &Args) -> Result<(), String> {
         threads = config.threads,
         "memcache-server (polling) listening; Ctrl-C or SIGTERM stops it"
     );
-    let (stop, stopped) = mpsc::channel();
     ctrlc::set_handler(move || {
         let _ = stop.send(());
     })
@@ -233,10 +247,14 @@ fn run_smol(args: &Args) -> Result<(), String> {
         "memcache-server (smol) listening; Ctrl-C or SIGTERM stops it"
     );
     let closer = server.close_handle();
+    let on_command = closer.clone();
+    shared.on_shutdown(move |_| on_command.close());
     let on_signal = closer.clone();
     ctrlc::set_handler(move || on_signal.close())
         .map_err(|e| format!("cannot install the signal handler: {e}"))?;
-    smol::block_on(server.serve_session(move |_peer| MemcacheSession::new(Arc::clone(&shared))))
+    smol::block_on(
+        server.serve_session(move |peer| MemcacheSession::with_peer(Arc::clone(&shared), peer)),
+    )
         .map_err(|e| format!("the server stopped with an error: {e}"))?;
     // Stopped accepting: give live connections the grace period to finish, then leave.
     let grace_end = Instant::now() + config.shutdown_grace;

@@ -3,6 +3,9 @@
 //! [`parse_command`] turns one line (without its CRLF) into a [`Command`] or a
 //! [`CommandError`] whose [`reply`](CommandError::reply) is the exact text memcached 1.6 sends.
 
+use super::meta::{MetaCommand, parse_meta};
+use super::number::{safe_strtol, safe_strtoul, safe_strtoull};
+
 /// The longest key memcached accepts, in bytes.
 pub const MAX_KEY_LENGTH: usize = 250;
 
@@ -110,26 +113,44 @@ pub enum Command<'a> {
     },
     /// `version`.
     Version,
-    /// `verbosity <level> [noreply]` (accepted and ignored, as memcached's logging level).
+    /// `verbosity <level> [noreply]`: memcached's logging level, reported by `stats
+    /// settings` (this server logs through `tracing` instead).
     Verbosity {
+        /// The level asked for.
+        level: u64,
         /// No reply wanted.
         noreply: bool,
     },
     /// `stats [group]`.
     Stats(StatsGroup),
-    /// `cache_memlimit <megabytes> [noreply]`: accepted (`OK`), as memcached answers it.
+    /// `cache_memlimit <megabytes> [noreply]`: a new memory limit.
     CacheMemlimit {
+        /// The new limit, in MiB.
+        megabytes: u32,
         /// No reply wanted.
         noreply: bool,
     },
     /// `mn`: the meta protocol's no-op, answered `MN` (clients use it to mark the end of a
     /// pipeline of quiet meta commands).
     MetaNoop,
-    /// `shutdown [graceful]`: refused as memcached refuses it without `-A`
-    /// (`ERROR: shutdown not enabled`).
-    Shutdown,
-    /// `quit`: close the connection.
+    /// `shutdown [graceful]`: stops the server when enabled (memcached's `-A`), else
+    /// `ERROR: shutdown not enabled`.
+    Shutdown(ShutdownMode),
+    /// `quit` (or a line ending in an HTTP version): close the connection.
     Quit,
+    /// `mg`, `ms`, `md`, `ma`, `me`: the meta protocol.
+    Meta(MetaCommand<'a>),
+}
+
+/// What a `shutdown` line asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShutdownMode {
+    /// `shutdown`: stop now.
+    Now,
+    /// `shutdown graceful`: stop accepting, let connections finish.
+    Graceful,
+    /// Any other word: `CLIENT_ERROR invalid shutdown mode` (when enabled).
+    Invalid,
 }
 
 /// Which `stats` group was asked for.
@@ -141,10 +162,24 @@ pub enum StatsGroup {
     Settings,
     /// `stats reset`: zero the counters that can be reset.
     Reset,
-    /// `stats items`, `stats slabs`, `stats sizes`, `stats cachedump <class> <limit>`,
-    /// `stats detail dump`: groups of a slab allocator (or of per-prefix detail) this server
-    /// does not keep; answered with an empty list (`END`).
+    /// `stats items`: items and counters per slab class.
+    Items,
+    /// `stats slabs`: memory per slab class.
+    Slabs,
+    /// `stats conns`: the open connections.
+    Conns,
+    /// `stats detail dump`: per-prefix detail, which this server does not keep (as memcached
+    /// with detail off): an empty list (`END`).
     Empty,
+    /// `stats cachedump <class> <limit>`: the keys of a slab class, newest first.
+    CacheDump {
+        /// The slab class.
+        class: u32,
+        /// At most this many (0: all).
+        limit: u32,
+    },
+    /// A `stats` line memcached answers with this error.
+    Refused(&'static [u8]),
     /// `stats detail on|off`: accepted (`OK`); this server keeps no per-prefix detail.
     DetailSwitch,
     /// `stats detail` without its word: memcached's usage line.
@@ -172,6 +207,45 @@ pub enum CommandError {
     /// An `incr`/`decr` delta that is not an unsigned 64-bit number.
     #[error("invalid numeric delta argument")]
     InvalidDelta,
+    /// A meta command gave one flag twice (or a flag byte past ASCII).
+    #[error("duplicate meta flag")]
+    MetaDuplicateFlag,
+    /// A meta command gave a flag memcached does not know.
+    #[error("invalid meta flag")]
+    MetaInvalidFlag,
+    /// `md`/`ma` with an invalid or duplicate flag (memcached's one message for both).
+    #[error("invalid or duplicate meta flag")]
+    MetaInvalidOrDuplicate,
+    /// The `b` flag with a key that is not base64.
+    #[error("the key is not base64")]
+    MetaKeyDecode,
+    /// A meta flag's number (`N`, `T`, `R`, `C`) is not a number.
+    #[error("bad meta flag token")]
+    MetaBadToken,
+    /// `M` with other than one mode character.
+    #[error("the M flag takes one character")]
+    MetaModeLength,
+    /// `J` is not an unsigned 64-bit number.
+    #[error("invalid initial value")]
+    MetaInitial,
+    /// `D` is not an unsigned 64-bit number.
+    #[error("invalid delta value")]
+    MetaDelta,
+    /// `mg` with too many flags.
+    #[error("too many meta flags")]
+    MetaGetOptionsTooLong,
+    /// `ms`/`md`/`ma` with too many flags.
+    #[error("too many meta flags")]
+    MetaOptionsTooLong,
+    /// `ms` with a mode other than `E`, `A`, `P`, `R`, `S`.
+    #[error("invalid ms mode")]
+    MetaSetMode,
+    /// `ma` with a mode other than `I`, `+`, `D`, `-`.
+    #[error("invalid ma mode")]
+    MetaArithmeticMode,
+    /// An opaque token longer than 32 bytes.
+    #[error("opaque token too long")]
+    MetaOpaqueTooLong,
 }
 
 impl CommandError {
@@ -186,6 +260,19 @@ impl CommandError {
             }
             CommandError::InvalidExptime => b"CLIENT_ERROR invalid exptime argument\r\n",
             CommandError::InvalidDelta => b"CLIENT_ERROR invalid numeric delta argument\r\n",
+            CommandError::MetaDuplicateFlag => b"CLIENT_ERROR duplicate flag\r\n",
+            CommandError::MetaInvalidFlag => b"CLIENT_ERROR invalid flag\r\n",
+            CommandError::MetaInvalidOrDuplicate => b"CLIENT_ERROR invalid or duplicate flag\r\n",
+            CommandError::MetaKeyDecode => b"CLIENT_ERROR error decoding key\r\n",
+            CommandError::MetaBadToken => b"CLIENT_ERROR bad token in command line format\r\n",
+            CommandError::MetaModeLength => b"CLIENT_ERROR incorrect length for M token\r\n",
+            CommandError::MetaInitial => b"CLIENT_ERROR invalid numeric initial value\r\n",
+            CommandError::MetaDelta => b"CLIENT_ERROR invalid numeric delta value\r\n",
+            CommandError::MetaGetOptionsTooLong => b"CLIENT_ERROR options flags are too long\r\n",
+            CommandError::MetaOptionsTooLong => b"CLIENT_ERROR options flags too long\r\n",
+            CommandError::MetaSetMode => b"CLIENT_ERROR invalid mode for ms M token\r\n",
+            CommandError::MetaArithmeticMode => b"CLIENT_ERROR invalid mode for ma M token\r\n",
+            CommandError::MetaOpaqueTooLong => b"CLIENT_ERROR opaque token too long\r\n",
         }
     }
 }
@@ -198,6 +285,9 @@ pub struct ParseFailure {
     pub error: CommandError,
     /// The line asked for no reply.
     pub noreply: bool,
+    /// Bytes of data block to discard after the error (an `ms` refused after its length was
+    /// read: memcached swallows the block it announced).
+    pub swallow: usize,
 }
 
 /// At most this many words are looked at; `get` takes its keys from the rest of the line.
@@ -208,6 +298,8 @@ const MAX_WORDS: usize = 8;
 /// # Errors
 /// A [`ParseFailure`] carrying the reply memcached sends for such a line.
 pub fn parse_command(line: &[u8]) -> Result<Command<'_>, ParseFailure> {
+    // memcached reads the line as a C string: a NUL byte ends it.
+    let line = &line[..line.iter().position(|&b| b == 0).unwrap_or(line.len())];
     let mut words: [&[u8]; MAX_WORDS] = [&[]; MAX_WORDS];
     let mut count = 0;
     for word in line.split(|&b| b == b' ').filter(|w| !w.is_empty()) {
@@ -219,10 +311,14 @@ pub fn parse_command(line: &[u8]) -> Result<Command<'_>, ParseFailure> {
         count += 1;
     }
     let noreply = count > 1 && count <= MAX_WORDS && words[count - 1] == b"noreply";
-    let fail = |error| ParseFailure { error, noreply };
+    let fail = |error| ParseFailure {
+        error,
+        noreply,
+        swallow: 0,
+    };
     let args = &words[..count.min(MAX_WORDS)];
     match (args.first().copied().unwrap_or_default(), count) {
-        (b"get" | b"gets", 2..) => {
+        (b"get" | b"gets" | b"bget", 2..) => {
             let keys = Keys(rest_after(line, 1));
             check_keys(keys).map_err(fail)?;
             Ok(Command::Get {
@@ -232,7 +328,7 @@ pub fn parse_command(line: &[u8]) -> Result<Command<'_>, ParseFailure> {
             })
         }
         (b"gat" | b"gats", 3..) => {
-            let exptime = number::<i64>(args[1]).ok_or(fail(CommandError::InvalidExptime))?;
+            let exptime = exptime_word(args[1]).ok_or(fail(CommandError::InvalidExptime))?;
             let keys = Keys(rest_after(line, 2));
             check_keys(keys).map_err(fail)?;
             Ok(Command::Get {
@@ -242,7 +338,7 @@ pub fn parse_command(line: &[u8]) -> Result<Command<'_>, ParseFailure> {
             })
         }
         // `gat <key>`: memcached reads the key as the expiry first.
-        (b"gat" | b"gats", 2) if number::<i64>(args[1]).is_none() => {
+        (b"gat" | b"gats", 2) if exptime_word(args[1]).is_none() => {
             Err(fail(CommandError::InvalidExptime))
         }
         (b"set" | b"add" | b"replace" | b"append" | b"prepend", 5 | 6) => {
@@ -256,7 +352,7 @@ pub fn parse_command(line: &[u8]) -> Result<Command<'_>, ParseFailure> {
             store_header(mode, args, noreply).map_err(fail)
         }
         (b"cas", 6 | 7) => {
-            let unique = number::<u64>(args[5]).ok_or(fail(CommandError::BadFormat))?;
+            let unique = safe_strtoull(args[5]).ok_or(fail(CommandError::BadFormat))?;
             store_header(StoreMode::Cas(unique), args, noreply).map_err(fail)
         }
         (b"delete", 2..=4) => {
@@ -275,7 +371,7 @@ pub fn parse_command(line: &[u8]) -> Result<Command<'_>, ParseFailure> {
         }
         (b"incr" | b"decr", 3 | 4) => {
             let key = key(args[1]).map_err(fail)?;
-            let delta = number::<u64>(args[2]).ok_or(fail(CommandError::InvalidDelta))?;
+            let delta = safe_strtoull(args[2]).ok_or(fail(CommandError::InvalidDelta))?;
             Ok(Command::Arithmetic {
                 incr: args[0] == b"incr",
                 key,
@@ -285,7 +381,7 @@ pub fn parse_command(line: &[u8]) -> Result<Command<'_>, ParseFailure> {
         }
         (b"touch", 3 | 4) => {
             let key = key(args[1]).map_err(fail)?;
-            let exptime = number::<i64>(args[2]).ok_or(fail(CommandError::InvalidExptime))?;
+            let exptime = exptime_word(args[2]).ok_or(fail(CommandError::InvalidExptime))?;
             Ok(Command::Touch {
                 key,
                 exptime,
@@ -295,7 +391,7 @@ pub fn parse_command(line: &[u8]) -> Result<Command<'_>, ParseFailure> {
         (b"flush_all", 1..=3) => {
             let delay = match args.get(1) {
                 Some(&word) if !(count == 2 && noreply) => {
-                    number::<i64>(word).ok_or(fail(CommandError::InvalidExptime))?
+                    exptime_word(word).ok_or(fail(CommandError::InvalidExptime))?
                 }
                 _ => 0,
             };
@@ -305,10 +401,16 @@ pub fn parse_command(line: &[u8]) -> Result<Command<'_>, ParseFailure> {
         // send `version foo bar` to resynchronise after a `noreply` command).
         (b"version", _) => Ok(Command::Version),
         (b"mn", _) => Ok(Command::MetaNoop),
-        (b"shutdown", _) => Ok(Command::Shutdown),
-        (b"verbosity", 2 | 3) => Ok(Command::Verbosity { noreply }),
-        (b"cache_memlimit", 2 | 3) => match number::<u64>(args[1]) {
-            Some(_) => Ok(Command::CacheMemlimit { noreply }),
+        (b"shutdown", 1) => Ok(Command::Shutdown(ShutdownMode::Now)),
+        (b"shutdown", 2) if args[1] == b"graceful" => Ok(Command::Shutdown(ShutdownMode::Graceful)),
+        (b"shutdown", _) => Ok(Command::Shutdown(ShutdownMode::Invalid)),
+        (b"verbosity", 2 | 3) => Ok(Command::Verbosity {
+            // memcached reads it with a bare strtoul: a leading number, else 0.
+            level: leading_number(args[1]),
+            noreply,
+        }),
+        (b"cache_memlimit", 2 | 3) => match safe_strtoul(args[1]) {
+            Some(megabytes) => Ok(Command::CacheMemlimit { megabytes, noreply }),
             None => Err(fail(CommandError::Unknown)),
         },
         (b"stats", _) => stats_group(args).map(Command::Stats).ok_or(
@@ -316,14 +418,19 @@ pub fn parse_command(line: &[u8]) -> Result<Command<'_>, ParseFailure> {
             ParseFailure {
                 error: CommandError::Unknown,
                 noreply: false,
+                swallow: 0,
             },
         ),
         (b"quit", _) => Ok(Command::Quit),
         // An unknown command, or a known one with the wrong number of words: memcached answers
         // ERROR whatever the last word is (it reads `noreply` only in the commands that take it).
+        (b"mg" | b"ms" | b"md" | b"ma" | b"me", _) => parse_meta(line).map(Command::Meta),
+        // A browser's request line: memcached closes without a word.
+        _ if closes_as_http(line) => Ok(Command::Quit),
         _ => Err(ParseFailure {
             error: CommandError::Unknown,
             noreply: false,
+            swallow: 0,
         }),
     }
 }
@@ -335,15 +442,26 @@ fn stats_group(args: &[&[u8]]) -> Option<StatsGroup> {
         // memcached reads only the group's first word (`stats settings foo` is `settings`).
         [b"settings", ..] => Some(StatsGroup::Settings),
         [b"reset"] => Some(StatsGroup::Reset),
-        [b"items" | b"slabs"] => Some(StatsGroup::Empty),
+        [b"items", ..] => Some(StatsGroup::Items),
+        [b"slabs", ..] => Some(StatsGroup::Slabs),
+        [b"conns", ..] => Some(StatsGroup::Conns),
         [b"sizes"] => Some(StatsGroup::Sizes),
         [b"detail"] => Some(StatsGroup::DetailUsage),
         [b"detail", b"on" | b"off"] => Some(StatsGroup::DetailSwitch),
         [b"detail", b"dump"] => Some(StatsGroup::Empty),
-        [b"cachedump", class, limit]
-            if number::<u32>(class).is_some() && number::<u32>(limit).is_some() =>
-        {
-            Some(StatsGroup::Empty)
+        [b"cachedump"] | [b"cachedump", _] => Some(StatsGroup::Refused(
+            b"CLIENT_ERROR bad command line\r\n",
+        )),
+        [b"cachedump", class, limit, ..] => {
+            match (safe_strtoul(class), safe_strtoul(limit)) {
+                (Some(class), Some(_)) if class >= 64 => {
+                    Some(StatsGroup::Refused(b"CLIENT_ERROR Illegal slab id\r\n"))
+                }
+                (Some(class), Some(limit)) => Some(StatsGroup::CacheDump { class, limit }),
+                _ => Some(StatsGroup::Refused(
+                    b"CLIENT_ERROR bad command line format\r\n",
+                )),
+            }
         }
         _ => None,
     }
@@ -355,13 +473,13 @@ fn store_header<'a>(
     noreply: bool,
 ) -> Result<Command<'a>, CommandError> {
     let key = key(args[1])?;
-    // As memcached 1.6.18: flags are read as a 64-bit number and kept to their low 32 bits
-    // (4294967296 stores 0); past 64 bits, negative or not a number is a bad line.
-    let flags = number::<u64>(args[2]).ok_or(CommandError::BadFormat)?;
-    let flags = u32::try_from(flags & u64::from(u32::MAX)).unwrap_or(u32::MAX);
-    let exptime = number::<i64>(args[3]).ok_or(CommandError::BadFormat)?;
-    let bytes = number::<i32>(args[4])
+    // As memcached 1.6.18 reads them (C's strtoul/strtol): flags kept to their low 32 bits
+    // (4294967296 stores 0), exptime and length to theirs (a length past 2^31 wraps).
+    let flags = safe_strtoul(args[2]).ok_or(CommandError::BadFormat)?;
+    let exptime = exptime_word(args[3]).ok_or(CommandError::BadFormat)?;
+    let bytes = safe_strtol(args[4])
         .and_then(|n| usize::try_from(n).ok())
+        .filter(|&n| n <= i32::MAX as usize - 2)
         .ok_or(CommandError::BadFormat)?;
     Ok(Command::Store(StoreHeader {
         mode,
@@ -373,27 +491,63 @@ fn store_header<'a>(
     }))
 }
 
-/// A key as memcached's protocol defines it: 1 to 250 bytes, no control characters.
+/// A key as memcached 1.6.18's server reads it: a word of at most 250 bytes. (It checks no
+/// characters: control bytes are part of the key; only spaces end it.)
 fn key(word: &[u8]) -> Result<&[u8], CommandError> {
-    if is_valid_key(word) {
+    if is_accepted_key(word) {
         Ok(word)
     } else {
         Err(CommandError::BadFormat)
     }
 }
 
-/// True for a key the protocol allows: 1 to 250 bytes, none a space or a control character.
+/// True for a key a server accepts, as memcached does: 1 to 250 bytes (control bytes
+/// included).
+#[must_use]
+pub fn is_accepted_key(key: &[u8]) -> bool {
+    !key.is_empty() && key.len() <= MAX_KEY_LENGTH
+}
+
+/// True for a key the protocol's text allows a client to send: 1 to 250 bytes, none a space
+/// or a control character (what the client checks before sending).
 #[must_use]
 pub fn is_valid_key(key: &[u8]) -> bool {
     !key.is_empty() && key.len() <= MAX_KEY_LENGTH && key.iter().all(|&b| b > b' ' && b != 0x7f)
 }
 
 fn check_keys(keys: Keys<'_>) -> Result<(), CommandError> {
-    if keys.iter().all(is_valid_key) {
+    if keys.iter().all(is_accepted_key) {
         Ok(())
     } else {
         Err(CommandError::BadFormat)
     }
+}
+
+/// True for a line memcached closes the connection on without a reply: an unknown command
+/// (one its dispatch does not reach by its first letter or name) whose last word (of the
+/// first 23, as it tokenizes no more) starts with `HTTP/`, as a web browser's request does.
+fn closes_as_http(line: &[u8]) -> bool {
+    let mut words = line.split(|&b| b == b' ').filter(|w| !w.is_empty()).take(23);
+    let Some(command) = words.next() else {
+        return false;
+    };
+    let dispatched = command.len() < 2
+        || b"gsacidt".contains(&command[0])
+        || (command.len() == 2 && command[0] == b'm')
+        || matches!(
+            command,
+            b"replace"
+                | b"prepend"
+                | b"bget"
+                | b"flush_all"
+                | b"version"
+                | b"quit"
+                | b"lru_crawler"
+                | b"watch"
+                | b"verbosity"
+                | b"lru"
+        );
+    !dispatched && words.last().unwrap_or(command).starts_with(b"HTTP/")
 }
 
 /// The line after its first `skip` words.
@@ -412,13 +566,18 @@ fn trim_start(bytes: &[u8]) -> &[u8] {
     &bytes[start..]
 }
 
-fn number<T: std::str::FromStr>(word: &[u8]) -> Option<T> {
-    // memcached's strtol-based parsing refuses a leading '+', as we do; Rust's parse accepts it.
-    if word.first() == Some(&b'+') {
-        return None;
-    }
-    std::str::from_utf8(word).ok()?.parse().ok()
+/// An expiry time as memcached reads it (`safe_strtol`: a 32-bit int).
+fn exptime_word(word: &[u8]) -> Option<i64> {
+    safe_strtol(word).map(i64::from)
 }
+
+/// The decimal number at the start of `word` (C's `strtoul` without checks), 0 if none.
+fn leading_number(word: &[u8]) -> u64 {
+    word.iter()
+        .take_while(|b| b.is_ascii_digit())
+        .fold(0u64, |n, &d| n.wrapping_mul(10).wrapping_add(u64::from(d - b'0')))
+}
+
 
 #[cfg(test)]
 mod tests {
@@ -463,7 +622,8 @@ mod tests {
         line.extend_from_slice(&long);
         assert_eq!(err(&line), CommandError::BadFormat);
         assert_eq!(err(b"get"), CommandError::Unknown);
-        assert_eq!(err(b"get a\tb"), CommandError::BadFormat);
+        // memcached splits words on spaces only: a tab is part of the key.
+        assert!(parse_command(b"get a\tb").is_ok());
         let Ok(Command::Get { keys, .. }) = parse_command(b"gets  a   b c") else {
             panic!("gets parses");
         };

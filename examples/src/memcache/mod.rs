@@ -8,14 +8,19 @@
 pub mod client;
 mod client_codec;
 pub mod command;
+pub mod differential;
+pub mod meta;
+mod meta_reply;
+pub mod number;
 pub mod reply_framing;
 mod server_session;
 pub mod sim_history;
 pub mod sim_load;
+pub mod slabs;
 pub mod stats;
 pub mod store;
 
 pub use client::{ClientError, MemcacheClient};
 pub use client_codec::{ClientCodec, Reply, ReplyError, Request, Value};
-pub use server_session::{MAX_COMMAND_LINE, MemcacheSession, Shared};
+pub use server_session::{MAX_COMMAND_LINE, MemcacheSession, Shared, ShutdownHook};
 pub use store::{Store, StoreConfig};

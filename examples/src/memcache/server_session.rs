@@ -9,26 +9,46 @@ use std::hash::{BuildHasher, RandomState};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use concurrence_core::{
-    EndReason, FramingError, Next, ReaderConfig, Session, SessionError, StreamReader, StreamWriter,
+    Address, EndReason, FramingError, Next, ReaderConfig, Session, SessionError, StreamReader, StreamWriter,
     Timestamp, WriterConfig,
 };
 
-use super::command::{Command, StatsGroup, StoreHeader, parse_command};
-use super::stats::{self, ConnectionStats, ServerInfo, VERSION};
+use super::command::{Command, StatsGroup, StoreHeader, StoreMode, parse_command};
+use super::meta::MetaCommand;
+use super::meta_reply::{
+    MetaClock, meta_arithmetic, meta_debug, meta_delete, meta_get, meta_set,
+};
+use super::command::ShutdownMode;
+use super::slabs;
+use super::stats::{self, ConnectionEntry, ConnectionStats, ConnectionTable, ServerInfo, VERSION};
 use super::store::{ArithmeticOutcome, Store};
 
 /// The longest command line accepted (a multi-get of about 250 full-length keys). Past it the
 /// server answers `CLIENT_ERROR line too long` and closes, as memcached does.
 pub const MAX_COMMAND_LINE: usize = 64 * 1024;
 
+/// What a `shutdown` command calls, when enabled (`-A`).
+pub type ShutdownHook = Box<dyn Fn(ShutdownMode) + Send + Sync>;
+
 /// What every connection of one server shares: the store, the counters, the settings.
-#[derive(Debug)]
 pub struct Shared<H = RandomState> {
     store: Mutex<Store<H>>,
     /// Connection counters.
     pub connections: ConnectionStats,
+    /// The open connections (`stats conns`).
+    pub table: ConnectionTable,
     /// Settings reported by `stats`.
     pub info: ServerInfo,
+    shutdown: std::sync::OnceLock<ShutdownHook>,
+}
+
+impl<H> std::fmt::Debug for Shared<H> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("connections", &self.connections)
+            .field("info", &self.info)
+            .finish_non_exhaustive()
+    }
 }
 
 impl<H: BuildHasher> Shared<H> {
@@ -37,8 +57,16 @@ impl<H: BuildHasher> Shared<H> {
         Shared {
             store: Mutex::new(Store::with_hasher(info.store, hasher)),
             connections: ConnectionStats::default(),
+            table: ConnectionTable::default(),
             info,
+            shutdown: std::sync::OnceLock::new(),
         }
+    }
+
+    /// What a `shutdown` command does when the server enables it (`ServerInfo::
+    /// shutdown_enabled`, memcached's `-A`): the program stops its server here. Set once.
+    pub fn on_shutdown(&self, hook: impl Fn(ShutdownMode) + Send + Sync + 'static) {
+        let _ = self.shutdown.set(Box::new(hook));
     }
 
     /// The store, locked. (A panic elsewhere while it was held does not make it unusable:
@@ -69,8 +97,9 @@ impl<H: BuildHasher> Shared<H> {
 enum State {
     /// Waiting for a command (with its data block, for a storage command).
     Command,
-    /// Discarding the data block of an item too large to store (streamed, never buffered).
-    Swallow { remaining: usize, noreply: bool },
+    /// Discarding the data block of a refused storage command (an item too large, an `ms`
+    /// with bad flags), streamed, never buffered; its reply is already written.
+    Swallow { remaining: usize },
     /// A multi-get paused by back-pressure: the keys not yet answered.
     GetRest {
         keys: Vec<u8>,
@@ -85,6 +114,10 @@ pub struct MemcacheSession<H = RandomState> {
     shared: Arc<Shared<H>>,
     state: State,
     consumed: u64,
+    /// The peer as `stats conns` shows it.
+    peer: String,
+    /// This connection's entry in `stats conns`, while it is open.
+    entry: Option<(u64, Arc<ConnectionEntry>)>,
 }
 
 impl<H: BuildHasher> MemcacheSession<H> {
@@ -94,7 +127,20 @@ impl<H: BuildHasher> MemcacheSession<H> {
             shared,
             state: State::Command,
             consumed: 0,
+            peer: "unknown".to_owned(),
+            entry: None,
         }
+    }
+
+    /// A session serving `shared`'s store to the peer at `peer` (as a server's session
+    /// factory is given it), which `stats conns` lists.
+    pub fn with_peer(shared: Arc<Shared<H>>, peer: &Address) -> Self {
+        let mut session = Self::new(shared);
+        session.peer = match peer {
+            Address::Tcp(address) => format!("tcp:{address}"),
+            other => format!("{other}"),
+        };
+        session
     }
 
     /// Reads and runs one command, all or nothing: a storage command waits (consuming
@@ -116,17 +162,59 @@ impl<H: BuildHasher> MemcacheSession<H> {
                     if !failure.noreply {
                         writer.write_bytes(failure.error.reply())?;
                     }
+                    if failure.swallow > 0 {
+                        self.state = State::Swallow {
+                            remaining: failure.swallow,
+                        };
+                    }
                     return Ok(Some(None));
                 }
             };
-            if let Command::Store(header) = &command {
-                if self.shared.store().admits(header.key.len(), header.bytes) {
-                    let Some(block) = frame.read_bytes(header.bytes.saturating_add(2))? else {
-                        return Ok(None);
+            // A storage command's data block is read with its line, when the item can be
+            // stored; otherwise the block is swallowed as it arrives.
+            let stored = match &command {
+                Command::Store(header) => Some((
+                    header.key,
+                    header.bytes,
+                    header.flags,
+                    header.mode == StoreMode::Set,
+                    header.noreply,
+                )),
+                Command::Meta(MetaCommand::Set { request, bytes, .. }) => Some((
+                    request.key.as_bytes(),
+                    *bytes,
+                    request.flags.client_flags,
+                    true,
+                    false,
+                )),
+                _ => None,
+            };
+            if let Some((key, bytes, flags, unlink_old, noreply)) = stored {
+                if !self
+                    .shared
+                    .store()
+                    .admits(key, bytes, flags, unlink_old, now)
+                {
+                    if !noreply {
+                        writer.write_bytes(b"SERVER_ERROR object too large for cache\r\n")?;
+                    }
+                    self.state = State::Swallow {
+                        remaining: bytes.saturating_add(2),
                     };
-                    self.store(header, block, now, writer)?;
                     return Ok(Some(None));
                 }
+                let Some(block) = frame.read_bytes(bytes.saturating_add(2))? else {
+                    return Ok(None);
+                };
+                match &command {
+                    Command::Store(header) => self.store(header, block, now, writer)?,
+                    Command::Meta(MetaCommand::Set { request, mode, .. }) => {
+                        let clock = self.clock(now);
+                        meta_set(&mut self.shared.store(), request, *mode, block, clock, writer)?;
+                    }
+                    _ => {}
+                }
+                return Ok(Some(None));
             }
             self.execute(command, now, writer).map(Some)
         })
@@ -140,12 +228,22 @@ impl<H: BuildHasher> MemcacheSession<H> {
         writer: &mut StreamWriter,
     ) -> Result<Option<Next>, FramingError> {
         match command {
-            // Not admitted (too large): its block is swallowed as it arrives.
-            Command::Store(header) => {
-                self.state = State::Swallow {
-                    remaining: header.bytes.saturating_add(2),
-                    noreply: header.noreply,
-                };
+            // Read with their data blocks, in `next_command`.
+            Command::Store(_) | Command::Meta(MetaCommand::Set { .. }) => {}
+            Command::Meta(meta) => {
+                let clock = self.clock(now);
+                let mut store = self.shared.store();
+                match meta {
+                    MetaCommand::Get(request) => meta_get(&mut store, &request, clock, writer)?,
+                    MetaCommand::Delete(request) => {
+                        meta_delete(&mut store, &request, clock, writer)?;
+                    }
+                    MetaCommand::Arithmetic { request, incr } => {
+                        meta_arithmetic(&mut store, &request, incr, clock, writer)?;
+                    }
+                    MetaCommand::Debug(key) => meta_debug(&mut store, &key, clock, writer)?,
+                    MetaCommand::Set { .. } => {}
+                }
             }
             Command::Get {
                 keys,
@@ -175,7 +273,9 @@ impl<H: BuildHasher> MemcacheSession<H> {
                             writer.write_bytes(itoa::Buffer::new().format(value).as_bytes())?;
                             writer.write_bytes(b"\r\n")?;
                         }
-                        ArithmeticOutcome::NotFound => writer.write_bytes(b"NOT_FOUND\r\n")?,
+                        ArithmeticOutcome::NotFound | ArithmeticOutcome::CasMismatch => {
+                            writer.write_bytes(b"NOT_FOUND\r\n")?;
+                        }
                         ArithmeticOutcome::NonNumeric => writer.write_bytes(
                             b"CLIENT_ERROR cannot increment or decrement non-numeric value\r\n",
                         )?,
@@ -205,19 +305,45 @@ impl<H: BuildHasher> MemcacheSession<H> {
             Command::Version => {
                 writer.write_bytes(format!("VERSION {VERSION}\r\n").as_bytes())?;
             }
-            Command::Verbosity { noreply } => {
+            Command::Verbosity { level, noreply } => {
+                self.shared.connections.set_verbosity(level);
                 if !noreply {
                     writer.write_bytes(b"OK\r\n")?;
                 }
             }
             Command::Stats(group) => self.stats(group, now, writer)?,
-            Command::CacheMemlimit { noreply } => {
+            Command::CacheMemlimit { megabytes, noreply } => {
+                let reply: &[u8] = if megabytes < 8 {
+                    b"MEMLIMIT_TOO_SMALL cannot set maxbytes to less than 8m\r\n"
+                } else if megabytes > 1_000_000_000 {
+                    b"MEMLIMIT_ADJUST_FAILED input value is megabytes not bytes\r\n"
+                } else if self
+                    .shared
+                    .store()
+                    .set_memory_limit(megabytes as usize * 1024 * 1024)
+                {
+                    b"OK\r\n"
+                } else {
+                    b"MEMLIMIT_ADJUST_FAILED out of bounds or unable to adjust\r\n"
+                };
                 if !noreply {
-                    writer.write_bytes(b"OK\r\n")?;
+                    writer.write_bytes(reply)?;
                 }
             }
             Command::MetaNoop => writer.write_bytes(b"MN\r\n")?,
-            Command::Shutdown => writer.write_bytes(b"ERROR: shutdown not enabled\r\n")?,
+            Command::Shutdown(mode) => match (self.shared.info.shutdown_enabled, mode) {
+                (false, _) => writer.write_bytes(b"ERROR: shutdown not enabled\r\n")?,
+                (true, ShutdownMode::Invalid) => {
+                    writer.write_bytes(b"CLIENT_ERROR invalid shutdown mode\r\n")?;
+                }
+                (true, mode) => {
+                    tracing::info!(?mode, peer = %self.peer, "shutdown command");
+                    if let Some(hook) = self.shared.shutdown.get() {
+                        hook(mode);
+                    }
+                    return Ok(Some(Next::Close));
+                }
+            },
             Command::Quit => return Ok(Some(Next::Close)),
         }
         Ok(None)
@@ -329,7 +455,30 @@ impl<H: BuildHasher> MemcacheSession<H> {
                     now,
                 )
             }
-            StatsGroup::Settings => stats::write_settings(writer, &shared.info),
+            StatsGroup::Settings => stats::write_settings(writer, &shared.info, &shared.connections),
+            StatsGroup::Items => {
+                let store = shared.store();
+                slabs::write_items(writer, store.slabs(), store.oldest_age(now))
+            }
+            StatsGroup::Slabs => slabs::write_slabs(writer, shared.store().slabs()),
+            StatsGroup::Conns => shared.table.write(
+                writer,
+                &shared.info,
+                self.entry.as_ref().map_or(0, |(id, _)| *id),
+                now.since_epoch().as_secs(),
+            ),
+            StatsGroup::CacheDump { class, limit } => {
+                let items = shared
+                    .store()
+                    .cachedump(class as usize, limit as usize);
+                for (key, bytes, expires) in items {
+                    writer.write_bytes(b"ITEM ")?;
+                    writer.write_bytes(&key)?;
+                    writer.write_bytes(format!(" [{bytes} b; {expires} s]\r\n").as_bytes())?;
+                }
+                writer.write_bytes(b"END\r\n")
+            }
+            StatsGroup::Refused(reply) => writer.write_bytes(reply),
             StatsGroup::Reset => {
                 shared.store().reset_stats();
                 shared.connections.reset();
@@ -344,6 +493,14 @@ impl<H: BuildHasher> MemcacheSession<H> {
         }
     }
 
+    /// The clock the meta commands report times on.
+    fn clock(&self, now: Timestamp) -> MetaClock {
+        MetaClock {
+            now,
+            started: self.shared.info.started,
+        }
+    }
+
     fn account(&mut self, reader: &StreamReader, written: usize) {
         let consumed = reader.consumed_bytes();
         let read = consumed - self.consumed;
@@ -355,10 +512,15 @@ impl<H: BuildHasher> MemcacheSession<H> {
 impl<H: BuildHasher> Session for MemcacheSession<H> {
     fn handle_start(
         &mut self,
-        _now: Timestamp,
+        now: Timestamp,
         _writer: &mut StreamWriter,
     ) -> Result<Next, SessionError> {
         self.shared.connections.opened();
+        self.entry = Some(
+            self.shared
+                .table
+                .open(self.peer.clone(), now.since_epoch().as_secs()),
+        );
         Ok(Next::Continue)
     }
 
@@ -369,6 +531,9 @@ impl<H: BuildHasher> Session for MemcacheSession<H> {
         writer: &mut StreamWriter,
     ) -> Result<Next, SessionError> {
         let pending_before = writer.pending_len();
+        if let Some((_, entry)) = &self.entry {
+            entry.touch(now.since_epoch().as_secs());
+        }
         let next = self.serve(now, reader, writer);
         let written = writer.pending_len().saturating_sub(pending_before);
         self.account(reader, written);
@@ -377,6 +542,9 @@ impl<H: BuildHasher> Session for MemcacheSession<H> {
 
     fn handle_end(&mut self, _now: Timestamp, _reason: &EndReason) {
         self.shared.connections.closed();
+        if let Some((id, _)) = self.entry.take() {
+            self.shared.table.close(id);
+        }
     }
 }
 
@@ -401,17 +569,14 @@ impl<H: BuildHasher> MemcacheSession<H> {
                     Err(FramingError::UnexpectedEof { .. }) => return Ok(Next::Close),
                     Err(error) => return Err(error.into()),
                 },
-                State::Swallow { remaining, noreply } => {
+                State::Swallow { remaining } => {
                     let remaining = remaining - reader.read_up_to(remaining).len();
                     if remaining > 0 {
                         if reader.is_closed() {
                             return Ok(Next::Close);
                         }
-                        self.state = State::Swallow { remaining, noreply };
+                        self.state = State::Swallow { remaining };
                         break;
-                    }
-                    if !noreply {
-                        writer.write_bytes(b"SERVER_ERROR object too large for cache\r\n")?;
                     }
                 }
                 State::GetRest {

@@ -223,6 +223,7 @@ fn memcache_shared(clients: usize) -> Arc<Shared<FixedHasher>> {
             threads: 1,
             max_connections: clients.max(1) * 2,
             store: sim_store_config(),
+            ..ServerInfo::default()
         },
         FixedHasher::default(),
     ))

@@ -463,6 +463,7 @@ pub fn load_scenario(
             threads: 1,
             max_connections: clients.max(1),
             store,
+            ..ServerInfo::default()
         },
         FixedHasher::default(),
     ));

@@ -12,13 +12,18 @@ use std::time::Duration;
 use concurrence_core::Timestamp;
 
 use super::command::{MAX_RELATIVE_EXPTIME, StoreMode};
+use super::slabs::{ItemShape, SlabStats};
 
 /// Default memory limit (memcached's `-m 64`).
 pub const DEFAULT_MEMORY_LIMIT: usize = 64 * 1024 * 1024;
 /// Default largest item (memcached's `-I 1m`).
 pub const DEFAULT_ITEM_SIZE_MAX: usize = 1024 * 1024;
-/// What an item costs beyond its key and value, in bytes (memcached's item header with CAS).
-pub const ITEM_OVERHEAD: usize = 56;
+/// What an item costs beyond its key and value, in bytes, as memcached 1.6 counts it on a
+/// 64-bit machine (`ITEM_ntotal`): its 48-byte header, the key's NUL, the value's CRLF and the
+/// 8-byte CAS unique.
+pub const ITEM_OVERHEAD: usize = 48 + 1 + 2 + 8;
+/// What non-zero client flags add to an item (memcached keeps zero flags in no space).
+pub const ITEM_FLAGS_SIZE: usize = 4;
 
 /// The store's bounds and its tie to wall-clock time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,6 +60,16 @@ pub struct Item {
     pub cas: u64,
     /// When it expires (`None`: never).
     pub expires: Option<Timestamp>,
+    /// Fetched at least once since stored (`mg h`, `me`'s `fetch`).
+    pub fetched: bool,
+    /// Marked stale by `md I` or stored by `ms I` with an older CAS: `mg` says `X`.
+    pub stale: bool,
+    /// A client was told it won the right to recache it (`W`); later ones see `Z`.
+    pub token_sent: bool,
+    /// When it was stored, or last fetched after its first fetch (`mg l`, `me`'s `la`).
+    pub last_access: Timestamp,
+    /// Stored by `ms` with a base64 key (`b`): meta replies show its key in base64.
+    pub key_binary: bool,
     stored_at: Timestamp,
 }
 
@@ -97,6 +112,24 @@ pub enum ArithmeticOutcome {
     NotFound,
     /// The item's value is not a decimal number.
     NonNumeric,
+    /// `ma C<cas>`: the item's CAS is another.
+    CasMismatch,
+}
+
+/// A live item's place in the store, for the meta commands' several steps on one item; valid
+/// until the store next changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Slot(u32);
+
+/// How a storage command's CAS value compared with the item's (memcached's `cas_result`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CasCheck {
+    /// No CAS value given (0).
+    None,
+    Match,
+    /// Older than the item's, with `ms I`: stored, marked stale.
+    Stale,
+    BadValue,
 }
 
 /// The store's counters, as `stats` reports them.
@@ -122,6 +155,7 @@ pub struct StoreStats {
     pub cas_badval: u64,
     pub touch_hits: u64,
     pub touch_misses: u64,
+    pub cmd_meta: u64,
     pub store_too_large: u64,
     pub store_no_memory: u64,
     pub total_items: u64,
@@ -149,6 +183,16 @@ struct Node {
     older: u32,
 }
 
+impl Node {
+    fn shape(&self) -> ItemShape {
+        ItemShape {
+            key_len: self.key.len(),
+            value_len: self.item.value.len(),
+            flags: self.item.flags,
+        }
+    }
+}
+
 /// Why a lookup missed, for the stats.
 enum Miss {
     Absent,
@@ -170,6 +214,7 @@ pub struct Store<H = RandomState> {
     /// Items stored at or before this time are invalid once it has passed.
     flushed_before: Option<Timestamp>,
     stats: StoreStats,
+    slabs: SlabStats,
 }
 
 impl Store<RandomState> {
@@ -194,6 +239,7 @@ impl<H: BuildHasher> Store<H> {
             next_cas: 1,
             flushed_before: None,
             stats: StoreStats::default(),
+            slabs: SlabStats::default(),
         }
     }
 
@@ -203,15 +249,70 @@ impl<H: BuildHasher> Store<H> {
         &self.config
     }
 
+    /// `cache_memlimit`: a new memory limit, refused (false) below what the items hold now,
+    /// as memcached refuses a limit below the memory it has taken.
+    pub fn set_memory_limit(&mut self, bytes: usize) -> bool {
+        if bytes < self.bytes {
+            return false;
+        }
+        self.config.memory_limit = bytes;
+        true
+    }
+
     /// The counters.
     #[must_use]
     pub fn stats(&self) -> &StoreStats {
         &self.stats
     }
 
+    /// What `stats slabs` and `stats items` report.
+    #[must_use]
+    pub fn slabs(&self) -> &SlabStats {
+        &self.slabs
+    }
+
+    /// Seconds since the least recently used item was last used (`stats items`' `age`).
+    #[must_use]
+    pub fn oldest_age(&self, now: Timestamp) -> u64 {
+        if self.oldest == NIL {
+            return 0;
+        }
+        now.saturating_duration_since(self.node(self.oldest).item.last_access)
+            .as_secs()
+    }
+
     /// Zeroes the counters `stats reset` zeroes (all but the item totals).
     pub fn reset_stats(&mut self) {
         self.stats = StoreStats::default();
+        self.slabs.reset();
+    }
+
+    /// `stats cachedump`: the keys of slab class `class`, most recently used first, at most
+    /// `limit` of them (0: all), each with its value length and expiry as a Unix time (0:
+    /// never).
+    #[must_use]
+    pub fn cachedump(&self, class: usize, limit: usize) -> Vec<(Vec<u8>, usize, u64)> {
+        let mut out = Vec::new();
+        let mut at = self.newest;
+        while at != NIL && (limit == 0 || out.len() < limit) {
+            let node = self.node(at);
+            let size = Self::item_size(node.key.len(), node.item.value.len(), node.item.flags);
+            if super::slabs::slab_class(size) == class {
+                let expires = node.item.expires.map_or(0, |at| {
+                    self.config.unix_time_at_zero + at.since_epoch().as_secs()
+                });
+                out.push((node.key.to_vec(), node.item.value.len(), expires));
+            }
+            at = node.older;
+        }
+        out
+    }
+
+    /// Counts something against the slab class of the item at `slot`.
+    fn count_class(&mut self, slot: u32, count: impl FnOnce(&mut super::slabs::ClassStats)) {
+        let node = self.node(slot);
+        let size = Self::item_size(node.key.len(), node.item.value.len(), node.item.flags);
+        count(self.slabs.class_mut(size));
     }
 
     /// Items held (some may have expired unseen).
@@ -232,21 +333,45 @@ impl<H: BuildHasher> Store<H> {
         self.bytes
     }
 
-    /// What an item of this key and value length costs.
+    /// What an item of this key, value length and flags costs (memcached's `ITEM_ntotal`).
     #[must_use]
-    pub fn item_size(key_len: usize, value_len: usize) -> usize {
+    pub fn item_size(key_len: usize, value_len: usize, flags: u32) -> usize {
+        let flags_size = if flags == 0 { 0 } else { ITEM_FLAGS_SIZE };
         key_len
             .saturating_add(value_len)
-            .saturating_add(ITEM_OVERHEAD)
+            .saturating_add(ITEM_OVERHEAD + flags_size)
     }
 
     /// False when an item this size exceeds the item limit: the server then answers
-    /// `SERVER_ERROR object too large for cache` and discards the data block unread.
-    pub fn admits(&mut self, key_len: usize, value_len: usize) -> bool {
-        let fits = Self::item_size(key_len, value_len) <= self.config.item_size_max;
-        if !fits {
+    /// `SERVER_ERROR object too large for cache` and discards the data block unread. As
+    /// memcached does, a refused `set` (`unlink_old`) also removes the key's old item, so a
+    /// client never reads the value it meant to replace.
+    pub fn admits(
+        &mut self,
+        key: &[u8],
+        value_len: usize,
+        flags: u32,
+        unlink_old: bool,
+        now: Timestamp,
+    ) -> bool {
+        let size = Self::item_size(key.len(), value_len, flags);
+        let fits = size <= self.config.item_size_max;
+        if fits {
+            // memcached allocates the item before it reads the data or knows the outcome.
+            self.slabs.allocated(ItemShape {
+                key_len: key.len(),
+                value_len,
+                flags,
+            });
+            self.slabs.class_mut(size).cmd_set += 1;
+        } else {
             self.stats.cmd_set += 1;
             self.stats.store_too_large += 1;
+            if unlink_old {
+                if let Ok(slot) = self.live(key, now) {
+                    self.remove(slot);
+                }
+            }
         }
         fits
     }
@@ -261,8 +386,10 @@ impl<H: BuildHasher> Store<H> {
         match self.live(key, now) {
             Ok(slot) => {
                 self.stats.get_hits += 1;
+                self.count_class(slot, |c| c.get_hits += 1);
                 if touch.is_some() {
                     self.stats.touch_hits += 1;
+                    self.count_class(slot, |c| c.touch_hits += 1);
                 }
                 if let Some(exptime) = touch {
                     match self.expiry(exptime, now) {
@@ -272,7 +399,7 @@ impl<H: BuildHasher> Store<H> {
                         Expiry::At(at) => self.node_mut(slot).item.expires = Some(at),
                     }
                 }
-                self.bump(slot);
+                self.fetch_bump(Slot(slot), now);
                 Some(&self.node(slot).item)
             }
             Err(miss) => {
@@ -300,26 +427,93 @@ impl<H: BuildHasher> Store<H> {
         data: &[u8],
         now: Timestamp,
     ) -> StoreOutcome {
+        let (mode, cas) = match mode {
+            StoreMode::Cas(unique) => (StoreMode::Cas(unique), unique),
+            mode => (mode, 0),
+        };
+        self.store_item(mode, key, flags, exptime, data, cas, false, now)
+            .0
+    }
+
+    /// memcached's `do_store_item`, for the classic storage commands and `ms`: `cas` is the
+    /// client's CAS value (0: none), `set_stale` is `ms I` (a CAS older than the item's stores
+    /// anyway, marked stale). Returns the outcome and, when stored, the new item's CAS.
+    #[allow(clippy::too_many_arguments)] // the protocol's fields, each needed
+    pub fn store_item(
+        &mut self,
+        mode: StoreMode,
+        key: &[u8],
+        flags: u32,
+        exptime: i64,
+        data: &[u8],
+        cas: u64,
+        set_stale: bool,
+        now: Timestamp,
+    ) -> (StoreOutcome, u64) {
         self.stats.cmd_set += 1;
-        let existing = self.live(key, now).ok();
-        let (value, flags, expires) = match (mode, existing) {
-            (StoreMode::Add, Some(slot)) => {
+        let Ok(slot) = self.live(key, now) else {
+            return match mode {
+                StoreMode::Set | StoreMode::Add => {
+                    let expires = self.expiry(exptime, now);
+                    self.insert(key, data.to_vec(), flags, expires, now)
+                }
+                StoreMode::Cas(_) => {
+                    self.stats.cas_misses += 1;
+                    (StoreOutcome::NotFound, 0)
+                }
+                StoreMode::Replace | StoreMode::Append | StoreMode::Prepend => {
+                    (StoreOutcome::NotStored, 0)
+                }
+            };
+        };
+        let old = &self.node(slot).item;
+        let (old_expires, old_flags, old_token_sent) = (old.expires, old.flags, old.token_sent);
+        let check = if cas == 0 {
+            CasCheck::None
+        } else if cas == old.cas {
+            CasCheck::Match
+        } else if set_stale && cas < old.cas {
+            CasCheck::Stale
+        } else {
+            CasCheck::BadValue
+        };
+        match mode {
+            StoreMode::Add => {
                 // memcached bumps the existing item on a failed add.
                 self.bump(slot);
-                return StoreOutcome::NotStored;
+                (StoreOutcome::NotStored, 0)
             }
-            (StoreMode::Replace | StoreMode::Append | StoreMode::Prepend, None) => {
-                return StoreOutcome::NotStored;
-            }
-            (StoreMode::Cas(_), None) => {
-                self.stats.cas_misses += 1;
-                return StoreOutcome::NotFound;
-            }
-            (StoreMode::Cas(unique), Some(slot)) if self.node(slot).item.cas != unique => {
-                self.stats.cas_badval += 1;
-                return StoreOutcome::Exists;
-            }
-            (StoreMode::Append | StoreMode::Prepend, Some(slot)) => {
+            StoreMode::Cas(_) => match check {
+                CasCheck::Match => {
+                    self.stats.cas_hits += 1;
+                    self.count_class(slot, |c| c.cas_hits += 1);
+                    let expires = self.expiry(exptime, now);
+                    self.insert(key, data.to_vec(), flags, expires, now)
+                }
+                CasCheck::Stale => {
+                    // The value is replaced; the TTL, and a recache token already sent, stay.
+                    self.stats.cas_hits += 1;
+                    self.count_class(slot, |c| c.cas_hits += 1);
+                    let expires = old_expires.map_or(Expiry::Never, Expiry::At);
+                    let token_sent = old_token_sent;
+                    let outcome = self.insert(key, data.to_vec(), flags, expires, now);
+                    if let Some(&slot) = self.index.get(key) {
+                        let item = &mut self.node_mut(slot).item;
+                        item.stale = true;
+                        item.token_sent = token_sent;
+                    }
+                    outcome
+                }
+                CasCheck::None | CasCheck::BadValue => {
+                    self.stats.cas_badval += 1;
+                    self.count_class(slot, |c| c.cas_badval += 1);
+                    (StoreOutcome::Exists, 0)
+                }
+            },
+            StoreMode::Append | StoreMode::Prepend => {
+                if !matches!(check, CasCheck::None | CasCheck::Match) {
+                    return (StoreOutcome::Exists, 0);
+                }
                 let old = &self.node(slot).item;
                 let mut value = Vec::with_capacity(old.value.len() + data.len());
                 if mode == StoreMode::Append {
@@ -329,30 +523,26 @@ impl<H: BuildHasher> Store<H> {
                     value.extend_from_slice(data);
                     value.extend_from_slice(&old.value);
                 }
-                if Self::item_size(key.len(), value.len()) > self.config.item_size_max {
-                    self.stats.store_no_memory += 1;
-                    return StoreOutcome::OutOfMemory;
+                let flags = old_flags;
+                // memcached cannot allocate the joined item: NOT_STORED.
+                if Self::item_size(key.len(), value.len(), flags) > self.config.item_size_max {
+                    return (StoreOutcome::NotStored, 0);
                 }
-                (value, old.flags, Some(old.expires))
+                let expires = old_expires.map_or(Expiry::Never, Expiry::At);
+                self.insert(key, value, flags, expires, now)
             }
-            (mode, _) => {
-                if matches!(mode, StoreMode::Cas(_)) {
-                    self.stats.cas_hits += 1;
-                }
-                (data.to_vec(), flags, None)
+            StoreMode::Set | StoreMode::Replace => {
+                let expires = self.expiry(exptime, now);
+                self.insert(key, data.to_vec(), flags, expires, now)
             }
-        };
-        let expires = match expires {
-            Some(kept) => kept.map_or(Expiry::Never, Expiry::At),
-            None => self.expiry(exptime, now),
-        };
-        self.insert(key, value, flags, expires, now)
+        }
     }
 
     /// `delete`: true if a live item was removed.
     pub fn delete(&mut self, key: &[u8], now: Timestamp) -> bool {
         match self.live(key, now) {
             Ok(slot) => {
+                self.count_class(slot, |c| c.delete_hits += 1);
                 self.remove(slot);
                 self.stats.delete_hits += 1;
                 true
@@ -373,6 +563,19 @@ impl<H: BuildHasher> Store<H> {
         delta: u64,
         now: Timestamp,
     ) -> ArithmeticOutcome {
+        self.arithmetic_if(incr, key, delta, 0, now)
+    }
+
+    /// [`arithmetic`](Self::arithmetic) that, given a CAS value (`ma C`, 0 for none), changes
+    /// only an item whose CAS is that value.
+    pub fn arithmetic_if(
+        &mut self,
+        incr: bool,
+        key: &[u8],
+        delta: u64,
+        cas: u64,
+        now: Timestamp,
+    ) -> ArithmeticOutcome {
         let Ok(slot) = self.live(key, now) else {
             if incr {
                 self.stats.incr_misses += 1;
@@ -381,14 +584,23 @@ impl<H: BuildHasher> Store<H> {
             }
             return ArithmeticOutcome::NotFound;
         };
-        let Some(old) = parse_counter(&self.node(slot).item.value) else {
+        let item = &self.node(slot).item;
+        if item.value.is_empty() {
+            return ArithmeticOutcome::NonNumeric;
+        }
+        if cas != 0 && item.cas != cas {
+            return ArithmeticOutcome::CasMismatch;
+        }
+        let Some(old) = parse_counter(&item.value) else {
             return ArithmeticOutcome::NonNumeric;
         };
         let new = if incr {
             self.stats.incr_hits += 1;
+            self.count_class(slot, |c| c.incr_hits += 1);
             old.wrapping_add(delta)
         } else {
             self.stats.decr_hits += 1;
+            self.count_class(slot, |c| c.decr_hits += 1);
             old.saturating_sub(delta)
         };
         let mut digits = itoa::Buffer::new();
@@ -399,12 +611,29 @@ impl<H: BuildHasher> Store<H> {
         let grows = new_len > old_len;
         if grows {
             self.bytes += new_len - old_len;
+            let node = self.node(slot);
+            let (key_len, flags) = (node.key.len(), node.item.flags);
+            let shape = |value_len| ItemShape {
+                key_len,
+                value_len,
+                flags,
+            };
+            self.slabs.unlinked(shape(old_len));
+            self.slabs.linked(shape(new_len));
         }
         let item = &mut self.node_mut(slot).item;
         item.value.clear();
         item.value.extend_from_slice(text);
         item.value.resize(new_len, b' ');
         item.cas = cas;
+        if grows {
+            // memcached links a new item for a longer number: its marks start afresh.
+            item.fetched = false;
+            item.stale = false;
+            item.token_sent = false;
+            item.key_binary = false;
+            item.last_access = now;
+        }
         self.bump(slot);
         if grows {
             self.evict_for(0, slot);
@@ -420,18 +649,124 @@ impl<H: BuildHasher> Store<H> {
             return false;
         };
         self.stats.touch_hits += 1;
+        self.count_class(slot, |c| c.touch_hits += 1);
         match self.expiry(exptime, now) {
             Expiry::Already => self.remove(slot),
             Expiry::Never => {
                 self.node_mut(slot).item.expires = None;
-                self.bump(slot);
+                self.fetch_bump(Slot(slot), now);
             }
             Expiry::At(at) => {
                 self.node_mut(slot).item.expires = Some(at);
-                self.bump(slot);
+                self.fetch_bump(Slot(slot), now);
             }
         }
         true
+    }
+
+    // ----- single steps on one item, for the meta commands
+
+    /// The live item under `key`, without bumping it or counting anything (an expired or
+    /// flushed one is removed).
+    pub fn find(&mut self, key: &[u8], now: Timestamp) -> Option<Slot> {
+        self.live(key, now).ok().map(Slot)
+    }
+
+    /// The item at `slot`.
+    #[must_use]
+    pub fn item(&self, slot: Slot) -> &Item {
+        &self.node(slot.0).item
+    }
+
+    /// A fetch's bump (memcached's `do_item_bump`): most recently used, marked fetched; a
+    /// fetch after the first also updates the last access time.
+    pub fn fetch_bump(&mut self, slot: Slot, now: Timestamp) {
+        let item = &mut self.node_mut(slot.0).item;
+        if item.fetched {
+            item.last_access = now;
+        }
+        item.fetched = true;
+        self.bump(slot.0);
+    }
+
+    /// Sets the item's expiry from a protocol exptime; an exptime already past leaves it
+    /// readable by the command at hand and gone at the next lookup.
+    pub fn set_exptime(&mut self, slot: Slot, exptime: i64, now: Timestamp) {
+        let expires = match self.expiry(exptime, now) {
+            Expiry::Never => None,
+            Expiry::At(at) => Some(at),
+            Expiry::Already => Some(now),
+        };
+        self.node_mut(slot.0).item.expires = expires;
+    }
+
+    /// Whole seconds until the item expires, rounded up (`None`: never; 0: expired now).
+    #[must_use]
+    pub fn ttl_seconds(&self, slot: Slot, now: Timestamp) -> Option<u64> {
+        self.item(slot).expires.map(|at| {
+            let left = at.saturating_duration_since(now);
+            left.as_secs() + u64::from(left.subsec_nanos() > 0)
+        })
+    }
+
+    /// Whole seconds from now until a protocol exptime, as [`ttl_seconds`](Self::ttl_seconds)
+    /// counts them (`None`: never; 0: already).
+    #[must_use]
+    pub fn exptime_seconds(&self, exptime: i64, now: Timestamp) -> Option<u64> {
+        match self.expiry(exptime, now) {
+            Expiry::Never => None,
+            Expiry::Already => Some(0),
+            Expiry::At(at) => {
+                let left = at.saturating_duration_since(now);
+                Some(left.as_secs() + u64::from(left.subsec_nanos() > 0))
+            }
+        }
+    }
+
+    /// `mg N` on a miss: links an empty item (no flags) that expires at `exptime`.
+    pub fn vivify(&mut self, key: &[u8], exptime: i64, now: Timestamp) -> Option<Slot> {
+        let expires = self.expiry(exptime, now);
+        let expires = if expires == Expiry::Already {
+            // memcached links it (expiring at its start), so this command still sees it.
+            Expiry::At(now)
+        } else {
+            expires
+        };
+        self.insert(key, Vec::new(), 0, expires, now);
+        self.index.get(key).map(|&slot| Slot(slot))
+    }
+
+    /// `md I`: marks the item stale with a new CAS, so the next fetch may win its recache.
+    pub fn invalidate(&mut self, slot: Slot) {
+        let cas = self.new_cas();
+        let item = &mut self.node_mut(slot.0).item;
+        item.stale = true;
+        item.token_sent = false;
+        item.cas = cas;
+    }
+
+    /// Marks the item under `key` as stored with a base64 key (`ms b`).
+    pub fn mark_key_binary(&mut self, key: &[u8]) {
+        if let Some(&slot) = self.index.get(key) {
+            self.node_mut(slot).item.key_binary = true;
+        }
+    }
+
+    /// Records that a client was told it won the item's recache (`W`).
+    pub fn mark_token_sent(&mut self, slot: Slot) {
+        self.node_mut(slot.0).item.token_sent = true;
+    }
+
+    /// Removes the item at `slot` (`md` without `I`), counted as a delete hit.
+    pub fn remove_at(&mut self, slot: Slot) {
+        self.count_class(slot.0, |c| c.delete_hits += 1);
+        self.remove(slot.0);
+        self.stats.delete_hits += 1;
+    }
+
+    /// The counters, to count what a meta command did.
+    pub fn stats_mut(&mut self) -> &mut StoreStats {
+        &mut self.stats
     }
 
     /// `flush_all [delay]`: every item stored so far becomes invalid, now (delay 0) or at the
@@ -440,6 +775,9 @@ impl<H: BuildHasher> Store<H> {
         self.stats.cmd_flush += 1;
         match self.expiry(delay, now) {
             Expiry::Never | Expiry::Already => {
+                for node in self.nodes.iter().flatten() {
+                    self.slabs.unlinked(node.shape());
+                }
                 self.index.clear();
                 self.nodes.clear();
                 self.free.clear();
@@ -473,7 +811,7 @@ impl<H: BuildHasher> Store<H> {
                 return Err(format!("slot {at} is not indexed under its key"));
             }
             seen += 1;
-            bytes += Self::item_size(node.key.len(), node.item.value.len());
+            bytes += Self::item_size(node.key.len(), node.item.value.len(), node.item.flags);
             prev = at;
             at = node.older;
         }
@@ -532,11 +870,13 @@ impl<H: BuildHasher> Store<H> {
         } else {
             return Ok(slot);
         };
+        self.count_class(slot, |c| c.reclaimed += 1);
         self.remove(slot);
         self.stats.reclaimed += 1;
         Err(miss)
     }
 
+    /// Links a new item (replacing the key's old one); returns the outcome and its CAS.
     fn insert(
         &mut self,
         key: &[u8],
@@ -544,18 +884,26 @@ impl<H: BuildHasher> Store<H> {
         flags: u32,
         expires: Expiry,
         now: Timestamp,
-    ) -> StoreOutcome {
-        let size = Self::item_size(key.len(), value.len());
+    ) -> (StoreOutcome, u64) {
+        let size = Self::item_size(key.len(), value.len(), flags);
         if size > self.config.memory_limit {
             self.stats.store_no_memory += 1;
-            return StoreOutcome::OutOfMemory;
+            return (StoreOutcome::OutOfMemory, 0);
         }
         if let Some(&slot) = self.index.get(key) {
             self.remove(slot);
         }
         self.stats.total_items += 1;
         let expires = match expires {
-            Expiry::Already => return StoreOutcome::Stored,
+            // Stored already expired: gone at once, though it took a CAS value.
+            Expiry::Already => {
+                self.slabs.allocated(ItemShape {
+                    key_len: key.len(),
+                    value_len: value.len(),
+                    flags,
+                });
+                return (StoreOutcome::Stored, self.new_cas());
+            }
             Expiry::Never => None,
             Expiry::At(at) => Some(at),
         };
@@ -568,6 +916,11 @@ impl<H: BuildHasher> Store<H> {
                 flags,
                 cas,
                 expires,
+                fetched: false,
+                stale: false,
+                token_sent: false,
+                last_access: now,
+                key_binary: false,
                 stored_at: now,
             },
             newer: NIL,
@@ -585,8 +938,10 @@ impl<H: BuildHasher> Store<H> {
         };
         self.index.insert(key.into(), slot);
         self.bytes += size;
+        let shape = self.node(slot).shape();
+        self.slabs.linked(shape);
         self.link_newest(slot);
-        StoreOutcome::Stored
+        (StoreOutcome::Stored, cas)
     }
 
     /// Evicts least recently used items (never `keep`) until `extra` more bytes fit.
@@ -600,6 +955,7 @@ impl<H: BuildHasher> Store<H> {
             if victim == NIL {
                 break;
             }
+            self.count_class(victim, |c| c.evicted += 1);
             self.remove(victim);
             self.stats.evictions += 1;
         }
@@ -636,7 +992,9 @@ impl<H: BuildHasher> Store<H> {
             .unwrap_or_else(|| unreachable!("slot {slot} is linked"));
         self.detach(node.newer, node.older);
         self.index.remove(&node.key);
-        self.bytes -= Self::item_size(node.key.len(), node.item.value.len());
+        let size = Self::item_size(node.key.len(), node.item.value.len(), node.item.flags);
+        self.bytes -= size;
+        self.slabs.unlinked(node.shape());
         node
     }
 
