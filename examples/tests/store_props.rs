@@ -175,7 +175,7 @@ proptest! {
         for (k, len) in ops {
             let key = format!("key{k}");
             let data = vec![b'v'; len];
-            if store.admits(key.len(), len) {
+            if store.admits(key.as_bytes(), len, 0, true, now) {
                 prop_assert_eq!(store.store(StoreMode::Set, key.as_bytes(), 0, 0, &data, now), StoreOutcome::Stored);
                 // The item just stored is the most recently used: never the one evicted.
                 prop_assert_eq!(store.get(key.as_bytes(), None, now).map(|i| i.value.len()), Some(len));
@@ -213,7 +213,7 @@ fn delayed_flush_invalidates_what_was_stored_before_it() {
 
 #[test]
 fn eviction_takes_the_least_recently_used() {
-    let size = Store::<std::hash::RandomState>::item_size(2, 100);
+    let size = Store::<std::hash::RandomState>::item_size(2, 100, 0);
     let mut store = Store::new(StoreConfig {
         memory_limit: size * 3,
         ..StoreConfig::default()

@@ -30,6 +30,7 @@ fn serve(input: &[u8], chunk: usize) -> (Vec<u8>, Arc<Shared<Fixed>>) {
                 item_size_max: 512,
                 unix_time_at_zero: 1_700_000_000,
             },
+            ..ServerInfo::default()
         },
         Fixed::default(),
     ));

@@ -169,12 +169,15 @@ fn shared(args: &Args) -> Result<Arc<Shared<RandomState>>, String> {
         threads: args.threads.max(1),
         max_connections: args.conn_limit,
         store: store_config(args)?,
-        tcp_port: if args.listen.contains('/') { 0 } else { args.port },
+        tcp_port: if args.listen.contains('/') {
+            0
+        } else {
+            args.port
+        },
         interface: (!args.listen.contains('/')).then(|| args.listen.clone()),
         socket_path: args.listen.contains('/').then(|| args.listen.clone()),
         shutdown_enabled: args.enable_shutdown,
         idle_timeout: args.idle_timeout,
-        ..ServerInfo::default()
     };
     Ok(Arc::new(Shared::new(info, RandomState::new())))
 }
@@ -255,7 +258,7 @@ fn run_smol(args: &Args) -> Result<(), String> {
     smol::block_on(
         server.serve_session(move |peer| MemcacheSession::with_peer(Arc::clone(&shared), peer)),
     )
-        .map_err(|e| format!("the server stopped with an error: {e}"))?;
+    .map_err(|e| format!("the server stopped with an error: {e}"))?;
     // Stopped accepting: give live connections the grace period to finish, then leave.
     let grace_end = Instant::now() + config.shutdown_grace;
     tracing::info!(

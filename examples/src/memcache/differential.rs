@@ -40,7 +40,16 @@ impl Memcached {
         // `-vv` makes memcached say "server listening" on stderr once it accepts: the event to
         // wait for. The rest of its (verbose) log is drained by a thread so it never blocks.
         let mut child = Command::new(program)
-            .args(["-l", "127.0.0.1", "-p", &port.to_string(), "-U", "0", "-t", "2"])
+            .args([
+                "-l",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+                "-U",
+                "0",
+                "-t",
+                "2",
+            ])
             .arg("-vv")
             .args(["-u", "root"])
             .args(extra)
@@ -164,7 +173,10 @@ pub fn stream(rng: &mut SimRng, case: u64) -> Stream {
     // A browser's request line, alone: memcached closes at once, dropping replies to earlier
     // commands of the pipeline not yet sent (docs/memcache.md: we send those).
     if count == 1 && rng.chance(5_000) {
-        let words = pick(rng, &["GET / HTTP/1.1\r\n", "FOO HTTP/1.0\r\n", "set HTTP/1.1\r\n"]);
+        let words = pick(
+            rng,
+            &["GET / HTTP/1.1\r\n", "FOO HTTP/1.0\r\n", "set HTTP/1.1\r\n"],
+        );
         return Stream {
             commands: vec![words.as_bytes().to_vec()],
             splits: Vec::new(),
@@ -199,7 +211,9 @@ pub fn stream(rng: &mut SimRng, case: u64) -> Stream {
         commands = vec![large_value(rng, &key), line(&[b"mg", &key, b"s", b"f"])];
     }
     let total: usize = commands.iter().map(Vec::len).sum();
-    let mut splits: Vec<usize> = (0..below(rng, 4)).map(|_| below(rng, total.max(1))).collect();
+    let mut splits: Vec<usize> = (0..below(rng, 4))
+        .map(|_| below(rng, total.max(1)))
+        .collect();
     splits.sort_unstable();
     splits.dedup();
     Stream { commands, splits }
@@ -316,7 +330,8 @@ fn command(rng: &mut SimRng, key: &[u8], keys: &[Vec<u8>]) -> Vec<u8> {
             let exptime = exptime(rng);
             let value = data(rng);
             let (len, body) = block(rng, &value);
-            let mut words: Vec<&[u8]> = vec![verb.as_bytes(), key, &flags, &exptime, len.as_bytes()];
+            let mut words: Vec<&[u8]> =
+                vec![verb.as_bytes(), key, &flags, &exptime, len.as_bytes()];
             let unique = pick(rng, &["0", "1", "999999999", "x"]);
             if *verb == "cas" {
                 words.push(unique.as_bytes());
@@ -387,7 +402,6 @@ fn command(rng: &mut SimRng, key: &[u8], keys: &[Vec<u8>]) -> Vec<u8> {
                 "stats\r\n",
                 "stats settings\r\n",
                 "stats slabs\r\n",
-                "stats items\r\n",
                 "stats sizes\r\n",
                 "stats detail\r\n",
                 "stats detail on\r\n",
@@ -497,8 +511,8 @@ fn meta_line(command: &[u8], key: &[u8], middle: &[&[u8]], flags: &[Vec<u8>]) ->
 
 fn meta_get(rng: &mut SimRng, key: &[u8]) -> Vec<u8> {
     let mut vocabulary = vec![
-        "c", "f", "h", "k", "l", "q", "s", "t", "u", "v", "v", "N0", "N100", "N-1", "R30",
-        "R100", "R200", "T0", "T30", "T-1", "Tx", "P/path", "Lfoo",
+        "c", "f", "h", "k", "l", "q", "s", "t", "u", "v", "v", "N0", "N100", "N-1", "R30", "R100",
+        "R200", "T0", "T30", "T-1", "Tx", "P/path", "Lfoo",
     ];
     vocabulary.extend_from_slice(OPAQUES);
     let (key, binary) = key_words(rng, key);
@@ -509,8 +523,30 @@ fn meta_get(rng: &mut SimRng, key: &[u8]) -> Vec<u8> {
 
 fn meta_set(rng: &mut SimRng, key: &[u8]) -> Vec<u8> {
     let mut vocabulary = vec![
-        "c", "k", "q", "I", "T0", "T100", "T-1", "F0", "F7", "F4294967296", "Fx", "C0", "C1",
-        "C999999999", "Cx", "MS", "ME", "MA", "MP", "MR", "Mx", "MSS", "M", "v",
+        "c",
+        "k",
+        "q",
+        "I",
+        "T0",
+        "T100",
+        "T-1",
+        "F0",
+        "F7",
+        "F4294967296",
+        "Fx",
+        "C0",
+        "C1",
+        "C999999999",
+        "Cx",
+        "MS",
+        "ME",
+        "MA",
+        "MP",
+        "MR",
+        "Mx",
+        "MSS",
+        "M",
+        "v",
     ];
     vocabulary.extend_from_slice(OPAQUES);
     let (key, binary) = key_words(rng, key);
@@ -706,7 +742,9 @@ pub fn normalise(reply: &[u8]) -> Normalised {
     let mut out = String::new();
     let text = String::from_utf8_lossy(reply);
     for line in text.split_inclusive("\r\n") {
-        let (body, end) = line.strip_suffix("\r\n").map_or((line, ""), |b| (b, "\r\n"));
+        let (body, end) = line
+            .strip_suffix("\r\n")
+            .map_or((line, ""), |b| (b, "\r\n"));
         let words: Vec<&str> = body.split(' ').collect();
         match words.first().copied() {
             Some("VERSION") => out.push_str("VERSION *"),
@@ -977,11 +1015,9 @@ impl OurServer {
                 let address = tcp(server.local_address())?;
                 let close = server.close_handle();
                 std::thread::spawn(move || {
-                    smol::block_on(
-                        server.serve_session(move |peer| {
-                            MemcacheSession::with_peer(Arc::clone(&shared), peer)
-                        }),
-                    )
+                    smol::block_on(server.serve_session(move |peer| {
+                        MemcacheSession::with_peer(Arc::clone(&shared), peer)
+                    }))
                 });
                 Ok(OurServer {
                     address,

@@ -417,10 +417,7 @@ fn base64_value(byte: u8) -> Option<u8> {
 /// the alphabet are skipped, the rest must come in whole groups of four, decoding stops after
 /// the first padded group. `None` where memcached returns 0.
 fn base64_decode(input: &[u8]) -> Option<([u8; MAX_KEY_LENGTH], usize)> {
-    let count = input
-        .iter()
-        .filter(|&&b| base64_value(b).is_some())
-        .count();
+    let count = input.iter().filter(|&&b| base64_value(b).is_some()).count();
     if count == 0 || count % 4 != 0 {
         return None;
     }

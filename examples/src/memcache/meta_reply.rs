@@ -183,11 +183,9 @@ fn meta_get_hit<H: BuildHasher>(
         let item = store.item(slot);
         match token[0] {
             b'T' => store.set_exptime(slot, flags.ttl.unwrap_or(0), now),
-            b'N' => {
-                if created {
-                    store.set_exptime(slot, flags.vivify.unwrap_or(0), now);
-                    won = true;
-                }
+            b'N' if created => {
+                store.set_exptime(slot, flags.vivify.unwrap_or(0), now);
+                won = true;
             }
             b'R' => {
                 let threshold = store.exptime_seconds(flags.recache.unwrap_or(0), now);
@@ -324,7 +322,11 @@ pub(super) fn meta_delete<H: BuildHasher>(
 ) -> Result<(), FramingError> {
     let flags = request.flags;
     let code: &[u8] = match store.find(request.key.as_bytes(), clock.now) {
-        Some(slot) if flags.compare_cas.is_some_and(|cas| cas != store.item(slot).cas) => {
+        Some(slot)
+            if flags
+                .compare_cas
+                .is_some_and(|cas| cas != store.item(slot).cas) =>
+        {
             store.stats_mut().delete_misses += 1;
             b"EX"
         }
@@ -375,14 +377,15 @@ pub(super) fn meta_arithmetic<H: BuildHasher>(
             (store.find(key, now), value)
         }
         ArithmeticOutcome::NonNumeric => {
-            return writer.write_bytes(
-                b"CLIENT_ERROR cannot increment or decrement non-numeric value\r\n",
-            );
+            return writer
+                .write_bytes(b"CLIENT_ERROR cannot increment or decrement non-numeric value\r\n");
         }
         ArithmeticOutcome::NotFound if flags.vivify.is_some() => {
-            let digits = itoa::Buffer::new().format(flags.initial).as_bytes().to_vec();
-            let (outcome, _) =
-                store.store_item(StoreMode::Add, key, 0, 0, &digits, 0, false, now);
+            let digits = itoa::Buffer::new()
+                .format(flags.initial)
+                .as_bytes()
+                .to_vec();
+            let (outcome, _) = store.store_item(StoreMode::Add, key, 0, 0, &digits, 0, false, now);
             if outcome == StoreOutcome::Stored {
                 created = true;
                 (store.find(key, now), flags.initial)
@@ -419,11 +422,7 @@ pub(super) fn meta_arithmetic<H: BuildHasher>(
             }
             b't' => push_ttl(&mut line, store, slot, clock),
             b'T' => store.set_exptime(slot, flags.ttl.unwrap_or(0), now),
-            b'N' => {
-                if created {
-                    store.set_exptime(slot, flags.vivify.unwrap_or(0), now);
-                }
-            }
+            b'N' if created => store.set_exptime(slot, flags.vivify.unwrap_or(0), now),
             b'O' => {
                 if token.len() > MAX_OPAQUE_LENGTH {
                     return writer.write_bytes(CommandError::MetaOpaqueTooLong.reply());

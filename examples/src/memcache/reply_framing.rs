@@ -16,20 +16,36 @@ pub fn check_replies(stream: &[u8]) -> Result<usize, String> {
         let line = &stream[at..at + len];
         at += len + 2;
         lines += 1;
-        if let Some(rest) = line.strip_prefix(b"VALUE ") {
-            let words: Vec<&[u8]> = rest.split(|&b| b == b' ').collect();
-            let number = |w: &[u8]| {
-                (!w.is_empty() && w.iter().all(u8::is_ascii_digit))
-                    .then(|| std::str::from_utf8(w).ok()?.parse::<usize>().ok())
-                    .flatten()
-            };
+        let number = |w: &[u8]| {
+            (!w.is_empty() && w.iter().all(u8::is_ascii_digit))
+                .then(|| std::str::from_utf8(w).ok()?.parse::<usize>().ok())
+                .flatten()
+        };
+        let block = if let Some(rest) = line.strip_prefix(b"VALUE ") {
+            // Keys are split on spaces only, so the numbers are the last words.
+            let words: Vec<&[u8]> = rest.rsplitn(4, |&b| b == b' ').collect();
             let bytes = match words.as_slice() {
-                [key, flags, bytes] | [key, flags, bytes, _] if !key.is_empty() => {
+                [cas, bytes, flags, key] if !key.is_empty() && number(cas).is_some() => {
+                    number(flags).and(number(bytes))
+                }
+                [bytes, flags, key] | [bytes, flags, key, ..] if !key.is_empty() => {
                     number(flags).and(number(bytes))
                 }
                 _ => None,
-            }
-            .ok_or_else(|| format!("offset {at}: malformed {:?}", String::from_utf8_lossy(line)))?;
+            };
+            Some(bytes)
+        } else if let Some(rest) = line.strip_prefix(b"VA ") {
+            // Meta: `VA <size> <flags>*`.
+            Some(number(
+                rest.split(|&b| b == b' ').next().unwrap_or_default(),
+            ))
+        } else {
+            None
+        };
+        if let Some(bytes) = block {
+            let bytes = bytes.ok_or_else(|| {
+                format!("offset {at}: malformed {:?}", String::from_utf8_lossy(line))
+            })?;
             let end = at
                 .checked_add(bytes)
                 .filter(|&end| end + 2 <= stream.len() && &stream[end..end + 2] == b"\r\n")
@@ -39,21 +55,29 @@ pub fn check_replies(stream: &[u8]) -> Result<usize, String> {
             at = end + 2;
             continue;
         }
-        let known = matches!(
-            line,
-            b"END"
-                | b"STORED"
-                | b"NOT_STORED"
-                | b"EXISTS"
-                | b"NOT_FOUND"
-                | b"DELETED"
-                | b"TOUCHED"
-                | b"OK"
-                | b"RESET"
-                | b"ERROR"
-                | b"MN"
-                | b"ERROR: shutdown not enabled"
-        ) || line.starts_with(b"CLIENT_ERROR ")
+        let meta = [&b"HD"[..], b"EN", b"NS", b"EX", b"NF"]
+            .iter()
+            .any(|code| line == *code || line.starts_with(&[*code, b" "].concat()));
+        let known = meta
+            || line.starts_with(b"ME ")
+            || line.starts_with(b"ITEM ")
+            || line.starts_with(b"MEMLIMIT_")
+            || matches!(
+                line,
+                b"END"
+                    | b"STORED"
+                    | b"NOT_STORED"
+                    | b"EXISTS"
+                    | b"NOT_FOUND"
+                    | b"DELETED"
+                    | b"TOUCHED"
+                    | b"OK"
+                    | b"RESET"
+                    | b"ERROR"
+                    | b"MN"
+                    | b"ERROR: shutdown not enabled"
+            )
+            || line.starts_with(b"CLIENT_ERROR ")
             || line.starts_with(b"SERVER_ERROR ")
             || line.starts_with(b"VERSION ")
             || line.starts_with(b"STAT ")
@@ -81,5 +105,10 @@ mod tests {
         assert!(check_replies(b"VALUE a 0 3\r\nab\r\nEND\r\n").is_err());
         assert!(check_replies(b"STORED\r\nSTOR").is_err());
         assert!(check_replies(b"HELLO\r\n").is_err());
+        assert_eq!(
+            check_replies(b"VA 2 t10 Oabc\r\nhi\r\nHD k1\r\nEN\r\nNS\r\nMN\r\n"),
+            Ok(5)
+        );
+        assert!(check_replies(b"VA 3\r\nhi\r\n").is_err());
     }
 }

@@ -9,16 +9,14 @@ use std::hash::{BuildHasher, RandomState};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use concurrence_core::{
-    Address, EndReason, FramingError, Next, ReaderConfig, Session, SessionError, StreamReader, StreamWriter,
-    Timestamp, WriterConfig,
+    Address, EndReason, FramingError, Next, ReaderConfig, Session, SessionError, StreamReader,
+    StreamWriter, Timestamp, WriterConfig,
 };
 
+use super::command::ShutdownMode;
 use super::command::{Command, StatsGroup, StoreHeader, StoreMode, parse_command};
 use super::meta::MetaCommand;
-use super::meta_reply::{
-    MetaClock, meta_arithmetic, meta_debug, meta_delete, meta_get, meta_set,
-};
-use super::command::ShutdownMode;
+use super::meta_reply::{MetaClock, meta_arithmetic, meta_debug, meta_delete, meta_get, meta_set};
 use super::slabs;
 use super::stats::{self, ConnectionEntry, ConnectionStats, ConnectionTable, ServerInfo, VERSION};
 use super::store::{ArithmeticOutcome, Store};
@@ -206,11 +204,19 @@ impl<H: BuildHasher> MemcacheSession<H> {
                 let Some(block) = frame.read_bytes(bytes.saturating_add(2))? else {
                     return Ok(None);
                 };
+                self.shared.store().allocate(key, bytes, flags);
                 match &command {
                     Command::Store(header) => self.store(header, block, now, writer)?,
                     Command::Meta(MetaCommand::Set { request, mode, .. }) => {
                         let clock = self.clock(now);
-                        meta_set(&mut self.shared.store(), request, *mode, block, clock, writer)?;
+                        meta_set(
+                            &mut self.shared.store(),
+                            request,
+                            *mode,
+                            block,
+                            clock,
+                            writer,
+                        )?;
                     }
                     _ => {}
                 }
@@ -455,7 +461,9 @@ impl<H: BuildHasher> MemcacheSession<H> {
                     now,
                 )
             }
-            StatsGroup::Settings => stats::write_settings(writer, &shared.info, &shared.connections),
+            StatsGroup::Settings => {
+                stats::write_settings(writer, &shared.info, &shared.connections)
+            }
             StatsGroup::Items => {
                 let store = shared.store();
                 slabs::write_items(writer, store.slabs(), store.oldest_age(now))
@@ -468,9 +476,7 @@ impl<H: BuildHasher> MemcacheSession<H> {
                 now.since_epoch().as_secs(),
             ),
             StatsGroup::CacheDump { class, limit } => {
-                let items = shared
-                    .store()
-                    .cachedump(class as usize, limit as usize);
+                let items = shared.store().cachedump(class as usize, limit as usize);
                 for (key, bytes, expires) in items {
                     writer.write_bytes(b"ITEM ")?;
                     writer.write_bytes(&key)?;

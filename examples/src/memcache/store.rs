@@ -356,15 +356,7 @@ impl<H: BuildHasher> Store<H> {
     ) -> bool {
         let size = Self::item_size(key.len(), value_len, flags);
         let fits = size <= self.config.item_size_max;
-        if fits {
-            // memcached allocates the item before it reads the data or knows the outcome.
-            self.slabs.allocated(ItemShape {
-                key_len: key.len(),
-                value_len,
-                flags,
-            });
-            self.slabs.class_mut(size).cmd_set += 1;
-        } else {
+        if !fits {
             self.stats.cmd_set += 1;
             self.stats.store_too_large += 1;
             if unlink_old {
@@ -374,6 +366,18 @@ impl<H: BuildHasher> Store<H> {
             }
         }
         fits
+    }
+
+    /// An admitted storage command's data block has arrived: memcached allocated the item
+    /// (before knowing whether it will be stored), so its slab class counts it.
+    pub fn allocate(&mut self, key: &[u8], value_len: usize, flags: u32) {
+        let shape = ItemShape {
+            key_len: key.len(),
+            value_len,
+            flags,
+        };
+        self.slabs.allocated(shape);
+        self.slabs.class_mut(shape.total()).cmd_set += 1;
     }
 
     /// Looks `key` up for `get`/`gets`, or for `gat`/`gats` when `touch` carries the new
