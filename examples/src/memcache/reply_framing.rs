@@ -22,25 +22,20 @@ pub fn check_replies(stream: &[u8]) -> Result<usize, String> {
                 .flatten()
         };
         let block = if let Some(rest) = line.strip_prefix(b"VALUE ") {
-            // Keys are split on spaces only, so the numbers are the last words.
-            let words: Vec<&[u8]> = rest.rsplitn(4, |&b| b == b' ').collect();
+            // `VALUE <key> <flags> <bytes> [<cas>]`; keys hold no spaces.
+            let words: Vec<&[u8]> = rest.split(|&b| b == b' ').collect();
             let bytes = match words.as_slice() {
-                [cas, bytes, flags, key] if !key.is_empty() && number(cas).is_some() => {
-                    number(flags).and(number(bytes))
-                }
-                [bytes, flags, key] | [bytes, flags, key, ..] if !key.is_empty() => {
+                [key, flags, bytes] if !key.is_empty() => number(flags).and(number(bytes)),
+                [key, flags, bytes, cas] if !key.is_empty() && number(cas).is_some() => {
                     number(flags).and(number(bytes))
                 }
                 _ => None,
             };
             Some(bytes)
-        } else if let Some(rest) = line.strip_prefix(b"VA ") {
-            // Meta: `VA <size> <flags>*`.
-            Some(number(
-                rest.split(|&b| b == b' ').next().unwrap_or_default(),
-            ))
         } else {
-            None
+            // Meta: `VA <size> <flags>*`.
+            line.strip_prefix(b"VA ")
+                .map(|rest| number(rest.split(|&b| b == b' ').next().unwrap_or_default()))
         };
         if let Some(bytes) = block {
             let bytes = bytes.ok_or_else(|| {
