@@ -11,7 +11,9 @@ use common::Server;
 use concurrence_core::{Address, EndKind};
 use concurrence_examples::memcache::client::CasOutcome;
 use concurrence_examples::memcache::command::StoreMode;
-use concurrence_examples::memcache::{ClientError, MemcacheClient, Reply, Request};
+use concurrence_examples::memcache::{
+    ClientError, MemcacheClient, MetaCode, MetaVerb, Reply, Request,
+};
 
 const TIMEOUT: Option<Duration> = Some(Duration::from_secs(10));
 
@@ -76,6 +78,87 @@ async fn exercise(server: &Server) -> Result<(), ClientError> {
     let many = client.get_many(&[b"k", b"nothing", b"fresh"]).await?;
     let keys: Vec<&[u8]> = many.iter().map(|v| v.key.as_slice()).collect();
     assert_eq!(keys, [b"k".as_slice(), b"fresh"], "{name}");
+
+    // The meta protocol: set with flags and TTL, get with return flags, arithmetic,
+    // delete, a quiet batch, the no-op and the debug line.
+    let set = client
+        .meta(
+            MetaVerb::Set,
+            b"m",
+            &[b"F9", b"T100", b"c"],
+            b"meta\r\nvalue",
+        )
+        .await?;
+    assert_eq!(set.code, MetaCode::Done, "{name}");
+    let cas = set.number(b'c').expect("ms c returns the CAS");
+    let got = client
+        .meta(
+            MetaVerb::Get,
+            b"m",
+            &[b"v", b"f", b"t", b"c", b"k", b"Oxyz"],
+            b"",
+        )
+        .await?;
+    assert_eq!(got.code, MetaCode::Value, "{name}");
+    assert_eq!(got.value.as_deref(), Some(&b"meta\r\nvalue"[..]), "{name}");
+    assert_eq!(got.number(b'f'), Some(9), "{name}");
+    assert!(
+        matches!(got.number(b't'), Some(99 | 100)),
+        "{name}: {got:?}"
+    );
+    assert_eq!(got.number(b'c'), Some(cas), "{name}");
+    assert_eq!(got.flag(b'k'), Some(&b"m"[..]), "{name}");
+    assert_eq!(got.flag(b'O'), Some(&b"xyz"[..]), "{name}");
+    let stale = client.meta(MetaVerb::Set, b"m", &[b"C1"], b"other").await?;
+    assert_eq!(stale.code, MetaCode::Exists, "{name}: a wrong CAS");
+    let counter = client
+        .meta(
+            MetaVerb::Arithmetic,
+            b"mc",
+            &[b"N0", b"J10", b"D5", b"v"],
+            b"",
+        )
+        .await?;
+    assert_eq!(
+        counter.value.as_deref(),
+        Some(&b"10"[..]),
+        "{name}: created at J"
+    );
+    let counter = client
+        .meta(MetaVerb::Arithmetic, b"mc", &[b"D5", b"v"], b"")
+        .await?;
+    assert_eq!(counter.value.as_deref(), Some(&b"15"[..]), "{name}");
+    let hits = client.meta_get_many(&[b"m", b"nothing", b"mc"]).await?;
+    let keys: Vec<&[u8]> = hits.iter().filter_map(|h| h.flag(b'k')).collect();
+    assert_eq!(keys, [b"m".as_slice(), b"mc"], "{name}: only the hits");
+    let debug = client.meta(MetaVerb::Debug, b"m", &[], b"").await?;
+    assert_eq!(debug.code, MetaCode::Debug, "{name}");
+    assert!(
+        debug.flags.iter().any(|(_, w)| w == b"fetch=yes"),
+        "{name}: {debug:?}"
+    );
+    assert_eq!(
+        client.meta(MetaVerb::Delete, b"m", &[], b"").await?.code,
+        MetaCode::Done,
+        "{name}"
+    );
+    assert_eq!(
+        client.meta(MetaVerb::Get, b"m", &[b"v"], b"").await?.code,
+        MetaCode::Miss,
+        "{name}"
+    );
+    assert_eq!(
+        client.meta(MetaVerb::Noop, b"", &[], b"").await?.code,
+        MetaCode::Noop,
+        "{name}"
+    );
+    assert!(
+        matches!(
+            client.meta(MetaVerb::Get, b"m", &[b"q"], b"").await,
+            Err(ClientError::Protocol(_))
+        ),
+        "{name}: quiet needs a batch"
+    );
 
     // Pipelining: 100 requests in one write, replies in order.
     let keys: Vec<Vec<u8>> = (0..50).map(|i| format!("p{i}").into_bytes()).collect();

@@ -13,7 +13,7 @@ use concurrence_core::{Address, EndKind, ReaderConfig, StreamReader};
 use futures_io::{AsyncRead, AsyncWrite};
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 
-use super::client_codec::{ClientCodec, Reply, ReplyError, Request, Value};
+use super::client_codec::{ClientCodec, MetaReply, MetaVerb, Reply, ReplyError, Request, Value};
 use super::command::StoreMode;
 
 /// What went wrong with a request.
@@ -350,6 +350,45 @@ impl<T: AsyncRead + AsyncWrite + Unpin> MemcacheClient<T> {
         match self.call(&Request::FlushAll).await? {
             Reply::Ok => Ok(()),
             reply => Err(unexpected(reply, "flush_all")),
+        }
+    }
+
+    /// A meta command (`mg`, `ms`, `md`, `ma`, `me`, `mn`) with its flags as the protocol
+    /// writes them: `client.meta(MetaVerb::Get, b"k", &[b"v", b"t", b"c"], b"")` sends
+    /// `mg k v t c` and returns the code, the returned flags and the value.
+    ///
+    /// # Errors
+    /// See [`ClientError`]; a `q` flag is refused (use [`meta_get_many`](Self::meta_get_many)).
+    pub async fn meta(
+        &mut self,
+        command: MetaVerb,
+        key: &[u8],
+        flags: &[&[u8]],
+        data: &[u8],
+    ) -> Result<MetaReply, ClientError> {
+        match self
+            .call(&Request::Meta {
+                command,
+                key,
+                flags,
+                data,
+            })
+            .await?
+        {
+            Reply::Meta(reply) => Ok(reply),
+            reply => Err(unexpected(reply, "meta command")),
+        }
+    }
+
+    /// Many keys read in one pipeline of quiet meta gets ended by `mn`: the hits, each with its
+    /// key (`k`), flags (`f`), CAS (`c`) and value, in key order.
+    ///
+    /// # Errors
+    /// See [`ClientError`].
+    pub async fn meta_get_many(&mut self, keys: &[&[u8]]) -> Result<Vec<MetaReply>, ClientError> {
+        match self.call(&Request::MetaGetMany { keys }).await? {
+            Reply::MetaBatch(hits) => Ok(hits),
+            reply => Err(unexpected(reply, "meta get batch")),
         }
     }
 

@@ -60,6 +60,92 @@ pub enum Request<'a> {
     FlushAll,
     /// `version`.
     Version,
+    /// A meta command (`mg`, `ms`, `md`, `ma`, `me`, `mn`) with its flags as the protocol
+    /// writes them (`b"v"`, `b"T30"`, `b"Oabc"`). The quiet flag `q` is refused here (a quiet
+    /// command may get no reply, so the replies could not be matched to requests): quiet
+    /// retrieval is [`Request::MetaGetMany`].
+    Meta {
+        /// Which command.
+        command: MetaVerb,
+        /// The key (ignored by `mn`).
+        key: &'a [u8],
+        /// The flags, in order.
+        flags: &'a [&'a [u8]],
+        /// `ms`'s value.
+        data: &'a [u8],
+    },
+    /// Many keys read with quiet meta gets (`mg <key> v f c k q` each, then `mn`): one reply,
+    /// [`Reply::MetaBatch`], with the hits only.
+    MetaGetMany {
+        /// The keys.
+        keys: &'a [&'a [u8]],
+    },
+}
+
+/// The meta commands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetaVerb {
+    /// `mg`.
+    Get,
+    /// `ms`.
+    Set,
+    /// `md`.
+    Delete,
+    /// `ma`.
+    Arithmetic,
+    /// `me`.
+    Debug,
+    /// `mn`.
+    Noop,
+}
+
+/// A meta reply's return code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetaCode {
+    /// `HD`: success without a value.
+    Done,
+    /// `VA`: success with a value.
+    Value,
+    /// `EN`: a miss.
+    Miss,
+    /// `NS`: not stored.
+    NotStored,
+    /// `EX`: the CAS value did not match.
+    Exists,
+    /// `NF`: not found.
+    NotFound,
+    /// `MN`: the no-op's answer.
+    Noop,
+    /// `ME`: `me`'s metadata line (in `flags`, as `key=value` words).
+    Debug,
+}
+
+/// A meta reply: its code, the flags it returned (in request order), its value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetaReply {
+    /// The return code.
+    pub code: MetaCode,
+    /// The returned flags: each a flag character and its token (`t` and `30`).
+    pub flags: Vec<(u8, Vec<u8>)>,
+    /// The value (`VA` only).
+    pub value: Option<Vec<u8>>,
+}
+
+impl MetaReply {
+    /// The token of returned flag `flag`, if returned.
+    #[must_use]
+    pub fn flag(&self, flag: u8) -> Option<&[u8]> {
+        self.flags
+            .iter()
+            .find(|(f, _)| *f == flag)
+            .map(|(_, token)| token.as_slice())
+    }
+
+    /// A returned flag's token as a number (`c`, `f`, `s`, `t`).
+    #[must_use]
+    pub fn number(&self, flag: u8) -> Option<i64> {
+        std::str::from_utf8(self.flag(flag)?).ok()?.parse().ok()
+    }
 }
 
 /// One item of a `get` reply.
@@ -99,6 +185,10 @@ pub enum Reply {
     Number(u64),
     /// `VERSION <text>`.
     Version(String),
+    /// A meta command's reply.
+    Meta(MetaReply),
+    /// A [`Request::MetaGetMany`]'s hits.
+    MetaBatch(Vec<MetaReply>),
     /// `ERROR`, `CLIENT_ERROR <message>` or `SERVER_ERROR <message>`: the whole line.
     Error(String),
 }
@@ -113,6 +203,11 @@ pub enum ReplyError {
     /// A `get` with no keys.
     #[error("a get needs at least one key")]
     NoKeys,
+    /// A meta flag that is empty, has a space or control character, or is `q`.
+    #[error(
+        "invalid meta flag {0:?}: flags are one character and a token without spaces; quiet (q) only through MetaGetMany"
+    )]
+    InvalidFlag(String),
     /// The server sent something that is not a reply to the request in flight.
     #[error("protocol violation: {0}")]
     Protocol(String),
@@ -129,6 +224,8 @@ pub enum ReplyError {
 enum Awaiting {
     Values,
     Line,
+    Meta,
+    MetaBatch,
 }
 
 /// The client's protocol state: requests in flight, a `get` reply in progress.
@@ -139,6 +236,10 @@ pub struct ClientCodec {
     /// A `VALUE` line was read; its data block is awaited.
     value_header: Option<Value>,
     value_len: usize,
+    /// A `VA` line was read; its data block is awaited.
+    meta_header: Option<MetaReply>,
+    /// The hits of a batch in progress.
+    batch: Vec<MetaReply>,
 }
 
 impl ClientCodec {
@@ -236,6 +337,56 @@ impl ClientCodec {
                 out.extend_from_slice(b"version");
                 Awaiting::Line
             }
+            Request::Meta {
+                command,
+                key,
+                flags,
+                data,
+            } => {
+                for flag in flags {
+                    if flag.is_empty() || *flag == b"q" || flag.iter().any(|&b| b <= b' ') {
+                        return Err(ReplyError::InvalidFlag(lossy(flag)));
+                    }
+                }
+                if command == MetaVerb::Noop {
+                    out.extend_from_slice(b"mn");
+                } else {
+                    check_key(key)?;
+                    out.extend_from_slice(match command {
+                        MetaVerb::Get => b"mg ",
+                        MetaVerb::Set => b"ms ",
+                        MetaVerb::Delete => b"md ",
+                        MetaVerb::Arithmetic => b"ma ",
+                        MetaVerb::Debug | MetaVerb::Noop => b"me ",
+                    });
+                    out.extend_from_slice(key);
+                    if command == MetaVerb::Set {
+                        out.push(b' ');
+                        out.extend_from_slice(digits.format(data.len()).as_bytes());
+                    }
+                    for flag in flags {
+                        out.push(b' ');
+                        out.extend_from_slice(flag);
+                    }
+                }
+                if command == MetaVerb::Set {
+                    out.extend_from_slice(b"\r\n");
+                    out.extend_from_slice(data);
+                }
+                Awaiting::Meta
+            }
+            Request::MetaGetMany { keys } => {
+                for key in keys {
+                    check_key(key)?;
+                }
+                for key in keys {
+                    out.extend_from_slice(b"mg ");
+                    out.extend_from_slice(key);
+                    out.extend_from_slice(b" v f c k q\r\n");
+                }
+                out.extend_from_slice(b"mn");
+                Awaiting::MetaBatch
+            }
         };
         out.extend_from_slice(b"\r\n");
         self.in_flight.push_back(awaiting);
@@ -249,6 +400,27 @@ impl ClientCodec {
     /// awaited reply (the connection cannot be trusted after that), or a framing bound.
     pub fn decode(&mut self, reader: &mut StreamReader) -> Result<Option<Reply>, ReplyError> {
         loop {
+            if let Some(header) = &self.meta_header {
+                let len = header.value.as_ref().map_or(0, Vec::len);
+                let Some(block) = reader.read_bytes(len + 2)? else {
+                    return Ok(None);
+                };
+                let Some(data) = block.strip_suffix(b"\r\n") else {
+                    return Err(ReplyError::Protocol(
+                        "a meta value's data block does not end in CRLF".into(),
+                    ));
+                };
+                let Some(mut reply) = self.meta_header.take() else {
+                    continue;
+                };
+                reply.value = Some(data.to_vec());
+                if self.in_flight.front() == Some(&Awaiting::MetaBatch) {
+                    self.batch.push(reply);
+                    continue;
+                }
+                self.finish();
+                return Ok(Some(Reply::Meta(reply)));
+            }
             if self.value_header.is_some() {
                 let Some(block) = reader.read_bytes(self.value_len + 2)? else {
                     return Ok(None);
@@ -290,6 +462,28 @@ impl ClientCodec {
                     self.finish();
                     return Ok(Some(reply));
                 }
+                Awaiting::Meta | Awaiting::MetaBatch => {
+                    let (reply, value_len) = meta_line(line)?;
+                    if let Some(len) = value_len {
+                        // The data block follows: `value` holds its length until read.
+                        self.meta_header = Some(MetaReply {
+                            value: Some(vec![0; len]),
+                            ..reply
+                        });
+                        continue;
+                    }
+                    if awaiting == Awaiting::MetaBatch {
+                        if reply.code == MetaCode::Noop {
+                            let batch = std::mem::take(&mut self.batch);
+                            self.finish();
+                            return Ok(Some(Reply::MetaBatch(batch)));
+                        }
+                        self.batch.push(reply);
+                        continue;
+                    }
+                    self.finish();
+                    return Ok(Some(Reply::Meta(reply)));
+                }
             }
         }
     }
@@ -297,6 +491,7 @@ impl ClientCodec {
     fn finish(&mut self) {
         self.in_flight.pop_front();
         self.values.clear();
+        self.batch.clear();
     }
 }
 
@@ -339,6 +534,47 @@ fn line_reply(line: &[u8]) -> Result<Reply, ReplyError> {
             }
         }
     })
+}
+
+/// A meta reply line: its code and flags, and for `VA` the length of the block that follows.
+fn meta_line(line: &[u8]) -> Result<(MetaReply, Option<usize>), ReplyError> {
+    let bad = || ReplyError::Protocol(format!("malformed meta reply {:?}", lossy(line)));
+    let mut words = line.split(|&b| b == b' ').filter(|w| !w.is_empty());
+    let code = match words.next().ok_or_else(bad)? {
+        b"HD" => MetaCode::Done,
+        b"VA" => MetaCode::Value,
+        b"EN" => MetaCode::Miss,
+        b"NS" => MetaCode::NotStored,
+        b"EX" => MetaCode::Exists,
+        b"NF" => MetaCode::NotFound,
+        b"MN" => MetaCode::Noop,
+        b"ME" => MetaCode::Debug,
+        _ => return Err(bad()),
+    };
+    let value_len = if code == MetaCode::Value {
+        Some(
+            words
+                .next()
+                .and_then(parse_number::<usize>)
+                .ok_or_else(bad)?,
+        )
+    } else {
+        None
+    };
+    let flags = if code == MetaCode::Debug {
+        // `ME <key> exp=.. la=..`: whole words, under flag 0.
+        words.map(|word| (0, word.to_vec())).collect()
+    } else {
+        words.map(|word| (word[0], word[1..].to_vec())).collect()
+    };
+    Ok((
+        MetaReply {
+            code,
+            flags,
+            value: None,
+        },
+        value_len,
+    ))
 }
 
 /// `VALUE <key> <flags> <bytes> [<cas>]`.

@@ -21,6 +21,8 @@ pub mod stats;
 pub mod store;
 
 pub use client::{ClientError, MemcacheClient};
-pub use client_codec::{ClientCodec, Reply, ReplyError, Request, Value};
+pub use client_codec::{
+    ClientCodec, MetaCode, MetaReply, MetaVerb, Reply, ReplyError, Request, Value,
+};
 pub use server_session::{MAX_COMMAND_LINE, MemcacheSession, Shared, ShutdownHook};
 pub use store::{Store, StoreConfig};

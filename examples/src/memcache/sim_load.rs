@@ -19,7 +19,7 @@ use concurrence_core::{
 };
 use concurrence_sim::{Faults, SimError, SimNetwork, SimRng};
 
-use super::client_codec::{ClientCodec, Reply, Request};
+use super::client_codec::{ClientCodec, MetaCode, MetaReply, MetaVerb, Reply, Request};
 use super::command::StoreMode;
 use super::server_session::{MemcacheSession, Shared};
 use super::stats::ServerInfo;
@@ -56,6 +56,28 @@ enum Expect {
     Exactly(Reply),
     /// An `incr` of a non-numeric value.
     ClientError,
+}
+
+impl Expect {
+    /// The same expectation for the meta form of the request: `mg` answers `VA` or `EN`,
+    /// `ms` `HD`, `md` `HD` or `NF`, `ma` the new number as its value or `NF`.
+    fn meta(self) -> Expect {
+        match self {
+            Expect::Exactly(reply) => Expect::Exactly(Reply::Meta(MetaReply {
+                code: match &reply {
+                    Reply::Stored | Reply::Deleted => MetaCode::Done,
+                    Reply::Number(_) => MetaCode::Value,
+                    _ => MetaCode::NotFound,
+                },
+                flags: Vec::new(),
+                value: match reply {
+                    Reply::Number(n) => Some(n.to_string().into_bytes()),
+                    _ => None,
+                },
+            })),
+            other => other,
+        }
+    }
 }
 
 /// One simulated client: `ops` random operations, pipelined, each reply checked.
@@ -219,30 +241,64 @@ impl LoadClient {
             }
         };
         let keys = [key.as_slice()];
-        let request = match &request_owned {
-            Owned::Get => Request::Get {
-                keys: &keys,
-                with_cas: true,
-            },
-            Owned::Set(data, flags) => Request::Store {
-                mode: StoreMode::Set,
+        let form = if self.rng.below(3) == 0 && !matches!(request_owned, Owned::Cas(..)) {
+            Form::Meta
+        } else {
+            Form::Classic
+        };
+        let expect = if form == Form::Meta {
+            expect.meta()
+        } else {
+            expect
+        };
+        let flag_words: Vec<Vec<u8>> = match &request_owned {
+            Owned::Get => vec![b"v".to_vec(), b"f".to_vec(), b"c".to_vec()],
+            Owned::Set(_, flags) => vec![format!("F{flags}").into_bytes(), b"T0".to_vec()],
+            Owned::Incr(delta) => vec![format!("D{delta}").into_bytes(), b"v".to_vec()],
+            _ => Vec::new(),
+        };
+        let flag_refs: Vec<&[u8]> = flag_words.iter().map(Vec::as_slice).collect();
+        let meta = |command, data: &'static [u8]| Request::Meta {
+            command,
+            key: &key,
+            flags: &flag_refs,
+            data,
+        };
+        let request = match (&request_owned, form) {
+            (Owned::Get, Form::Meta) => meta(MetaVerb::Get, b""),
+            (Owned::Set(data, _), Form::Meta) => Request::Meta {
+                command: MetaVerb::Set,
                 key: &key,
-                flags: *flags,
-                exptime: 0,
+                flags: &flag_refs,
                 data,
             },
-            Owned::Delete => Request::Delete { key: &key },
-            Owned::Incr(delta) => Request::Arithmetic {
-                incr: true,
-                key: &key,
-                delta: *delta,
-            },
-            Owned::Cas(data, unique) => Request::Store {
-                mode: StoreMode::Cas(*unique),
-                key: &key,
-                flags: 7,
-                exptime: 0,
-                data,
+            (Owned::Delete, Form::Meta) => meta(MetaVerb::Delete, b""),
+            (Owned::Incr(_), Form::Meta) => meta(MetaVerb::Arithmetic, b""),
+            _ => match &request_owned {
+                Owned::Get => Request::Get {
+                    keys: &keys,
+                    with_cas: true,
+                },
+                Owned::Set(data, flags) => Request::Store {
+                    mode: StoreMode::Set,
+                    key: &key,
+                    flags: *flags,
+                    exptime: 0,
+                    data,
+                },
+                Owned::Delete => Request::Delete { key: &key },
+                Owned::Incr(delta) => Request::Arithmetic {
+                    incr: true,
+                    key: &key,
+                    delta: *delta,
+                },
+                Owned::Cas(data, unique) => Request::Store {
+                    mode: StoreMode::Cas(*unique),
+                    key: &key,
+                    flags: 7,
+                    exptime: 0,
+                    data,
+                },
             },
         };
         if self.codec.encode(&request, &mut self.out).is_ok() {
@@ -291,6 +347,31 @@ impl LoadClient {
                     model.cas = value.cas.map(|c| (c, version));
                 }
             }
+            (Expect::Value { key, item, version }, Reply::Meta(reply)) => {
+                let got = reply.value.clone().map(|data| {
+                    (
+                        data,
+                        u32::try_from(reply.number(b'f').unwrap_or(0)).unwrap_or(0),
+                    )
+                });
+                let expected_code = if item.is_some() {
+                    MetaCode::Value
+                } else {
+                    MetaCode::Miss
+                };
+                if got != item || reply.code != expected_code {
+                    self.violation(format!("mg k{key}: expected {item:?}, got {reply:?}"));
+                    return;
+                }
+                if let Some(model) = self.model.get_mut(&key)
+                    && model.version == version
+                {
+                    model.cas = reply
+                        .number(b'c')
+                        .and_then(|c| u64::try_from(c).ok())
+                        .map(|c| (c, version));
+                }
+            }
             (Expect::ClientError, Reply::Error(line)) if line.starts_with("CLIENT_ERROR") => {}
             (Expect::Exactly(expected), reply) if expected == reply => {}
             (expect, reply) => self.violation(format!("expected {expect:?}, got {reply:?}")),
@@ -316,6 +397,13 @@ enum Owned {
     Delete,
     Incr(u64),
     Cas(Vec<u8>, u64),
+}
+
+/// Whether an operation goes out as its classic command or its meta form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Form {
+    Classic,
+    Meta,
 }
 
 impl Session for LoadClient {
