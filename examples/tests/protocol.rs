@@ -18,7 +18,19 @@ fn transcripts() -> Vec<(&'static str, Vec<u8>, Vec<u8>)> {
     big.extend(std::iter::repeat_n(b'0', 2_000_000));
     big.extend_from_slice(b"\r\nget big\r\n");
     let text = |s: &str| s.as_bytes().to_vec();
+    let mut at_limit = b"set big2 0 0 1\r\nx\r\nset big2 0 0 1100000\r\n".to_vec();
+    at_limit.extend(std::iter::repeat_n(b'z', 1_100_000));
+    at_limit.extend_from_slice(b"\r\nget big2\r\nset ap 0 0 1048000\r\n");
+    at_limit.extend(std::iter::repeat_n(b'a', 1_048_000));
+    at_limit.extend_from_slice(b"\r\nappend ap 0 0 1000\r\n");
+    at_limit.extend(std::iter::repeat_n(b'b', 1000));
+    at_limit.extend_from_slice(b"\r\nmg ap s\r\n");
     vec![
+        (
+            "found by the differential tester: a set too large removes the old value; an append past the item limit is NOT_STORED",
+            at_limit,
+            text("STORED\r\nSERVER_ERROR object too large for cache\r\nEND\r\nSTORED\r\nNOT_STORED\r\nHD s1048000\r\n"),
+        ),
         (
             "set and get",
             text("set a 0 0 1\r\nx\r\nget a\r\n"),

@@ -73,7 +73,7 @@ fn run(mut u: Unstructured<'_>) -> Result<()> {
     if let Err(problem) = check_replies(&whole) {
         panic!("broken reply framing: {problem}");
     }
-    if let Err(problem) = shared.store().check_invariants() {
+    if let Err(problem) = shared.store.check_invariants() {
         panic!("store inconsistent: {problem}");
     }
     let (split, _) = serve(input, chunk);

@@ -19,6 +19,7 @@ pub mod sim_load;
 pub mod slabs;
 pub mod stats;
 pub mod store;
+pub mod store_shards;
 
 pub use client::{ClientError, MemcacheClient};
 pub use client_codec::{

@@ -6,7 +6,7 @@
 //! answers every complete request before it closes.
 
 use std::hash::{BuildHasher, RandomState};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, MutexGuard};
 
 use concurrence_core::{
     Address, EndReason, FramingError, Next, ReaderConfig, Session, SessionError, StreamReader,
@@ -20,6 +20,7 @@ use super::meta_reply::{MetaClock, meta_arithmetic, meta_debug, meta_delete, met
 use super::slabs;
 use super::stats::{self, ConnectionEntry, ConnectionStats, ConnectionTable, ServerInfo, VERSION};
 use super::store::{ArithmeticOutcome, Store};
+use super::store_shards::ShardedStore;
 
 /// The longest command line accepted (a multi-get of about 250 full-length keys). Past it the
 /// server answers `CLIENT_ERROR line too long` and closes, as memcached does.
@@ -30,7 +31,8 @@ pub type ShutdownHook = Box<dyn Fn(ShutdownMode) + Send + Sync>;
 
 /// What every connection of one server shares: the store, the counters, the settings.
 pub struct Shared<H = RandomState> {
-    store: Mutex<Store<H>>,
+    /// The items, in shards.
+    pub store: ShardedStore<H>,
     /// Connection counters.
     pub connections: ConnectionStats,
     /// The open connections (`stats conns`).
@@ -49,11 +51,11 @@ impl<H> std::fmt::Debug for Shared<H> {
     }
 }
 
-impl<H: BuildHasher> Shared<H> {
-    /// The shared state of a server with an empty store.
+impl<H: BuildHasher + Clone> Shared<H> {
+    /// The shared state of a server with an empty store (sharded for `info.threads`).
     pub fn new(info: ServerInfo, hasher: H) -> Self {
         Shared {
-            store: Mutex::new(Store::with_hasher(info.store, hasher)),
+            store: ShardedStore::new(info.store, info.threads, hasher),
             connections: ConnectionStats::default(),
             table: ConnectionTable::default(),
             info,
@@ -61,16 +63,18 @@ impl<H: BuildHasher> Shared<H> {
         }
     }
 
+}
+
+impl<H: BuildHasher> Shared<H> {
     /// What a `shutdown` command does when the server enables it (`ServerInfo::
     /// shutdown_enabled`, memcached's `-A`): the program stops its server here. Set once.
     pub fn on_shutdown(&self, hook: impl Fn(ShutdownMode) + Send + Sync + 'static) {
         let _ = self.shutdown.set(Box::new(hook));
     }
 
-    /// The store, locked. (A panic elsewhere while it was held does not make it unusable:
-    /// every store operation leaves it consistent before it can panic.)
-    pub fn store(&self) -> MutexGuard<'_, Store<H>> {
-        self.store.lock().unwrap_or_else(PoisonError::into_inner)
+    /// The shard holding `key`, locked.
+    pub fn store_for(&self, key: &[u8]) -> MutexGuard<'_, Store<H>> {
+        self.store.shard(key)
     }
 
     /// The buffer bounds a server of this store needs: a reader that holds a storage
@@ -190,7 +194,7 @@ impl<H: BuildHasher> MemcacheSession<H> {
             if let Some((key, bytes, flags, unlink_old, noreply)) = stored {
                 if !self
                     .shared
-                    .store()
+                    .store_for(key)
                     .admits(key, bytes, flags, unlink_old, now)
                 {
                     if !noreply {
@@ -204,13 +208,13 @@ impl<H: BuildHasher> MemcacheSession<H> {
                 let Some(block) = frame.read_bytes(bytes.saturating_add(2))? else {
                     return Ok(None);
                 };
-                self.shared.store().allocate(key, bytes, flags);
+                self.shared.store_for(key).allocate(key, bytes, flags);
                 match &command {
                     Command::Store(header) => self.store(header, block, now, writer)?,
                     Command::Meta(MetaCommand::Set { request, mode, .. }) => {
                         let clock = self.clock(now);
                         meta_set(
-                            &mut self.shared.store(),
+                            &mut self.shared.store_for(request.key.as_bytes()),
                             request,
                             *mode,
                             block,
@@ -238,7 +242,14 @@ impl<H: BuildHasher> MemcacheSession<H> {
             Command::Store(_) | Command::Meta(MetaCommand::Set { .. }) => {}
             Command::Meta(meta) => {
                 let clock = self.clock(now);
-                let mut store = self.shared.store();
+                let key = match &meta {
+                    MetaCommand::Get(request)
+                    | MetaCommand::Delete(request)
+                    | MetaCommand::Set { request, .. }
+                    | MetaCommand::Arithmetic { request, .. } => request.key,
+                    MetaCommand::Debug(key) => *key,
+                };
+                let mut store = self.shared.store_for(key.as_bytes());
                 match meta {
                     MetaCommand::Get(request) => meta_get(&mut store, &request, clock, writer)?,
                     MetaCommand::Delete(request) => {
@@ -257,7 +268,7 @@ impl<H: BuildHasher> MemcacheSession<H> {
                 touch,
             } => self.get(keys.as_bytes(), with_cas, touch, now, writer)?,
             Command::Delete { key, noreply } => {
-                let deleted = self.shared.store().delete(key, now);
+                let deleted = self.shared.store_for(key).delete(key, now);
                 if !noreply {
                     writer.write_bytes(if deleted {
                         b"DELETED\r\n"
@@ -272,7 +283,7 @@ impl<H: BuildHasher> MemcacheSession<H> {
                 delta,
                 noreply,
             } => {
-                let outcome = self.shared.store().arithmetic(incr, key, delta, now);
+                let outcome = self.shared.store_for(key).arithmetic(incr, key, delta, now);
                 if !noreply {
                     match outcome {
                         ArithmeticOutcome::Value(value) => {
@@ -293,7 +304,7 @@ impl<H: BuildHasher> MemcacheSession<H> {
                 exptime,
                 noreply,
             } => {
-                let touched = self.shared.store().touch(key, exptime, now);
+                let touched = self.shared.store_for(key).touch(key, exptime, now);
                 if !noreply {
                     writer.write_bytes(if touched {
                         b"TOUCHED\r\n"
@@ -303,7 +314,7 @@ impl<H: BuildHasher> MemcacheSession<H> {
                 }
             }
             Command::FlushAll { delay, noreply } => {
-                self.shared.store().flush_all(delay, now);
+                self.shared.store.for_each(|store| store.flush_all(delay, now));
                 if !noreply {
                     writer.write_bytes(b"OK\r\n")?;
                 }
@@ -325,7 +336,7 @@ impl<H: BuildHasher> MemcacheSession<H> {
                     b"MEMLIMIT_ADJUST_FAILED input value is megabytes not bytes\r\n"
                 } else if self
                     .shared
-                    .store()
+                    .store
                     .set_memory_limit(megabytes as usize * 1024 * 1024)
                 {
                     b"OK\r\n"
@@ -368,7 +379,7 @@ impl<H: BuildHasher> MemcacheSession<H> {
             }
             return Ok(());
         };
-        let outcome = self.shared.store().store(
+        let outcome = self.shared.store_for(header.key).store(
             header.mode,
             header.key,
             header.flags,
@@ -394,7 +405,6 @@ impl<H: BuildHasher> MemcacheSession<H> {
     ) -> Result<(), FramingError> {
         let mut rest = keys;
         {
-            let mut store = self.shared.store();
             let mut digits = itoa::Buffer::new();
             loop {
                 let start = rest.iter().position(|&b| b != b' ').unwrap_or(rest.len());
@@ -408,6 +418,8 @@ impl<H: BuildHasher> MemcacheSession<H> {
                 let end = rest.iter().position(|&b| b == b' ').unwrap_or(rest.len());
                 let key = &rest[..end];
                 rest = &rest[end..];
+                // One key's shard at a time: a long multi-get never holds the others.
+                let mut store = self.shared.store_for(key);
                 let Some(item) = store.get(key, touch, now) else {
                     continue;
                 };
@@ -448,10 +460,7 @@ impl<H: BuildHasher> MemcacheSession<H> {
         let shared = &*self.shared;
         match group {
             StatsGroup::General => {
-                let (counters, items) = {
-                    let store = shared.store();
-                    (*store.stats(), (store.len(), store.bytes()))
-                };
+                let (counters, items) = (shared.store.stats(), shared.store.items());
                 stats::write_general(
                     writer,
                     &shared.info,
@@ -465,10 +474,9 @@ impl<H: BuildHasher> MemcacheSession<H> {
                 stats::write_settings(writer, &shared.info, &shared.connections)
             }
             StatsGroup::Items => {
-                let store = shared.store();
-                slabs::write_items(writer, store.slabs(), store.oldest_age(now))
+                slabs::write_items(writer, &shared.store.slabs(), shared.store.oldest_age(now))
             }
-            StatsGroup::Slabs => slabs::write_slabs(writer, shared.store().slabs()),
+            StatsGroup::Slabs => slabs::write_slabs(writer, &shared.store.slabs()),
             StatsGroup::Conns => shared.table.write(
                 writer,
                 &shared.info,
@@ -476,7 +484,13 @@ impl<H: BuildHasher> MemcacheSession<H> {
                 now.since_epoch().as_secs(),
             ),
             StatsGroup::CacheDump { class, limit } => {
-                let items = shared.store().cachedump(class as usize, limit as usize);
+                let mut items = Vec::new();
+                shared.store.for_each(|store| {
+                    items.extend(store.cachedump(class as usize, limit as usize));
+                });
+                if limit > 0 {
+                    items.truncate(limit as usize);
+                }
                 for (key, bytes, expires) in items {
                     writer.write_bytes(b"ITEM ")?;
                     writer.write_bytes(&key)?;
@@ -486,7 +500,7 @@ impl<H: BuildHasher> MemcacheSession<H> {
             }
             StatsGroup::Refused(reply) => writer.write_bytes(reply),
             StatsGroup::Reset => {
-                shared.store().reset_stats();
+                shared.store.for_each(Store::reset_stats);
                 shared.connections.reset();
                 writer.write_bytes(b"RESET\r\n")
             }

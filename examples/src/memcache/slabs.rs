@@ -195,6 +195,27 @@ impl SlabStats {
         });
     }
 
+    /// Adds `other`'s counts to these (the shards' sum).
+    pub fn merge(&mut self, other: &SlabStats) {
+        for (mine, theirs) in self.classes.iter_mut().zip(&other.classes) {
+            mine.number += theirs.number;
+            mine.used_chunks += theirs.used_chunks;
+            mine.mem_requested += theirs.mem_requested;
+            mine.most_used += theirs.most_used;
+            mine.allocated |= theirs.allocated;
+            mine.get_hits += theirs.get_hits;
+            mine.cmd_set += theirs.cmd_set;
+            mine.delete_hits += theirs.delete_hits;
+            mine.incr_hits += theirs.incr_hits;
+            mine.decr_hits += theirs.decr_hits;
+            mine.cas_hits += theirs.cas_hits;
+            mine.cas_badval += theirs.cas_badval;
+            mine.touch_hits += theirs.touch_hits;
+            mine.evicted += theirs.evicted;
+            mine.reclaimed += theirs.reclaimed;
+        }
+    }
+
     /// `stats reset`: the counters, not what is held.
     pub fn reset(&mut self) {
         for class in &mut self.classes {

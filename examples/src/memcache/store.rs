@@ -163,6 +163,38 @@ pub struct StoreStats {
     pub reclaimed: u64,
 }
 
+impl StoreStats {
+    /// Adds `other`'s counts to these (the shards' sum).
+    pub fn merge(&mut self, other: &StoreStats) {
+        self.cmd_get += other.cmd_get;
+        self.cmd_set += other.cmd_set;
+        self.cmd_flush += other.cmd_flush;
+        self.cmd_touch += other.cmd_touch;
+        self.get_hits += other.get_hits;
+        self.get_misses += other.get_misses;
+        self.get_expired += other.get_expired;
+        self.get_flushed += other.get_flushed;
+        self.delete_hits += other.delete_hits;
+        self.delete_misses += other.delete_misses;
+        self.incr_hits += other.incr_hits;
+        self.incr_misses += other.incr_misses;
+        self.decr_hits += other.decr_hits;
+        self.decr_misses += other.decr_misses;
+        self.cas_hits += other.cas_hits;
+        self.cas_misses += other.cas_misses;
+        self.cas_badval += other.cas_badval;
+        self.touch_hits += other.touch_hits;
+        self.touch_misses += other.touch_misses;
+        self.cmd_meta += other.cmd_meta;
+        self.store_too_large += other.store_too_large;
+        self.store_no_memory += other.store_no_memory;
+        self.total_items += other.total_items;
+        self.evictions += other.evictions;
+        self.reclaimed += other.reclaimed;
+    }
+}
+
+
 /// When a new expiry time says an item dies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Expiry {
@@ -211,6 +243,9 @@ pub struct Store<H = RandomState> {
     oldest: u32,
     bytes: usize,
     next_cas: u64,
+    /// CAS values go up by this much: a sharded store gives each shard its own residue, so
+    /// uniques stay unique across shards.
+    cas_step: u64,
     /// Items stored at or before this time are invalid once it has passed.
     flushed_before: Option<Timestamp>,
     stats: StoreStats,
@@ -237,10 +272,20 @@ impl<H: BuildHasher> Store<H> {
             oldest: NIL,
             bytes: 0,
             next_cas: 1,
+            cas_step: 1,
             flushed_before: None,
             stats: StoreStats::default(),
             slabs: SlabStats::default(),
         }
+    }
+
+    /// Makes this store shard `index` of `count`: its CAS uniques are `index + 1` modulo
+    /// `count`, so no two shards issue the same one.
+    #[must_use]
+    pub fn as_shard(mut self, index: usize, count: usize) -> Self {
+        self.next_cas = index as u64 + 1;
+        self.cas_step = count.max(1) as u64;
+        self
     }
 
     /// The configuration.
@@ -967,7 +1012,7 @@ impl<H: BuildHasher> Store<H> {
 
     fn new_cas(&mut self) -> u64 {
         let cas = self.next_cas;
-        self.next_cas += 1;
+        self.next_cas += self.cas_step;
         cas
     }
 
