@@ -6,8 +6,10 @@
 /// to connections that have none ([`Connection::take_buffers_from`]).
 ///
 /// An idle connection still holds no buffer; the pool holds at most `max_buffers` read buffers
-/// and `max_buffers` write buffers, each of one connection's configured size (a buffer that
-/// grew for a large frame goes back to the allocator). A read buffer lent again still holds a
+/// of one connection's configured size and `max_buffers` write buffers of at most twice its
+/// `high_water` (a write buffer that grew for a run of replies is kept, so the next large reply
+/// costs no reallocation; one that grew past that for a single large reply, and a read buffer
+/// that grew for a large frame, go back to the allocator). A read buffer lent again still holds a
 /// former peer's bytes in the room a receive overwrites; nothing reads there.
 ///
 /// [`Connection::release_idle_buffers_to`]: crate::Connection::release_idle_buffers_to

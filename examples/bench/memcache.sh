@@ -6,11 +6,11 @@
 # /proc/<pid>/stat) and RSS per idle connection.
 #
 # Needs: memcached and memcaslap (apt-get install memcached libmemcached-tools), python3.
-# Usage: bash examples/bench/memcache.sh   (ROUNDS=3 ROUND_SECONDS=10 IDLE=9000 by default)
+# Usage: bash examples/bench/memcache.sh   (ROUNDS=5 ROUND_SECONDS=10 IDLE=9000 by default)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-ROUNDS="${ROUNDS:-3}"
+ROUNDS="${ROUNDS:-5}"
 ROUND_SECONDS="${ROUND_SECONDS:-10}"
 IDLE="${IDLE:-9000}"
 THREADS=2
@@ -49,34 +49,48 @@ trap 'kill ${PID[memcached]} ${PID[polling]} ${PID[smol]} 2>/dev/null || true' E
 for name in memcached polling smol; do wait_listening "${PORT[$name]}"; done
 
 names=(memcached polling smol)
-declare -A TPS CPU
-for round in $(seq 1 "$ROUNDS"); do
-  for name in "${names[@]}"; do
-    before=$(cpu_ticks "${PID[$name]}")
-    out=$(memcaslap -s "127.0.0.1:${PORT[$name]}" -T $THREADS -c 64 -t "${ROUND_SECONDS}s" 2>&1)
-    after=$(cpu_ticks "${PID[$name]}")
-    ops=$(sed -n 's/.*Ops: \([0-9]*\) TPS: \([0-9]*\).*/\1/p' <<<"$out" | tail -n 1)
-    tps=$(sed -n 's/.*Ops: \([0-9]*\) TPS: \([0-9]*\).*/\2/p' <<<"$out" | tail -n 1)
-    # Clock ticks are 1/100 s: microseconds of server CPU per request.
-    cpu=$(python3 -c "print(f'{($after - $before) * 10000 / max($ops, 1):.2f}')")
-    TPS[$name]+="$tps "
-    CPU[$name]+="$cpu "
-    printf 'round %s %-9s TPS %7s  server CPU %s us/request\n' "$round" "$name" "$tps" "$cpu"
-  done
-done
-
 median() { tr ' ' '\n' <<<"$1" | grep -v '^$' | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
-echo
-echo "| server | TPS (median of $ROUNDS x ${ROUND_SECONDS}s) | ratio to memcached | server CPU per request |"
-echo "|---|---|---|---|"
-base=$(median "${TPS[memcached]}")
-for name in "${names[@]}"; do
-  tps=$(median "${TPS[$name]}")
-  cpu=$(median "${CPU[$name]}")
-  ratio=$(python3 -c "print(f'{$tps / $base:.2f}')")
-  echo "| $name | $tps | ${ratio}x | $cpu us |"
-done
+# One load, ROUNDS rounds per server, servers alternating: prints each round, then the table of
+# medians. $1 names the load, the rest are memcaslap's extra arguments.
+load() {
+  local label=$1; shift
+  declare -A TPS CPU
+  for round in $(seq 1 "$ROUNDS"); do
+    for name in "${names[@]}"; do
+      before=$(cpu_ticks "${PID[$name]}")
+      out=$(memcaslap -s "127.0.0.1:${PORT[$name]}" -T $THREADS -c 64 -t "${ROUND_SECONDS}s" "$@" 2>&1)
+      after=$(cpu_ticks "${PID[$name]}")
+      ops=$(sed -n 's/.*Ops: \([0-9]*\) TPS: \([0-9]*\).*/\1/p' <<<"$out" | tail -n 1)
+      tps=$(sed -n 's/.*Ops: \([0-9]*\) TPS: \([0-9]*\).*/\2/p' <<<"$out" | tail -n 1)
+      # Clock ticks are 1/100 s: microseconds of server CPU per request.
+      cpu=$(python3 -c "print(f'{($after - $before) * 10000 / max($ops, 1):.2f}')")
+      TPS[$name]+="$tps "
+      CPU[$name]+="$cpu "
+      printf '%s round %s %-9s TPS %7s  server CPU %s us/request\n' "$label" "$round" "$name" "$tps" "$cpu"
+    done
+  done
+  echo
+  echo "$label:"
+  echo
+  echo "| server | TPS (median of $ROUNDS x ${ROUND_SECONDS}s) | ratio to memcached | server CPU per request | ratio to memcached |"
+  echo "|---|---|---|---|---|"
+  base=$(median "${TPS[memcached]}")
+  base_cpu=$(median "${CPU[memcached]}")
+  for name in "${names[@]}"; do
+    tps=$(median "${TPS[$name]}")
+    cpu=$(median "${CPU[$name]}")
+    ratio=$(python3 -c "print(f'{$tps / $base:.2f}')")
+    cpu_ratio=$(python3 -c "print(f'{$cpu / $base_cpu:.2f}')")
+    echo "| $name | $tps | ${ratio}x | $cpu us | ${cpu_ratio}x |"
+  done
+  echo
+}
+
+# memcaslap's default mix: 90 % get, 10 % set, values of 1 to 1,024 bytes.
+load "get/set 9:1"
+# Multi-gets of 100 keys (memcaslap -d 100): one request holds a hundred keys.
+load "multi-get of 100 keys" --division=100
 
 # Idle connections: open IDLE connections that never send a byte, and read each server's RSS.
 echo

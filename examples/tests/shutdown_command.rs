@@ -24,7 +24,10 @@ fn shutdown_stops_the_server_when_enabled() {
     let mut line = String::new();
     while !line.contains("listening") {
         line.clear();
-        assert!(log.read_line(&mut line).expect("read the log") > 0, "exited early");
+        assert!(
+            log.read_line(&mut line).expect("read the log") > 0,
+            "exited early"
+        );
     }
     std::thread::spawn(move || std::io::copy(&mut log, &mut std::io::sink()));
 

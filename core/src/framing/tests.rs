@@ -317,7 +317,23 @@ fn writer_buffers_drains_and_shrinks() {
     assert_eq!(w.pending_len(), 1014);
     w.consume(usize::MAX);
     assert!(!w.has_pending());
-    assert!(w.capacity() <= 16, "shrunk back to buffer_size");
+    // Within twice high_water: kept while busy (no reallocation for the next reply).
+    assert!(w.capacity() >= 1014, "kept: {}", w.capacity());
+    w.release_if_empty();
+    assert_eq!(w.capacity(), 0, "given back when idle");
+    // Past twice high_water (one reply larger than back-pressure allows): shrunk once drained.
+    let mut w = StreamWriter::new(
+        WriterConfig::default()
+            .with_buffer_size(16)
+            .with_high_water(64),
+    );
+    w.write_bytes(&[0; 1000]).unwrap();
+    w.consume(usize::MAX);
+    assert!(
+        w.capacity() <= 16,
+        "shrunk back to buffer_size: {}",
+        w.capacity()
+    );
     use std::io::Write;
     let key = "k";
     write!(w, "VALUE {key} {}\r\n", 5).unwrap();

@@ -21,7 +21,10 @@ use super::{FramingError, WriterConfig};
 ///    `high_water` plus one reply; `max_pending` is the hard cap, enforced with
 ///    [`FramingError::WriteBufferFull`].
 ///
-/// A failed write writes nothing. After a burst the writer shrinks back to `buffer_size`.
+/// A failed write writes nothing. A buffer that grew past twice `high_water` (a reply larger
+/// than back-pressure lets pile up, such as one large value) shrinks back to `buffer_size`
+/// once drained; a smaller one is kept while the connection is busy (no reallocation per
+/// reply) and given back when it goes idle.
 ///
 /// ```
 /// use concurrence_core::{StreamWriter, WriterConfig};
@@ -96,7 +99,7 @@ impl StreamWriter {
         if self.start == self.buf.len() {
             self.buf.clear();
             self.start = 0;
-            if self.buf.capacity() > self.config.buffer_size {
+            if self.buf.capacity() > self.burst_capacity() {
                 self.buf.shrink_to(self.config.buffer_size);
             }
         }
@@ -112,12 +115,25 @@ impl StreamWriter {
         }
     }
 
-    /// Hands out the (empty) buffer when nothing is pending and it is no larger than twice
-    /// the configured size (for a [`BufferPool`](crate::BufferPool)); the writer then holds
-    /// none, as after [`release_if_empty`](Self::release_if_empty).
+    /// The most a drained buffer keeps: twice `high_water` (what back-pressure lets pending
+    /// bytes reach, with room for one reply past it), and at least twice `buffer_size`.
+    fn burst_capacity(&self) -> usize {
+        self.config
+            .high_water
+            .saturating_mul(2)
+            .max(self.config.buffer_size.saturating_mul(2))
+    }
+
+    /// Hands out the (empty) buffer when nothing is pending and it is no larger than
+    /// [`burst_capacity`](Self::burst_capacity) (for a [`BufferPool`](crate::BufferPool): the
+    /// next connection's large reply then needs no reallocation); the writer then holds none,
+    /// as after [`release_if_empty`](Self::release_if_empty).
     pub(crate) fn lend_buffer(&mut self) -> Option<Vec<u8>> {
         let size = self.config.buffer_size.max(1);
-        if self.pending_len() != 0 || self.buf.capacity() < size || self.buf.capacity() > 2 * size {
+        if self.pending_len() != 0
+            || self.buf.capacity() < size
+            || self.buf.capacity() > self.burst_capacity()
+        {
             return None;
         }
         let mut buf = std::mem::take(&mut self.buf);

@@ -62,7 +62,6 @@ impl<H: BuildHasher + Clone> Shared<H> {
             shutdown: std::sync::OnceLock::new(),
         }
     }
-
 }
 
 impl<H: BuildHasher> Shared<H> {
@@ -103,11 +102,16 @@ enum State {
     /// with bad flags), streamed, never buffered; its reply is already written.
     Swallow { remaining: usize },
     /// A multi-get paused by back-pressure: the keys not yet answered.
-    GetRest {
-        keys: Vec<u8>,
-        with_cas: bool,
-        touch: Option<i64>,
-    },
+    /// (Boxed: rare, and it would triple the size of every idle connection's state.)
+    GetRest(Box<GetRest>),
+}
+
+/// The keys of a multi-get not yet answered.
+#[derive(Debug)]
+struct GetRest {
+    keys: Vec<u8>,
+    with_cas: bool,
+    touch: Option<i64>,
 }
 
 /// One memcached connection.
@@ -116,10 +120,8 @@ pub struct MemcacheSession<H = RandomState> {
     shared: Arc<Shared<H>>,
     state: State,
     consumed: u64,
-    /// The peer as `stats conns` shows it.
-    peer: String,
-    /// This connection's entry in `stats conns`, while it is open.
-    entry: Option<(u64, Arc<ConnectionEntry>)>,
+    /// This connection's entry in `stats conns` (its peer and last command time).
+    entry: Option<Arc<ConnectionEntry>>,
 }
 
 impl<H: BuildHasher> MemcacheSession<H> {
@@ -129,7 +131,6 @@ impl<H: BuildHasher> MemcacheSession<H> {
             shared,
             state: State::Command,
             consumed: 0,
-            peer: "unknown".to_owned(),
             entry: None,
         }
     }
@@ -138,10 +139,7 @@ impl<H: BuildHasher> MemcacheSession<H> {
     /// factory is given it), which `stats conns` lists.
     pub fn with_peer(shared: Arc<Shared<H>>, peer: &Address) -> Self {
         let mut session = Self::new(shared);
-        session.peer = match peer {
-            Address::Tcp(address) => format!("tcp:{address}"),
-            other => format!("{other}"),
-        };
+        session.entry = Some(Arc::new(ConnectionEntry::new(peer.clone())));
         session
     }
 
@@ -314,7 +312,9 @@ impl<H: BuildHasher> MemcacheSession<H> {
                 }
             }
             Command::FlushAll { delay, noreply } => {
-                self.shared.store.for_each(|store| store.flush_all(delay, now));
+                self.shared
+                    .store
+                    .for_each(|store| store.flush_all(delay, now));
                 if !noreply {
                     writer.write_bytes(b"OK\r\n")?;
                 }
@@ -354,7 +354,7 @@ impl<H: BuildHasher> MemcacheSession<H> {
                     writer.write_bytes(b"CLIENT_ERROR invalid shutdown mode\r\n")?;
                 }
                 (true, mode) => {
-                    tracing::info!(?mode, peer = %self.peer, "shutdown command");
+                    tracing::info!(?mode, "shutdown command");
                     if let Some(hook) = self.shared.shutdown.get() {
                         hook(mode);
                     }
@@ -442,11 +442,11 @@ impl<H: BuildHasher> MemcacheSession<H> {
             writer.write_bytes(b"END\r\n")?;
             self.state = State::Command;
         } else {
-            self.state = State::GetRest {
+            self.state = State::GetRest(Box::new(GetRest {
                 keys: rest.to_vec(),
                 with_cas,
                 touch,
-            };
+            }));
         }
         Ok(())
     }
@@ -480,7 +480,7 @@ impl<H: BuildHasher> MemcacheSession<H> {
             StatsGroup::Conns => shared.table.write(
                 writer,
                 &shared.info,
-                self.entry.as_ref().map_or(0, |(id, _)| *id),
+                self.entry.as_ref().map_or(0, |entry| entry.id()),
                 now.since_epoch().as_secs(),
             ),
             StatsGroup::CacheDump { class, limit } => {
@@ -536,11 +536,10 @@ impl<H: BuildHasher> Session for MemcacheSession<H> {
         _writer: &mut StreamWriter,
     ) -> Result<Next, SessionError> {
         self.shared.connections.opened();
-        self.entry = Some(
-            self.shared
-                .table
-                .open(self.peer.clone(), now.since_epoch().as_secs()),
-        );
+        let entry = self.entry.get_or_insert_with(|| {
+            Arc::new(ConnectionEntry::new(Address::Tcp(([0, 0, 0, 0], 0).into())))
+        });
+        self.shared.table.open(entry, now.since_epoch().as_secs());
         Ok(Next::Continue)
     }
 
@@ -551,7 +550,7 @@ impl<H: BuildHasher> Session for MemcacheSession<H> {
         writer: &mut StreamWriter,
     ) -> Result<Next, SessionError> {
         let pending_before = writer.pending_len();
-        if let Some((_, entry)) = &self.entry {
+        if let Some(entry) = &self.entry {
             entry.touch(now.since_epoch().as_secs());
         }
         let next = self.serve(now, reader, writer);
@@ -562,8 +561,8 @@ impl<H: BuildHasher> Session for MemcacheSession<H> {
 
     fn handle_end(&mut self, _now: Timestamp, _reason: &EndReason) {
         self.shared.connections.closed();
-        if let Some((id, _)) = self.entry.take() {
-            self.shared.table.close(id);
+        if let Some(entry) = self.entry.take() {
+            self.shared.table.close(&entry);
         }
     }
 }
@@ -599,11 +598,9 @@ impl<H: BuildHasher> MemcacheSession<H> {
                         break;
                     }
                 }
-                State::GetRest {
-                    keys,
-                    with_cas,
-                    touch,
-                } => self.get(&keys, with_cas, touch, now, writer)?,
+                State::GetRest(rest) => {
+                    self.get(&rest.keys, rest.with_cas, rest.touch, now, writer)?;
+                }
             }
         }
         Ok(Next::Continue)

@@ -7,7 +7,7 @@
 use std::fmt::Display;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use concurrence_core::{FramingError, StreamWriter, Timestamp};
+use concurrence_core::{Address, FramingError, StreamWriter, Timestamp};
 
 use super::store::{StoreConfig, StoreStats};
 
@@ -65,52 +65,67 @@ impl ConnectionStats {
     }
 }
 
-/// One open connection as `stats conns` lists it.
+/// One open connection as `stats conns` lists it: its slot in the table, its peer and the time
+/// of its last command. A session holds its entry (one small allocation per connection).
 #[derive(Debug)]
 pub struct ConnectionEntry {
-    /// The peer, as memcached writes it (`tcp:127.0.0.1:41286`, `unix:/path`).
-    pub address: String,
+    id: AtomicU64,
+    address: Address,
     /// Seconds (on the sessions' clock) of its last command.
     last_command: AtomicU64,
 }
 
 impl ConnectionEntry {
+    /// An entry for a connection from `address`, not yet in a table.
+    #[must_use]
+    pub fn new(address: Address) -> Self {
+        ConnectionEntry {
+            id: AtomicU64::new(0),
+            address,
+            last_command: AtomicU64::new(0),
+        }
+    }
+
     /// A command arrived at `seconds`.
     pub fn touch(&self, seconds: u64) {
         self.last_command.store(seconds, Ordering::Relaxed);
     }
+
+    /// Its number in `stats conns` (the listener is 0).
+    #[must_use]
+    pub fn id(&self) -> u64 {
+        self.id.load(Ordering::Relaxed)
+    }
 }
 
-/// The open connections, for `stats conns`: registered when a session starts, removed when it
-/// ends; a session updates only its own entry's time (an atomic store) per command.
+/// The open connections, for `stats conns`: a session registers its entry when it starts and
+/// removes it when it ends (one lock each time); per command it only stores a time in its own
+/// entry. Numbers are reused after a connection ends, as memcached's file descriptors are.
 #[derive(Debug, Default)]
 pub struct ConnectionTable {
-    next_id: AtomicU64,
-    open: std::sync::Mutex<std::collections::BTreeMap<u64, std::sync::Arc<ConnectionEntry>>>,
+    open: std::sync::Mutex<slab::Slab<std::sync::Arc<ConnectionEntry>>>,
 }
 
 impl ConnectionTable {
-    /// Registers a connection from `address` that started at `seconds`; returns its id and
-    /// entry.
-    pub fn open(&self, address: String, seconds: u64) -> (u64, std::sync::Arc<ConnectionEntry>) {
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
-        let entry = std::sync::Arc::new(ConnectionEntry {
-            address,
-            last_command: AtomicU64::new(seconds),
-        });
-        self.lock().insert(id, std::sync::Arc::clone(&entry));
-        (id, entry)
+    /// Registers `entry`, started at `seconds`.
+    pub fn open(&self, entry: &std::sync::Arc<ConnectionEntry>, seconds: u64) {
+        entry.touch(seconds);
+        let slot = self.lock().insert(std::sync::Arc::clone(entry));
+        entry.id.store(slot as u64 + 1, Ordering::Relaxed);
     }
 
-    /// Removes connection `id`.
-    pub fn close(&self, id: u64) {
-        self.lock().remove(&id);
+    /// Removes `entry`.
+    pub fn close(&self, entry: &ConnectionEntry) {
+        let Ok(slot) = usize::try_from(entry.id().saturating_sub(1)) else {
+            return;
+        };
+        let mut open = self.lock();
+        if open.contains(slot) {
+            open.remove(slot);
+        }
     }
 
-    fn lock(
-        &self,
-    ) -> std::sync::MutexGuard<'_, std::collections::BTreeMap<u64, std::sync::Arc<ConnectionEntry>>>
-    {
+    fn lock(&self) -> std::sync::MutexGuard<'_, slab::Slab<std::sync::Arc<ConnectionEntry>>> {
         self.open
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -138,22 +153,26 @@ impl ConnectionTable {
             )
             .as_bytes(),
         )?;
-        let open: Vec<(u64, std::sync::Arc<ConnectionEntry>)> = self
+        let open: Vec<std::sync::Arc<ConnectionEntry>> = self
             .lock()
             .iter()
-            .map(|(&id, entry)| (id, std::sync::Arc::clone(entry)))
+            .map(|(_, e)| std::sync::Arc::clone(e))
             .collect();
-        for (id, entry) in open {
+        for entry in open {
+            let id = entry.id();
             let state = if id == asking {
                 "conn_parse_cmd"
             } else {
                 "conn_waiting"
             };
             let idle = seconds.saturating_sub(entry.last_command.load(Ordering::Relaxed));
+            let address = match &entry.address {
+                Address::Tcp(address) => format!("tcp:{address}"),
+                other => format!("{other}"),
+            };
             writer.write_bytes(
                 format!(
-                    "STAT {id}:addr {}\r\nSTAT {id}:listen_addr {listen}\r\nSTAT {id}:state {state}\r\nSTAT {id}:secs_since_last_cmd {idle}\r\n",
-                    entry.address
+                    "STAT {id}:addr {address}\r\nSTAT {id}:listen_addr {listen}\r\nSTAT {id}:state {state}\r\nSTAT {id}:secs_since_last_cmd {idle}\r\n"
                 )
                 .as_bytes(),
             )?;

@@ -194,7 +194,6 @@ impl StoreStats {
     }
 }
 
-
 /// When a new expiry time says an item dies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Expiry {

@@ -22,7 +22,8 @@ const MAX_SHARDS: usize = 64;
 #[derive(Debug)]
 pub struct ShardedStore<H> {
     shards: Box<[Mutex<Store<H>>]>,
-    hasher: H,
+    seed: u64,
+    _hasher: std::marker::PhantomData<H>,
 }
 
 impl<H: BuildHasher + Clone> ShardedStore<H> {
@@ -47,7 +48,11 @@ impl<H: BuildHasher + Clone> ShardedStore<H> {
                 Mutex::new(Store::with_hasher(shard_config, hasher.clone()).as_shard(index, count))
             })
             .collect();
-        ShardedStore { shards, hasher }
+        ShardedStore {
+            shards,
+            seed: hasher.hash_one(0x5eed_u64),
+            _hasher: std::marker::PhantomData,
+        }
     }
 }
 
@@ -64,9 +69,23 @@ impl<H: BuildHasher> ShardedStore<H> {
         let index = if self.shards.len() == 1 {
             0
         } else {
-            usize::try_from(self.hasher.hash_one(key) % self.shards.len() as u64).unwrap_or(0)
+            usize::try_from(self.spread(key) % self.shards.len() as u64).unwrap_or(0)
         };
         lock(&self.shards[index])
+    }
+
+    /// Which shard a key goes to: FNV-1a of the key mixed with this store's seed (drawn from
+    /// its hasher, so random per server unless the hasher is fixed). Cheaper than the map's
+    /// SipHash; a client that aims all its keys at one shard only makes them share a lock,
+    /// the map inside stays flooding-resistant.
+    fn spread(&self, key: &[u8]) -> u64 {
+        let mut hash = self.seed ^ 0xcbf2_9ce4_8422_2325;
+        for &byte in key {
+            hash ^= u64::from(byte);
+            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        // FNV's low bits mix poorly: fold the high half in.
+        hash ^ (hash >> 32)
     }
 
     /// Runs `f` on every shard in turn, each locked only while `f` runs on it.
