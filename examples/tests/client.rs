@@ -109,7 +109,10 @@ async fn exercise(server: &Server) -> Result<(), ClientError> {
     assert_eq!(got.number(b'c'), Some(cas), "{name}");
     assert_eq!(got.flag(b'k'), Some(&b"m"[..]), "{name}");
     assert_eq!(got.flag(b'O'), Some(&b"xyz"[..]), "{name}");
-    let stale = client.meta(MetaVerb::Set, b"m", &[b"C1"], b"other").await?;
+    let wrong = format!("C{}", cas + 1).into_bytes();
+    let stale = client
+        .meta(MetaVerb::Set, b"m", &[&wrong], b"other")
+        .await?;
     assert_eq!(stale.code, MetaCode::Exists, "{name}: a wrong CAS");
     let counter = client
         .meta(
