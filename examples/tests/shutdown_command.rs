@@ -56,6 +56,8 @@ fn shutdown_stops_the_server_when_enabled() {
     let mut rest = Vec::new();
     let _ = client.read_to_end(&mut rest);
     assert!(rest.is_empty(), "shutdown answers nothing: {rest:?}");
+    // Our side closes too, so the server's lingering close of this connection ends now.
+    drop(client);
     let (done, exited) = mpsc::channel();
     std::thread::spawn(move || {
         let _ = done.send(child.wait());
