@@ -192,7 +192,7 @@ impl Model {
                 let Some(old) = self.item.clone() else {
                     return (request, b"NF\r\n".to_vec());
                 };
-                if compare == old.cas || compare < old.cas {
+                if compare <= old.cas {
                     let stale = compare < old.cas;
                     let cas = self.new_cas();
                     self.item = Some(Item {
