@@ -46,13 +46,7 @@ enum Which {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    concurrence_examples::init_logging("warn");
     if let Some(case) = args.print_case {
         let stream = stream(&mut case_rng(args.seed, case), case);
         print!("{}", transcript(&stream, &[]));
