@@ -157,9 +157,12 @@ pub fn stream(rng: &mut SimRng, case: u64) -> Stream {
         format!("c{case}").into_bytes(),
     ];
     let count = 1 + below(rng, 10);
-    // Keys of 250 bytes only in streams of one command (docs/memcache.md says why).
+    // Keys of 250 bytes, and of 251 (too long), only in streams of one command
+    // (docs/memcache.md says why).
     if count == 1 && rng.chance(100_000) {
         keys = vec![long.clone().into_bytes()];
+    } else if count == 1 && rng.chance(30_000) {
+        keys = vec![format!("{long}k").into_bytes()];
     }
     // Control and high bytes inside keys: memcached splits words on spaces only.
     if rng.chance(50_000) {
