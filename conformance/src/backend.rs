@@ -55,6 +55,10 @@ pub struct Capabilities {
     pub fd_passing: bool,
     /// The seed's handler server (`SocketServer::serve`, [`Net::serve_echo_handler`]).
     pub handler_server: bool,
+    /// The seed's socket API is the backend's own: [`Net::socket`] and [`Net::connect`] give
+    /// its sockets. A backend that serves sessions only lends plain peer sockets there, and the
+    /// scenarios about the socket API itself do not apply.
+    pub seed_socket: bool,
 }
 
 /// A backend the suite can run: it makes a fresh network (runtime, executor, simulated world)

@@ -38,7 +38,7 @@ pub use backend::{
     AddressKind, Backend, BoxSession, Capabilities, Listener, LocalFuture, Net, ScenarioBody,
     SessionFactory, SessionServer, Stream,
 };
-pub use backends::{PollingBackend, SimBackend, SmolBackend, unix_socket_path};
+pub use backends::{PollingBackend, SimBackend, SmolBackend, UringBackend, unix_socket_path};
 pub use scenario::{Scenario, ScenarioFn};
 pub use session_over_streams::{
     DRIVER_SLICE, ServerStop, connect_session_over_streams, drive_session,

@@ -20,6 +20,9 @@ pub struct Scenario {
     pub needs_fd_passing: bool,
     /// Whether it needs the seed's handler server.
     pub needs_handler_server: bool,
+    /// Whether its subject is the seed's socket API (`Net::socket`, `Net::connect` as the
+    /// backend's own sockets), rather than sessions with plain peers.
+    pub needs_seed_socket: bool,
     /// The transcript every backend must produce.
     pub expected: &'static [&'static str],
     /// What it does.
@@ -48,6 +51,9 @@ impl Scenario {
             AddressKind::Tcp if !capabilities.tcp => return Some("no TCP"),
             AddressKind::Unix if !capabilities.unix => return Some("no Unix sockets"),
             _ => {}
+        }
+        if self.needs_seed_socket && !capabilities.seed_socket {
+            return Some("no seed socket API");
         }
         if self.needs_handler_server && !capabilities.handler_server {
             return Some("no handler server");

@@ -59,6 +59,7 @@ fn a_wrong_transcript_is_reported_with_the_scenario_the_backend_and_the_first_di
                 unix: false,
                 fd_passing: false,
                 handler_server: false,
+                seed_socket: true,
             }
         }
         fn run(

@@ -34,6 +34,7 @@ impl Backend for TokioBackend {
             unix: true,
             fd_passing: false,
             handler_server: false,
+            seed_socket: true,
         }
     }
 

@@ -1,6 +1,6 @@
 //! The OS layer under concurrence's real-socket backends (`concurrence-polling`,
-//! `concurrence-smol`): everything both need and the pure core must not have. Not a backend,
-//! and the simulator does not use it.
+//! `concurrence-smol`, `concurrence-uring`): everything they need and the pure core must not
+//! have. Not a backend, and the simulator does not use it.
 //!
 //! - [`clock`]: the monotonic clock as the core's `Timestamp`, and back.
 //! - [`accept_failure`]: which failed accepts rest the listener and which retry at once.
@@ -11,6 +11,8 @@
 //! - [`limits`]: raising the descriptor limit.
 //! - [`RetryPause`]: backing off between retries no readiness event announces.
 //! - [`log_end`]: one log line per finished connection.
+//! - [`LoopShared`], [`ServerHandle`], [`LoopListeners`]: what an event-loop server's loops
+//!   share, the handle its user holds, and its listening sockets.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -20,12 +22,18 @@ pub mod clock;
 mod end_log;
 pub mod fd_passing;
 pub mod limits;
+mod loop_listeners;
+mod loop_shared;
 mod retry_pause;
 mod send;
+mod server_handle;
 pub mod sockaddr;
 pub mod unix_path;
 
 pub use accept_policy::{AcceptFailure, accept_failure};
 pub use end_log::log_end;
+pub use loop_listeners::LoopListeners;
+pub use loop_shared::{IoCounts, LoopShared, LoopWaker};
 pub use retry_pause::{RETRY_PAUSE_FIRST, RETRY_PAUSE_MAX, RetryPause};
 pub use send::send;
+pub use server_handle::ServerHandle;

@@ -20,11 +20,10 @@ use polling::{Event, Events, Poller};
 use slab::Slab;
 
 use concurrence_os::sockaddr::{address_of, set_nodelay};
-use concurrence_os::{accept_failure, clock, log_end};
+use concurrence_os::{IoCounts, LoopShared, accept_failure, clock, log_end};
 use concurrence_socket::{AcceptGate, AcceptStep, ServerConfig, SocketError, panic_message};
 
 use crate::registration::Registered;
-use crate::server::Shared;
 use crate::transfer::{Turn, close, pump, shut};
 
 /// The listener's key (`usize::MAX` is reserved by `polling`).
@@ -58,7 +57,7 @@ pub(crate) struct EventLoop<S, F> {
     slots: Slab<Slot<S>>,
     timers: BTreeSet<(Timestamp, usize)>,
     config: ServerConfig,
-    shared: Arc<Shared>,
+    shared: Arc<LoopShared>,
     factory: Arc<F>,
     draining_until: Option<Timestamp>,
     /// Whether the listener is watched for connections now.
@@ -66,7 +65,7 @@ pub(crate) struct EventLoop<S, F> {
     /// The accept policy: the cap, and the rest after a failed accept (`EMFILE`...).
     gate: AcceptGate,
     /// Reads and sends since the counts were last published to `shared`.
-    calls: crate::transfer::Calls,
+    calls: IoCounts,
     /// Idle connections' buffers, for the next request (`ServerConfig::pooled_buffers`).
     pool: BufferPool,
     /// Woken by the application since the last turn.
@@ -84,7 +83,7 @@ where
         listener: socket2::Socket,
         address: Address,
         config: ServerConfig,
-        shared: Arc<Shared>,
+        shared: Arc<LoopShared>,
         factory: Arc<F>,
     ) -> Self {
         EventLoop {
@@ -99,7 +98,7 @@ where
             draining_until: None,
             listener_armed: false,
             gate: AcceptGate::new(&config),
-            calls: crate::transfer::Calls::default(),
+            calls: IoCounts::default(),
             pool: BufferPool::new(config.pooled_buffers),
             config,
             wakes: Arc::default(),

@@ -9,12 +9,11 @@ use std::sync::atomic::Ordering;
 
 use concurrence_core::{Address, SocketState};
 use concurrence_os::sockaddr::{address_of, set_nodelay};
-use concurrence_os::{accept_failure, clock};
+use concurrence_os::{LoopShared, ServerHandle, accept_failure, clock};
 use concurrence_socket::{AcceptGate, AcceptStep, ServerConfig, SocketError, panic_message};
 use polling::{Event, Events, Poller};
 
 use crate::registration::Registered;
-use crate::server::{ServerHandle, Shared};
 use crate::socket::Socket;
 
 /// The listener's key in the accept thread's poller.
@@ -34,10 +33,13 @@ where
     listener
         .set_nonblocking(true)
         .map_err(|e| SocketError::io("serve", &address, e))?;
-    let shared = Arc::new(Shared::default());
+    let shared = Arc::new(LoopShared::default());
     let poller =
         Arc::new(Poller::new().map_err(|e| SocketError::io("create poller", &address, e))?);
-    shared.add_poller(Arc::clone(&poller));
+    let notified = Arc::clone(&poller);
+    shared.add_waker(Box::new(move || {
+        let _ = notified.notify();
+    }));
     let acceptor = Acceptor {
         listener: Some(listener),
         address: address.clone(),
@@ -59,7 +61,7 @@ struct Acceptor<H> {
     address: Address,
     config: ServerConfig,
     handler: Arc<H>,
-    shared: Arc<Shared>,
+    shared: Arc<LoopShared>,
     poller: Arc<Poller>,
 }
 

@@ -30,5 +30,6 @@ mod wait;
 pub mod sessions_guide {}
 
 pub use client::connect_session;
-pub use server::{IoCounts, ServerHandle, SocketServer, serve};
+pub use concurrence_os::{IoCounts, ServerHandle};
+pub use server::{SocketServer, serve};
 pub use socket::Socket;

@@ -7,15 +7,7 @@ use std::net::Shutdown;
 
 use concurrence_core::{BufferPool, Connection, Direction, EndReason, Output, Session, Timestamp};
 
-use concurrence_os::send;
-
-/// System calls one loop made moving bytes, for [`IoCounts`](crate::IoCounts).
-#[derive(Debug, Default, Clone, Copy)]
-pub(crate) struct Calls {
-    pub(crate) reads: u64,
-    pub(crate) empty_reads: u64,
-    pub(crate) sends: u64,
-}
+use concurrence_os::{IoCounts, send};
 
 /// How a turn ended.
 #[derive(Debug)]
@@ -40,7 +32,7 @@ pub(crate) fn pump<S: Session>(
     conn: &mut Connection<S>,
     now: Timestamp,
     read_budget: usize,
-    calls: &mut Calls,
+    calls: &mut IoCounts,
     pool: &mut BufferPool,
 ) -> Turn {
     conn.take_buffers_from(pool);

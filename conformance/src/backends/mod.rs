@@ -1,15 +1,17 @@
 //! The suite's implementations of the backend trait for concurrence's own backends: polling
-//! (blocking sockets and event loops), smol (async sockets under any executor) and the
-//! simulator (seeded, with faults). A third-party backend writes the same few adapters.
+//! (blocking sockets and event loops), smol (async sockets under any executor), the
+//! simulator (seeded, with faults) and uring (io_uring session loops). A third-party backend writes the same few adapters.
 
 mod polling;
 mod sim;
 mod smol;
 mod socket_adapter;
+mod uring;
 
 pub use polling::PollingBackend;
 pub use sim::SimBackend;
 pub use smol::SmolBackend;
+pub use uring::UringBackend;
 
 use std::future::Future;
 use std::path::PathBuf;

@@ -48,6 +48,7 @@ impl Backend for PollingBackend {
             unix: true,
             fd_passing: true,
             handler_server: true,
+            seed_socket: true,
         }
     }
 
@@ -60,8 +61,9 @@ impl Backend for PollingBackend {
     }
 }
 
-struct PollingNet {
-    executor: Rc<LocalExecutor<'static>>,
+/// The polling backend's network (the uring adapter lends its sockets as plain peers).
+pub(crate) struct PollingNet {
+    pub(crate) executor: Rc<LocalExecutor<'static>>,
 }
 
 /// The socket of a stream or listener whose blocking call is still running on a pool thread

@@ -68,6 +68,7 @@ impl Backend for SimBackend {
             unix: true,
             fd_passing: true,
             handler_server: true,
+            seed_socket: true,
         }
     }
 

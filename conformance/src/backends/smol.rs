@@ -47,6 +47,7 @@ impl Backend for SmolBackend {
             unix: true,
             fd_passing: true,
             handler_server: true,
+            seed_socket: true,
         }
     }
 

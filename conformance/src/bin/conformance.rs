@@ -9,15 +9,17 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use concurrence_conformance::{
-    Backend, Outcome, PollingBackend, SimBackend, SmolBackend, Table, Verdict, run_suite,
+    Backend, Outcome, PollingBackend, SimBackend, SmolBackend, Table, UringBackend, Verdict,
+    run_suite,
 };
 
 /// Run the conformance suite and print the scenario × backend table.
 #[derive(Debug, Parser)]
 #[command(version)]
 struct Args {
-    /// Backends to run, comma-separated: polling, smol, sim.
-    #[arg(long, default_value = "polling,smol,sim", value_delimiter = ',')]
+    /// Backends to run, comma-separated: polling, smol, sim, uring (uring is skipped, with
+    /// the reason printed, where the kernel refuses io_uring).
+    #[arg(long, default_value = "polling,smol,sim,uring", value_delimiter = ',')]
     backends: Vec<String>,
     /// Simulator seeds, as `A..B` (each seed is one run of every scenario, with faults).
     #[arg(long, default_value = "0..8")]
@@ -47,12 +49,21 @@ fn main() -> ExitCode {
         let mut backends: Vec<Box<dyn Backend>> = match name.as_str() {
             "polling" => vec![Box::new(PollingBackend::default())],
             "smol" => vec![Box::new(SmolBackend::default())],
+            "uring" => match UringBackend::unavailable() {
+                None => vec![Box::new(UringBackend::default())],
+                Some(why) => {
+                    eprintln!("skipping uring: {why}");
+                    continue;
+                }
+            },
             "sim" => seeds
                 .clone()
                 .map(|seed| Box::new(SimBackend::with_seed(seed)) as Box<dyn Backend>)
                 .collect(),
             other => {
-                eprintln!("error: there is no backend called {other:?} (polling, smol, sim)");
+                eprintln!(
+                    "error: there is no backend called {other:?} (polling, smol, sim, uring)"
+                );
                 return ExitCode::FAILURE;
             }
         };

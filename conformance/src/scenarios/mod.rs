@@ -14,6 +14,8 @@ struct Entry {
     fd: bool,
     /// Needs the seed's handler server (`Capabilities::handler_server`).
     handler: bool,
+    /// Tests the seed's socket API itself (`Capabilities::seed_socket`).
+    socket: bool,
     body: ScenarioFn,
     expected: &'static [&'static str],
 }
@@ -23,6 +25,7 @@ const ENTRIES: &[Entry] = &[
         name: "echo",
         kinds: &[Tcp, Unix],
         fd: false,
+        socket: true,
         handler: false,
         body: body!(socket_api::echo),
         expected: &[
@@ -37,6 +40,7 @@ const ENTRIES: &[Entry] = &[
         name: "line protocol",
         kinds: &[Tcp, Unix],
         fd: false,
+        socket: false,
         handler: false,
         body: body!(session_api::line_protocol),
         expected: &[
@@ -48,6 +52,7 @@ const ENTRIES: &[Entry] = &[
         name: "length-prefixed blocks",
         kinds: &[Tcp],
         fd: false,
+        socket: false,
         handler: false,
         body: body!(session_api::length_prefixed_blocks),
         expected: &[
@@ -59,6 +64,7 @@ const ENTRIES: &[Entry] = &[
         name: "large transfer, slow reader",
         kinds: &[Tcp, Unix],
         fd: false,
+        socket: true,
         handler: false,
         body: body!(socket_api::large_transfer_slow_reader),
         expected: &[
@@ -71,6 +77,7 @@ const ENTRIES: &[Entry] = &[
         name: "half-close, client first",
         kinds: &[Tcp, Unix],
         fd: false,
+        socket: true,
         handler: false,
         body: body!(socket_api::half_close_client_first),
         expected: &[
@@ -83,6 +90,7 @@ const ENTRIES: &[Entry] = &[
         name: "half-close, server first",
         kinds: &[Tcp, Unix],
         fd: false,
+        socket: false,
         handler: false,
         body: body!(session_api::half_close_server_first),
         expected: &[
@@ -94,6 +102,7 @@ const ENTRIES: &[Entry] = &[
         name: "peer reset mid-frame",
         kinds: &[Tcp],
         fd: false,
+        socket: false,
         handler: false,
         body: body!(session_api::reset_mid_frame),
         expected: &[
@@ -105,6 +114,7 @@ const ENTRIES: &[Entry] = &[
         name: "read timeout",
         kinds: &[Tcp],
         fd: false,
+        socket: true,
         handler: false,
         body: body!(socket_api::read_timeout),
         expected: &[
@@ -116,6 +126,7 @@ const ENTRIES: &[Entry] = &[
         name: "connect timeout",
         kinds: &[Tcp],
         fd: false,
+        socket: false,
         handler: false,
         body: body!(socket_api::connect_timeout),
         expected: &[
@@ -127,6 +138,7 @@ const ENTRIES: &[Entry] = &[
         name: "connection refused",
         kinds: &[Tcp, Unix],
         fd: false,
+        socket: false,
         handler: false,
         body: body!(socket_api::connection_refused),
         expected: &[
@@ -138,6 +150,7 @@ const ENTRIES: &[Entry] = &[
         name: "idle timeout",
         kinds: &[Tcp],
         fd: false,
+        socket: false,
         handler: false,
         body: body!(session_api::idle_timeout),
         expected: &[
@@ -149,6 +162,7 @@ const ENTRIES: &[Entry] = &[
         name: "frame timeout",
         kinds: &[Tcp],
         fd: false,
+        socket: false,
         handler: false,
         body: body!(session_api::frame_timeout),
         expected: &[
@@ -160,6 +174,7 @@ const ENTRIES: &[Entry] = &[
         name: "wrong-state operations",
         kinds: &[Tcp],
         fd: false,
+        socket: true,
         handler: false,
         body: body!(socket_api::wrong_state),
         expected: &[
@@ -177,6 +192,7 @@ const ENTRIES: &[Entry] = &[
         name: "session failure",
         kinds: &[Tcp],
         fd: false,
+        socket: false,
         handler: false,
         body: body!(session_api::session_failure),
         expected: &[
@@ -188,6 +204,7 @@ const ENTRIES: &[Entry] = &[
         name: "panic isolation",
         kinds: &[Tcp],
         fd: false,
+        socket: false,
         handler: false,
         body: body!(session_api::panic_isolation),
         expected: &[
@@ -199,6 +216,7 @@ const ENTRIES: &[Entry] = &[
         name: "panicking factory",
         kinds: &[Tcp],
         fd: false,
+        socket: false,
         handler: false,
         body: body!(session_api::panicking_factory),
         expected: &[
@@ -210,6 +228,7 @@ const ENTRIES: &[Entry] = &[
         name: "max_connections",
         kinds: &[Tcp],
         fd: false,
+        socket: false,
         handler: false,
         body: body!(socket_api::max_connections),
         expected: &[
@@ -224,6 +243,7 @@ const ENTRIES: &[Entry] = &[
         name: "cap with several loops",
         kinds: &[Tcp],
         fd: false,
+        socket: false,
         handler: false,
         body: body!(socket_api::cap_with_several_loops),
         expected: &[
@@ -238,6 +258,7 @@ const ENTRIES: &[Entry] = &[
         name: "fairness (session)",
         kinds: &[Tcp],
         fd: false,
+        socket: false,
         handler: false,
         body: body!(socket_api::fairness_session),
         expected: &[
@@ -249,6 +270,7 @@ const ENTRIES: &[Entry] = &[
         name: "fairness (handler)",
         kinds: &[Tcp],
         fd: false,
+        socket: true,
         handler: true,
         body: body!(socket_api::fairness_handler),
         expected: &[
@@ -260,6 +282,7 @@ const ENTRIES: &[Entry] = &[
         name: "shutdown grace",
         kinds: &[Tcp],
         fd: false,
+        socket: false,
         handler: false,
         body: body!(session_api::shutdown_grace),
         expected: &[
@@ -274,6 +297,7 @@ const ENTRIES: &[Entry] = &[
         name: "large session transfer",
         kinds: &[Tcp, Unix],
         fd: false,
+        socket: false,
         handler: false,
         body: body!(session_api::large_session_transfer),
         expected: &[
@@ -285,6 +309,7 @@ const ENTRIES: &[Entry] = &[
         name: "fd passing",
         kinds: &[Unix],
         fd: true,
+        socket: true,
         handler: false,
         body: body!(socket_api::fd_passing),
         expected: &[
@@ -296,6 +321,7 @@ const ENTRIES: &[Entry] = &[
         name: "200 concurrent clients",
         kinds: &[Tcp],
         fd: false,
+        socket: false,
         handler: false,
         body: body!(socket_api::concurrent_clients),
         expected: &["200 of 200 clients got their own line back"],
@@ -304,6 +330,7 @@ const ENTRIES: &[Entry] = &[
         name: "sessions on both ends",
         kinds: &[Tcp, Unix],
         fd: false,
+        socket: false,
         handler: false,
         body: body!(session_api::sessions_both_ends),
         expected: &[
@@ -324,6 +351,7 @@ pub fn all() -> Vec<Scenario> {
                 kind,
                 needs_fd_passing: entry.fd,
                 needs_handler_server: entry.handler,
+                needs_seed_socket: entry.socket,
                 expected: entry.expected,
                 body: entry.body,
             })

@@ -1,0 +1,155 @@
+//! The io_uring backend under the suite: its event-loop session servers and its client
+//! driver, on real loopback TCP and Unix sockets. The backend serves sessions only, so the
+//! scenarios' plain peers (`Net::socket`, `Net::connect`, the flood) are the polling
+//! backend's blocking sockets, lent through its adapter, and the scenarios about the seed's
+//! socket API itself are not applicable (`Capabilities::seed_socket`).
+
+use std::rc::Rc;
+use std::time::Duration;
+
+use async_executor::LocalExecutor;
+use concurrence_core::{Address, ConnectionConfig, Ended, Timestamp};
+use concurrence_os::ServerHandle;
+use concurrence_socket::{ServerConfig, SocketError};
+
+use super::bounded_run;
+use super::polling::PollingNet;
+use crate::Transcript;
+use crate::backend::{
+    AddressKind, Backend, BoxSession, Capabilities, Listener, LocalFuture, Net, ScenarioBody,
+    SessionFactory, SessionServer, Stream,
+};
+
+/// The uring backend, as the suite runs it.
+#[derive(Debug, Clone)]
+pub struct UringBackend {
+    /// A scenario still running after this long is reported as hung.
+    pub run_limit: Duration,
+}
+
+impl Default for UringBackend {
+    fn default() -> Self {
+        UringBackend {
+            run_limit: Duration::from_secs(60),
+        }
+    }
+}
+
+impl UringBackend {
+    /// Why io_uring cannot run on this machine, if it cannot (the suite skips the column then,
+    /// printing this).
+    #[must_use]
+    pub fn unavailable() -> Option<String> {
+        let probe = concurrence_uring::serve(
+            &Address::Tcp(([127, 0, 0, 1], 0).into()),
+            ServerConfig::default(),
+            |_| concurrence_testkit::LineEcho,
+        );
+        match probe {
+            Ok(server) => {
+                server.shutdown();
+                server.join().err().map(|e| e.to_string())
+            }
+            Err(e) => Some(e.to_string()),
+        }
+    }
+}
+
+impl Backend for UringBackend {
+    fn name(&self) -> String {
+        "uring".to_owned()
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            tcp: true,
+            unix: true,
+            fd_passing: false,
+            handler_server: false,
+            seed_socket: false,
+        }
+    }
+
+    fn run(&mut self, scenario: ScenarioBody) -> Result<Transcript, String> {
+        let executor = Rc::new(LocalExecutor::new());
+        let net: Rc<dyn Net> = Rc::new(UringNet {
+            peers: PollingNet {
+                executor: Rc::clone(&executor),
+            },
+        });
+        futures_lite::future::block_on(bounded_run(executor, scenario(net), self.run_limit))
+    }
+}
+
+struct UringNet {
+    /// Plain peer sockets, the scenario's tasks and its clock.
+    peers: PollingNet,
+}
+
+impl Net for UringNet {
+    fn address(&self, kind: AddressKind) -> Address {
+        self.peers.address(kind)
+    }
+
+    fn socket(&self, address: &Address) -> Result<Box<dyn Listener>, SocketError> {
+        self.peers.socket(address)
+    }
+
+    fn connect(
+        &self,
+        address: &Address,
+        timeout: Option<Duration>,
+    ) -> LocalFuture<'static, Result<Box<dyn Stream>, SocketError>> {
+        self.peers.connect(address, timeout)
+    }
+
+    fn spawn(&self, task: LocalFuture<'static, ()>) {
+        self.peers.spawn(task);
+    }
+
+    fn now(&self) -> Timestamp {
+        self.peers.now()
+    }
+
+    fn sleep(&self, duration: Duration) -> LocalFuture<'static, ()> {
+        self.peers.sleep(duration)
+    }
+
+    fn serve_session(
+        &self,
+        address: &Address,
+        config: ServerConfig,
+        factory: SessionFactory,
+    ) -> Result<Box<dyn SessionServer>, SocketError> {
+        let handle = concurrence_uring::serve(address, config, move |peer| factory(peer))?;
+        Ok(Box::new(UringServer(handle)))
+    }
+
+    fn connect_session(
+        &self,
+        address: &Address,
+        session: BoxSession,
+        config: ConnectionConfig,
+    ) -> LocalFuture<'static, Ended<BoxSession>> {
+        let address = address.clone();
+        Box::pin(blocking::unblock(move || {
+            concurrence_uring::connect_session(&address, session, config)
+        }))
+    }
+}
+
+struct UringServer(ServerHandle);
+
+impl SessionServer for UringServer {
+    fn local_address(&self) -> Address {
+        self.0.local_address().clone()
+    }
+
+    fn connections(&self) -> usize {
+        self.0.connections()
+    }
+
+    fn close(&mut self) {
+        self.0.shutdown();
+    }
+}
