@@ -1,4 +1,5 @@
 //! Line echo servers under the same load, in one run: concurrence-polling (one event loop),
+//! concurrence-uring (one io_uring loop),
 //! concurrence-smol (`serve_session` on one executor thread), the seed's handler API on smol
 //! with and without the sockets' cooperative budget (`smol-h`, `smol-hu`) and tokio (a current-thread
 //! runtime; per connection a read buffer and a `BufWriter` flushed when no more input is
@@ -7,7 +8,7 @@
 //! request (the scheduler's run time of the server's own threads, from /proc/self/task/*/schedstat).
 //!
 //! Run: `cargo bench -p concurrence-stress --bench echo` (env `ECHO_CLIENTS`, `ECHO_REQUESTS`,
-//! `ECHO_REPEATS`, `ECHO_DEPTHS=1,16`; `ECHO_ONLY=polling|smol|tokio|smol-h|smol-hu` and `ECHO_HOLD=1` keep one server up for
+//! `ECHO_REPEATS`, `ECHO_DEPTHS=1,16`; `ECHO_ONLY=polling|uring|smol|tokio|smol-h|smol-hu` and `ECHO_HOLD=1` keep one server up for
 //! `strace -c -p`).
 
 #![allow(clippy::print_stdout)] // a report binary: printing is its job
@@ -102,6 +103,16 @@ fn polling_server() -> (SocketAddr, concurrence_polling::ServerHandle) {
         |_| LineEcho,
     )
     .expect("polling server");
+    (server.local_address().as_tcp().expect("tcp"), server)
+}
+
+fn uring_server() -> (SocketAddr, concurrence_uring::ServerHandle) {
+    let server = concurrence_uring::serve(
+        &"127.0.0.1:0".parse().expect("address"),
+        concurrence_socket::ServerConfig::default(),
+        |_| LineEcho,
+    )
+    .expect("uring server");
     (server.local_address().as_tcp().expect("tcp"), server)
 }
 
@@ -239,8 +250,15 @@ fn main() {
     );
 
     let (polling_addr, polling) = polling_server();
+    let (uring_addr, uring) = uring_server();
     let servers: Vec<(&str, SocketAddr, &[&str])> = vec![
         ("polling", polling_addr, &["concurrence-loo"]),
+        // The loop's thread, and io_uring's kernel workers should it punt work to them.
+        (
+            "uring",
+            uring_addr,
+            &["concurrence-uri", "iou-wrk", "iou-sqp"],
+        ),
         ("smol", smol_server(), &["smol-server", "async-io"]),
         ("tokio", tokio_server(), &["tokio-server"]),
         (
@@ -299,6 +317,12 @@ fn main() {
         if let (Some(p), Some(t)) = (of("polling"), of("tokio")) {
             println!("       CPU per request, polling / tokio: {:.2}", p / t);
         }
+        if let (Some(u), Some(t)) = (of("uring"), of("tokio")) {
+            println!("       CPU per request, uring / tokio:   {:.2}", u / t);
+        }
+        if let (Some(u), Some(p)) = (of("uring"), of("polling")) {
+            println!("       CPU per request, uring / polling: {:.2}", u / p);
+        }
         if let (Some(s), Some(p)) = (of("smol"), of("polling")) {
             println!("       CPU per request, smol / polling:  {:.2}", s / p);
         }
@@ -311,4 +335,6 @@ fn main() {
     }
     polling.shutdown();
     polling.join().expect("join");
+    uring.shutdown();
+    uring.join().expect("join");
 }

@@ -2,15 +2,17 @@
 //! connections it serves, each a core `Connection` driving a `Session`. This file only moves
 //! bytes and waits; the driving rule is the core's `poll_output`, drained until `Wait`.
 //!
-//! How the rule meets completions: `Output::Receive` with no receive in flight submits one
-//! (at most the room offered, into a buffer the kernel picks from the provided ring) and tells
-//! the connection the read side is blocked; its completion `feed`s the bytes in (what the
-//! connection does not take now waits in the slot's `input`, at most one buffer) and gives
-//! the buffer back. `Output::Transmit` with no send in flight copies the bytes into an owned
-//! send buffer and submits it; its completion reports `handle_sent`. So a connection holds at
-//! most one receive and one send in the kernel: back-pressure is simply not submitting. A
-//! connection closes only once its operations completed (cancelled if need be), so no slot is
-//! reused while the kernel may still name it. The listener is watched with a oneshot poll,
+//! How the rule meets completions: `Output::Receive` with no receive armed arms a multishot
+//! receive (each arrival fills a buffer the kernel picks from the provided ring) and tells the
+//! connection the read side is blocked; each completion `feed`s its bytes in (what the
+//! connection does not take now waits in the slot's `input`, in order, for the next turn) and
+//! gives the buffer back. A turn that ends in `Wait` without wanting input (back-pressure)
+//! cancels the receive; bytes that arrived before the cancellation took effect wait in
+//! `input` (at most the loop's provided buffers, `RECV_BUFFERS × RECV_BUFFER_SIZE`).
+//! `Output::Transmit` with no send in flight copies the bytes into an owned send buffer and
+//! submits it; its completion reports `handle_sent`. So a connection holds at most one receive
+//! and one send in the kernel. A connection closes only once its operations completed
+//! (cancelled if need be), so no slot is reused while the kernel may still name it. The listener is watched with a oneshot poll,
 //! re-armed only while the accept gate allows (the cap, the rest after `EMFILE`). Timers are
 //! the connections' `Wait::until`, in an ordered set; the wait for completions carries the
 //! earliest as its timeout. Application wake-ups (`Notify`) and shutdown arrive on an event
@@ -52,11 +54,16 @@ struct Slot<S> {
     /// Unique among this loop's connections: a late application wake-up for a finished
     /// connection must not reach the next one in its slot.
     id: u64,
-    recv: bool,
+    /// The multishot receive armed (its `user_data`, to cancel), and whether a cancellation
+    /// of it is on its way.
+    recv: Option<u64>,
+    recv_cancelling: bool,
     send: bool,
     connecting: bool,
-    /// Received bytes the connection did not take yet (at most one provided buffer).
+    /// Received bytes the connection did not take yet, in order.
     input: Vec<u8>,
+    /// The peer's end of stream arrived behind `input`: told once `input` is taken.
+    eof_behind_input: bool,
     /// Finished: waiting for its operations' completions before the socket closes (with a
     /// reset?, and why: `None` after a panic, which was logged already).
     closing: Option<(bool, Option<EndReason>)>,
@@ -64,7 +71,7 @@ struct Slot<S> {
 
 impl<S> Slot<S> {
     fn busy(&self) -> bool {
-        self.recv || self.send || self.connecting
+        self.recv.is_some() || self.send || self.connecting
     }
 }
 
@@ -268,6 +275,7 @@ impl<S: Session> EventLoop<S> {
             result,
             buffer,
             sent,
+            more: completion_more,
             ..
         } = completion;
         if let Some(mut bytes) = sent {
@@ -288,28 +296,38 @@ impl<S: Session> EventLoop<S> {
         };
         match op {
             Op::Recv => {
-                slot.recv = false;
-                self.calls.reads += 1;
+                if !completion_more {
+                    slot.recv = None;
+                    slot.recv_cancelling = false;
+                }
                 let closing = slot.closing.is_some();
                 match (result, buffer) {
                     (Ok(n), Some(bid)) => {
+                        self.calls.reads += 1;
                         if !closing {
                             let bytes = self.ring.received(bid, n);
-                            let taken = slot.conn.feed(now, bytes);
-                            if taken < bytes.len() {
-                                slot.input.extend_from_slice(&bytes[taken..]);
-                            }
+                            // Bytes already waiting go first.
+                            let taken = if slot.input.is_empty() {
+                                slot.conn.feed(now, bytes)
+                            } else {
+                                0
+                            };
+                            slot.input.extend_from_slice(&bytes[taken..]);
                         }
                         self.ring.give_back(bid);
                     }
                     (Ok(_), None) => {
                         if !closing {
-                            slot.conn.handle_peer_closed(now);
+                            if slot.input.is_empty() {
+                                slot.conn.handle_peer_closed(now);
+                            } else {
+                                slot.eof_behind_input = true;
+                            }
                         }
                     }
                     (Err(e), _) if e.raw_os_error() == Some(libc::ENOBUFS) => {
-                        // Every provided buffer is out: the next turn asks again (they come
-                        // back as this loop reaps their completions).
+                        // Every provided buffer is out: the next turn arms the receive again
+                        // (they come back as this loop reaps their completions).
                         self.calls.empty_reads += 1;
                     }
                     (r, _) if cancelled(&r) => {}
@@ -522,10 +540,12 @@ impl<S: Session> EventLoop<S> {
             conn,
             timer: None,
             id,
-            recv: false,
+            recv: None,
+            recv_cancelling: false,
             send: false,
             connecting: false,
             input: Vec::new(),
+            eof_behind_input: false,
             closing: None,
         });
         debug_assert_eq!(inserted, key, "the slab's vacant key was taken in between");
@@ -564,13 +584,15 @@ impl<S: Session> EventLoop<S> {
                         room[..n].copy_from_slice(&slot.input[..n]);
                         slot.input.drain(..n);
                         slot.conn.handle_received(now, n);
-                    } else if slot.recv || slot.connecting {
+                        if slot.input.is_empty() && std::mem::take(&mut slot.eof_behind_input) {
+                            slot.conn.handle_peer_closed(now);
+                        }
+                    } else if slot.recv.is_some() || slot.connecting {
                         slot.conn.handle_blocked(Direction::Read);
                     } else {
-                        let max = room.len();
-                        match ring.recv(fd, key_u32(key), max) {
-                            Ok(()) => {
-                                slot.recv = true;
+                        match ring.recv_multishot(fd, key_u32(key)) {
+                            Ok(data) => {
+                                slot.recv = Some(data);
                                 slot.conn.handle_blocked(Direction::Read);
                             }
                             Err(e) => slot.conn.handle_io_error(now, e),
@@ -599,7 +621,16 @@ impl<S: Session> EventLoop<S> {
                         }
                     }
                 }
-                Output::Wait { until, .. } => break Ok(until),
+                Output::Wait { read, until, .. } => {
+                    // Back-pressure: stop the receive until the connection wants input again.
+                    if let (false, Some(data), false) = (read, slot.recv, slot.recv_cancelling) {
+                        match ring.cancel(data) {
+                            Ok(()) => slot.recv_cancelling = true,
+                            Err(e) => tracing::warn!(error = %e, "cannot pause a receive"),
+                        }
+                    }
+                    break Ok(until);
+                }
                 Output::Close { reset, reason } => break Err((reset, reason.clone())),
                 Output::Ended(reason) => break Err((false, reason.clone())),
                 // An output this driver does not know (a newer core): stop the connection

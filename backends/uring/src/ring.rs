@@ -263,18 +263,20 @@ impl Ring {
         Ok(data)
     }
 
-    /// A receive of at most `max` bytes from `fd` into a provided buffer.
-    pub(crate) fn recv(&mut self, fd: RawFd, key: u32, max: usize) -> io::Result<()> {
-        let len = u32::try_from(max.min(self.buffers.size)).unwrap_or(u32::MAX);
-        let entry = opcode::Recv::new(types::Fd(fd), std::ptr::null_mut(), len)
-            .buf_group(BUFFER_GROUP)
+    /// A multishot receive on `fd`: a completion (flagged `more`) each time data arrives, in
+    /// a buffer the kernel picks from the provided ring, until end of stream, an error, the
+    /// ring running dry (`ENOBUFS`) or [`cancel`](Self::cancel) ends it. Returns its
+    /// `user_data`, to cancel.
+    pub(crate) fn recv_multishot(&mut self, fd: RawFd, key: u32) -> io::Result<u64> {
+        let data = user_data(Op::Recv, key, 0);
+        let entry = opcode::RecvMulti::new(types::Fd(fd), BUFFER_GROUP)
             .build()
-            .flags(squeue::Flags::BUFFER_SELECT)
-            .user_data(user_data(Op::Recv, key, 0));
-        // SAFETY: the kernel writes into a buffer of the registered ring, which `self` owns
-        // until its drop has reaped every completion; a buffer it picks stays out of the
+            .user_data(data);
+        // SAFETY: the kernel writes only into buffers of the registered ring, which `self`
+        // owns until its drop has reaped every completion; a buffer it picks stays out of the
         // ring until `give_back`.
-        unsafe { self.push(&entry) }
+        unsafe { self.push(&entry) }?;
+        Ok(data)
     }
 
     /// A send of `bytes` on `fd` (no `SIGPIPE`); the bytes come back with the completion.
