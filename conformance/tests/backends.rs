@@ -1,8 +1,9 @@
-//! The suite on concurrence's three backends: every scenario passes on polling and smol
-//! (real loopback TCP and Unix sockets) and on the simulator under four seeds with faults.
+//! The suite on concurrence's backends: every scenario passes on polling and smol (real
+//! loopback TCP and Unix sockets) and on the simulator under four seeds with faults, and every
+//! scenario that applies to it on uring.
 
 use concurrence_conformance::{
-    Backend, PollingBackend, SimBackend, SmolBackend, Verdict, run_suite, scenarios,
+    Backend, PollingBackend, SimBackend, SmolBackend, UringBackend, Verdict, run_suite, scenarios,
 };
 
 /// Runs the suite on `backend` and fails with every failure in full.
@@ -35,6 +36,30 @@ fn polling_conforms() {
 #[test]
 fn smol_conforms() {
     assert_conforms(&mut SmolBackend::default());
+}
+
+#[test]
+fn uring_passes_every_scenario_it_applies_to() {
+    if let Some(why) = UringBackend::unavailable() {
+        eprintln!("skipping: {why}");
+        return;
+    }
+    let outcomes = run_suite(&mut UringBackend::default(), None);
+    let failures: Vec<String> = outcomes
+        .iter()
+        .filter(|o| matches!(o.verdict, Verdict::Fail(_)))
+        .map(ToString::to_string)
+        .collect();
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+    // Not applicable: the scenarios about the seed's socket API itself, the handler server
+    // and fd passing (uring serves sessions only); everything else runs and passes.
+    let not_applicable: Vec<&str> = outcomes
+        .iter()
+        .filter(|o| matches!(o.verdict, Verdict::NotApplicable(_)))
+        .map(|o| o.scenario.as_str())
+        .collect();
+    assert_eq!(not_applicable.len(), 10, "{not_applicable:?}");
+    assert_eq!(outcomes.len() - not_applicable.len(), 23);
 }
 
 #[test]

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Compares our memcache-server (polling and smol backends) with Debian's memcached, in one run:
+# Compares our memcache-server (polling, smol and uring backends) with Debian's memcached, in one run:
 # the same load generator (memcaslap: 2 threads, 64 connections, 90 % get / 10 % set) drives
 # each server in turn for ROUND_SECONDS, ROUNDS times; then each server holds IDLE idle
 # connections. Prints TPS, the ratio to memcached, server CPU per request (from
@@ -45,10 +45,13 @@ PID[polling]=$!
 PORT[smol]=$(free_port)
 RUST_LOG=warn $server --backend smol -l 127.0.0.1 -p "${PORT[smol]}" -t $THREADS -c $((IDLE + 500)) -m 64 &
 PID[smol]=$!
-trap 'kill ${PID[memcached]} ${PID[polling]} ${PID[smol]} 2>/dev/null || true' EXIT
-for name in memcached polling smol; do wait_listening "${PORT[$name]}"; done
+PORT[uring]=$(free_port)
+RUST_LOG=warn $server --backend uring -l 127.0.0.1 -p "${PORT[uring]}" -t $THREADS -c $((IDLE + 500)) -m 64 &
+PID[uring]=$!
+trap 'kill ${PID[memcached]} ${PID[polling]} ${PID[smol]} ${PID[uring]} 2>/dev/null || true' EXIT
+for name in memcached polling smol uring; do wait_listening "${PORT[$name]}"; done
 
-names=(memcached polling smol)
+names=(memcached polling smol uring)
 median() { tr ' ' '\n' <<<"$1" | grep -v '^$' | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 # One load, ROUNDS rounds per server, servers alternating: prints each round, then the table of

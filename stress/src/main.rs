@@ -1,6 +1,6 @@
 //! `stress`: hostile-peer runs against concurrence's socket backends, on loopback only.
 //!
-//! `stress run [--backend polling|smol] [--quick] [--scenario NAME]` starts a server process
+//! `stress run [--backend polling|smol|uring] [--quick] [--scenario NAME]` starts a server process
 //! per scenario (`stress serve`, a line echo on the chosen backend), plays one kind of hostile
 //! peer against it, checks what must hold, and prints one line of figures per scenario.
 //! It exits non-zero if any check failed. Every loop is bounded in count and time.
@@ -29,7 +29,7 @@ struct Cli {
 enum Command {
     /// Run the scenarios and print one line of figures each.
     Run {
-        /// Only this backend (`polling` or `smol`); default both.
+        /// Only this backend (`polling`, `smol` or `uring`); default all three.
         #[arg(long)]
         backend: Option<String>,
         /// Only this scenario.
@@ -70,7 +70,7 @@ fn main() -> ExitCode {
 fn run(backend: Option<&str>, only: Option<&str>, quick: bool) -> ExitCode {
     let backends: Vec<&str> = match backend {
         Some(b) => vec![b],
-        None => vec!["polling", "smol"],
+        None => vec!["polling", "smol", "uring"],
     };
     if let Some(name) = only {
         if !scenarios::ALL.iter().any(|(n, _)| *n == name) {

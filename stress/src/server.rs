@@ -1,5 +1,5 @@
 //! `stress serve`: the server under test, in a process of its own (so that its descriptor
-//! limit, CPU time, memory and descriptor count are its own): a line echo on either backend.
+//! limit, CPU time, memory and descriptor count are its own): a line echo on any real-socket backend.
 
 use std::io::Write;
 use std::time::Duration;
@@ -10,7 +10,7 @@ use concurrence_testkit::LineEcho;
 /// What `stress serve` is told.
 #[derive(Debug, clap::Args)]
 pub(crate) struct ServeArgs {
-    /// `polling` or `smol`.
+    /// `polling`, `smol` or `uring`.
     #[arg(long)]
     pub(crate) backend: String,
     /// Where to listen.
@@ -54,14 +54,18 @@ pub(crate) fn serve(args: &ServeArgs) -> Result<(), String> {
     })
     .map_err(|e| format!("cannot install the signal handler: {e}"))?;
     match args.backend.as_str() {
-        "polling" => {
+        "polling" | "uring" => {
             let config = concurrence_socket::ServerConfig::default()
                 .with_idle_timeout(idle)
                 .with_frame_timeout(frame)
                 .with_max_connections(args.max_connections)
                 .with_shutdown_grace(Duration::from_millis(100));
-            let server = concurrence_polling::serve(&address, config, |_| LineEcho)
-                .map_err(|e| format!("cannot listen on {address}: {e}"))?;
+            let server = if args.backend == "polling" {
+                concurrence_polling::serve(&address, config, |_| LineEcho)
+            } else {
+                concurrence_uring::serve(&address, config, |_| LineEcho)
+            }
+            .map_err(|e| format!("cannot serve on {address}: {e}"))?;
             announce(server.local_address());
             let _ = stopped.recv();
             server.shutdown();
@@ -84,7 +88,9 @@ pub(crate) fn serve(args: &ServeArgs) -> Result<(), String> {
             });
             smol::block_on(server.serve_session(|_| LineEcho)).map_err(|e| e.to_string())
         }
-        other => Err(format!("unknown backend {other:?}: use polling or smol")),
+        other => Err(format!(
+            "unknown backend {other:?}: use polling, smol or uring"
+        )),
     }
 }
 

@@ -385,14 +385,11 @@ impl<S: Session> EventLoop<S> {
     }
 
     fn stop_accepting(&mut self) {
-        match self.listener_poll.take() {
-            // Closed once its poll is cancelled (a poll holds the file open).
-            Some(data) => {
-                if let Err(e) = self.ring.cancel(data) {
-                    tracing::warn!(error = %e, "cannot cancel the listener's poll");
-                }
+        // The listener's file closes once its poll is cancelled too (a poll holds it open).
+        if let Some(data) = self.listener_poll.take() {
+            if let Err(e) = self.ring.cancel(data) {
+                tracing::warn!(error = %e, "cannot cancel the listener's poll");
             }
-            None => {}
         }
         self.listener = None;
     }

@@ -41,6 +41,7 @@ struct Args {
 enum Which {
     Polling,
     Smol,
+    Uring,
     All,
 }
 
@@ -55,7 +56,8 @@ fn main() -> ExitCode {
     let backends = match args.backend {
         Which::Polling => vec![Backend::Polling],
         Which::Smol => vec![Backend::Smol],
-        Which::All => vec![Backend::Polling, Backend::Smol],
+        Which::Uring => vec![Backend::Uring],
+        Which::All => vec![Backend::Polling, Backend::Smol, Backend::Uring],
     };
     let mut diverged = false;
     for backend in backends {

@@ -925,6 +925,8 @@ pub enum Backend {
     Polling,
     /// The smol backend.
     Smol,
+    /// The io_uring event loops.
+    Uring,
 }
 
 impl Backend {
@@ -934,6 +936,7 @@ impl Backend {
         match self {
             Backend::Polling => "concurrence (polling)",
             Backend::Smol => "concurrence (smol)",
+            Backend::Uring => "concurrence (uring)",
         }
     }
 }
@@ -996,10 +999,14 @@ impl OurServer {
             other => Err(io::Error::other(format!("not a TCP address: {other}"))),
         };
         match backend {
-            Backend::Polling => {
-                let handle = concurrence_polling::serve(&local, config, move |peer| {
-                    MemcacheSession::with_peer(Arc::clone(&shared), peer)
-                })
+            Backend::Polling | Backend::Uring => {
+                let factory =
+                    move |peer: &Address| MemcacheSession::with_peer(Arc::clone(&shared), peer);
+                let handle = if backend == Backend::Polling {
+                    concurrence_polling::serve(&local, config, factory)
+                } else {
+                    concurrence_uring::serve(&local, config, factory)
+                }
                 .map_err(io::Error::other)?;
                 let address = tcp(handle.local_address())?;
                 let mut handle = Some(handle);
