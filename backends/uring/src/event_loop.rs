@@ -34,6 +34,7 @@ use concurrence_os::sockaddr::{address_of, set_nodelay};
 use concurrence_os::{IoCounts, LoopShared, accept_failure, clock, log_end};
 use concurrence_socket::{AcceptGate, AcceptStep, ServerConfig, SocketError, panic_message};
 
+use crate::inbox::Inbox;
 use crate::ring::{Completion, Op, Ring};
 
 /// The listener's key in completions.
@@ -60,10 +61,9 @@ struct Slot<S> {
     recv_cancelling: bool,
     send: bool,
     connecting: bool,
-    /// Received bytes the connection did not take yet, in order.
-    input: Vec<u8>,
-    /// The peer's end of stream arrived behind `input`: told once `input` is taken.
-    eof_behind_input: bool,
+    /// Received bytes the connection did not take yet, in order, and an end of stream behind
+    /// them.
+    input: Inbox,
     /// Finished: waiting for its operations' completions before the socket closes (with a
     /// reset?, and why: `None` after a panic, which was logged already).
     closing: Option<(bool, Option<EndReason>)>,
@@ -305,24 +305,15 @@ impl<S: Session> EventLoop<S> {
                     (Ok(n), Some(bid)) => {
                         self.calls.reads += 1;
                         if !closing {
-                            let bytes = self.ring.received(bid, n);
-                            // Bytes already waiting go first.
-                            let taken = if slot.input.is_empty() {
-                                slot.conn.feed(now, bytes)
-                            } else {
-                                0
-                            };
-                            slot.input.extend_from_slice(&bytes[taken..]);
+                            let conn = &mut slot.conn;
+                            slot.input
+                                .arrived(self.ring.received(bid, n), |bytes| conn.feed(now, bytes));
                         }
                         self.ring.give_back(bid);
                     }
                     (Ok(_), None) => {
-                        if !closing {
-                            if slot.input.is_empty() {
-                                slot.conn.handle_peer_closed(now);
-                            } else {
-                                slot.eof_behind_input = true;
-                            }
+                        if !closing && slot.input.ended() {
+                            slot.conn.handle_peer_closed(now);
                         }
                     }
                     (Err(e), _) if e.raw_os_error() == Some(libc::ENOBUFS) => {
@@ -541,8 +532,7 @@ impl<S: Session> EventLoop<S> {
             recv_cancelling: false,
             send: false,
             connecting: false,
-            input: Vec::new(),
-            eof_behind_input: false,
+            input: Inbox::default(),
             closing: None,
         });
         debug_assert_eq!(inserted, key, "the slab's vacant key was taken in between");
@@ -577,11 +567,9 @@ impl<S: Session> EventLoop<S> {
             match slot.conn.poll_output(now) {
                 Output::Receive(room) => {
                     if !slot.input.is_empty() {
-                        let n = room.len().min(slot.input.len());
-                        room[..n].copy_from_slice(&slot.input[..n]);
-                        slot.input.drain(..n);
+                        let (n, end_now) = slot.input.hand_over(room);
                         slot.conn.handle_received(now, n);
-                        if slot.input.is_empty() && std::mem::take(&mut slot.eof_behind_input) {
+                        if end_now {
                             slot.conn.handle_peer_closed(now);
                         }
                     } else if slot.recv.is_some() || slot.connecting {

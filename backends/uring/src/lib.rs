@@ -20,6 +20,7 @@
 mod client;
 #[cfg(target_os = "linux")]
 mod event_loop;
+mod inbox;
 #[cfg(target_os = "linux")]
 mod ring;
 #[cfg(target_os = "linux")]
