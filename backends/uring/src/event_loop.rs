@@ -6,9 +6,12 @@
 //! receive (each arrival fills a buffer the kernel picks from the provided ring) and tells the
 //! connection the read side is blocked; each completion `feed`s its bytes in (what the
 //! connection does not take now waits in the slot's `input`, in order, for the next turn) and
-//! gives the buffer back. A turn that ends in `Wait` without wanting input (back-pressure)
-//! cancels the receive; bytes that arrived before the cancellation took effect wait in
-//! `input` (at most the loop's provided buffers, `RECV_BUFFERS × RECV_BUFFER_SIZE`).
+//! gives the buffer back. The first turn that ends in `Wait` without wanting input
+//! (back-pressure) cancels the multishot receive, and the connection is *paced* from then on:
+//! single-shot receives of at most the room it offers (first waiting for data when the last
+//! one drained the socket), so its input is bounded exactly as on the polling backend. Only
+//! the bytes the multishot receive delivered before its cancellation took effect can exceed
+//! the room; they wait in `input`, once per connection.
 //! `Output::Transmit` with no send in flight copies the bytes into an owned send buffer and
 //! submits it; its completion reports `handle_sent`. So a connection holds at most one receive
 //! and one send in the kernel. A connection closes only once its operations completed
@@ -59,6 +62,13 @@ struct Slot<S> {
     /// of it is on its way.
     recv: Option<u64>,
     recv_cancelling: bool,
+    /// Back-pressure stopped this connection's input once: from then on it receives with
+    /// single-shot receives of at most its room (exact back-pressure), not the multishot one.
+    paced: bool,
+    /// The last single-shot receive asked for this many bytes...
+    recv_asked: usize,
+    /// ...and got fewer: the socket was drained, so the next one waits for data first.
+    drained: bool,
     send: bool,
     connecting: bool,
     /// Received bytes the connection did not take yet, in order, and an end of stream behind
@@ -304,6 +314,7 @@ impl<S: Session> EventLoop<S> {
                 match (result, buffer) {
                     (Ok(n), Some(bid)) => {
                         self.calls.reads += 1;
+                        slot.drained = n < slot.recv_asked;
                         if !closing {
                             let conn = &mut slot.conn;
                             slot.input
@@ -530,6 +541,9 @@ impl<S: Session> EventLoop<S> {
             id,
             recv: None,
             recv_cancelling: false,
+            paced: false,
+            recv_asked: 0,
+            drained: false,
             send: false,
             connecting: false,
             input: Inbox::default(),
@@ -575,7 +589,13 @@ impl<S: Session> EventLoop<S> {
                     } else if slot.recv.is_some() || slot.connecting {
                         slot.conn.handle_blocked(Direction::Read);
                     } else {
-                        match ring.recv_multishot(fd, key_u32(key)) {
+                        let armed = if !slot.paced {
+                            ring.recv_multishot(fd, key_u32(key))
+                        } else {
+                            slot.recv_asked = room.len().min(crate::RECV_BUFFER_SIZE);
+                            ring.recv(fd, key_u32(key), slot.recv_asked, slot.drained)
+                        };
+                        match armed {
                             Ok(data) => {
                                 slot.recv = Some(data);
                                 slot.conn.handle_blocked(Direction::Read);
@@ -607,8 +627,13 @@ impl<S: Session> EventLoop<S> {
                     }
                 }
                 Output::Wait { read, until, .. } => {
-                    // Back-pressure: stop the receive until the connection wants input again.
-                    if let (false, Some(data), false) = (read, slot.recv, slot.recv_cancelling) {
+                    // Back-pressure: stop a multishot receive until the connection wants input
+                    // again, and pace the connection from now on (a single-shot receive asks
+                    // for no more than the room it was offered, so it needs no cancelling).
+                    if let (false, Some(data), false, false) =
+                        (read, slot.recv, slot.recv_cancelling, slot.paced)
+                    {
+                        slot.paced = true;
                         match ring.cancel(data) {
                             Ok(()) => slot.recv_cancelling = true,
                             Err(e) => tracing::warn!(error = %e, "cannot pause a receive"),

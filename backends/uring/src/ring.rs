@@ -263,6 +263,32 @@ impl Ring {
         Ok(data)
     }
 
+    /// One receive of at most `max` bytes on `fd` into a provided buffer; `poll_first` skips
+    /// the first attempt (the socket was drained: wait for data before trying). Returns its
+    /// `user_data`, to cancel.
+    pub(crate) fn recv(
+        &mut self,
+        fd: RawFd,
+        key: u32,
+        max: usize,
+        poll_first: bool,
+    ) -> io::Result<u64> {
+        let data = user_data(Op::Recv, key, 0);
+        let len = u32::try_from(max.min(self.buffers.size)).unwrap_or(u32::MAX);
+        let ioprio = if poll_first { 1 } else { 0 }; // IORING_RECVSEND_POLL_FIRST
+        let entry = opcode::Recv::new(types::Fd(fd), std::ptr::null_mut(), len)
+            .buf_group(BUFFER_GROUP)
+            .ioprio(ioprio)
+            .build()
+            .flags(squeue::Flags::BUFFER_SELECT)
+            .user_data(data);
+        // SAFETY: the kernel writes only into a buffer of the registered ring, which `self`
+        // owns until its drop has reaped every completion; the buffer it picks stays out of
+        // the ring until `give_back`.
+        unsafe { self.push(&entry) }?;
+        Ok(data)
+    }
+
     /// A multishot receive on `fd`: a completion (flagged `more`) each time data arrives, in
     /// a buffer the kernel picks from the provided ring, until end of stream, an error, the
     /// ring running dry (`ENOBUFS`) or [`cancel`](Self::cancel) ends it. Returns its
