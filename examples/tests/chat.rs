@@ -178,19 +178,40 @@ mod session_chat {
         a_in.read_to_end(&mut rest).expect("a is closed after quit");
     }
 
-    #[test]
-    fn members_hear_each_other_and_events_on_polling() {
+    /// Serves the room with a backend's `serve` (polling's and uring's have one signature).
+    fn members_hear_each_other_on(
+        serve: fn(
+            &concurrence_core::Address,
+            ServerConfig,
+            Box<
+                dyn Fn(&concurrence_core::Address) -> concurrence_examples::chat_session::ChatMember
+                    + Send
+                    + Sync,
+            >,
+        ) -> Result<concurrence_os::ServerHandle, concurrence_socket::SocketError>,
+    ) {
         let room = ChatRoom::new();
         let factory_room = room.clone();
-        let server = concurrence_polling::serve(
+        let server = serve(
             &"127.0.0.1:0".parse().expect("address"),
             config(),
-            move |_| factory_room.member(),
+            Box::new(move |_| factory_room.member()),
         )
         .expect("serve");
         two_members_and_a_silent_one(server.local_address(), &room);
         server.shutdown();
         server.join().expect("join");
+    }
+
+    #[test]
+    fn members_hear_each_other_and_events_on_polling() {
+        members_hear_each_other_on(concurrence_polling::serve);
+    }
+
+    #[test]
+    fn members_hear_each_other_and_events_on_uring() {
+        // Application events (`Notify`) wake the io_uring loop through its event fd.
+        members_hear_each_other_on(concurrence_uring::serve);
     }
 
     #[test]

@@ -61,3 +61,8 @@ fn reply_streams_match_memcached_on_polling() {
 fn reply_streams_match_memcached_on_smol() {
     compare(Backend::Smol);
 }
+
+#[test]
+fn reply_streams_match_memcached_on_uring() {
+    compare(Backend::Uring);
+}

@@ -1,6 +1,6 @@
 //! The seed's chat server: lines from one client go to all others; `quit` leaves. One
 //! `Session` (`concurrence_examples::chat_session::ChatMember`, woken by the room through its
-//! mailbox) runs on the polling loop (the default), on smol, or in the simulator (`--backend sim
+//! mailbox) runs on the polling loop (the default), on io_uring, on smol, or in the simulator (`--backend sim
 //! --seed 3 --clients 8`, where checking clients count what reached whom). `--backend
 //! smol-handler` serves the seed's async handler API instead (`chat::chat_member`). Try it with
 //! `nc 127.0.0.1 7001` from several terminals.
@@ -10,7 +10,7 @@
 use clap::{Parser, ValueEnum};
 use concurrence_core::{Address, ReaderConfig, WriterConfig};
 use concurrence_examples::chat::{Room, chat_member};
-use concurrence_examples::chat_session::{ChatRoom, MAX_LINE};
+use concurrence_examples::chat_session::{ChatMember, ChatRoom, MAX_LINE};
 use concurrence_socket::ServerConfig;
 use std::process::ExitCode;
 use std::sync::mpsc;
@@ -19,7 +19,7 @@ use std::sync::mpsc;
 #[derive(Parser, Debug)]
 #[command(version, about)]
 struct Args {
-    /// Which backend runs the chat session: polling or smol (real sockets), sim (simulated
+    /// Which backend runs the chat session: polling, uring or smol (real sockets), sim (simulated
     /// clients); smol-handler runs the seed's async handler version on smol.
     #[arg(long, value_enum, default_value_t = Backend::Polling)]
     backend: Backend,
@@ -37,6 +37,7 @@ struct Args {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Backend {
     Polling,
+    Uring,
     Smol,
     Sim,
     SmolHandler,
@@ -46,7 +47,8 @@ fn main() -> ExitCode {
     concurrence_examples::init_logging("info");
     let args = Args::parse();
     let result = match args.backend {
-        Backend::Polling => serve_polling(&args),
+        Backend::Polling => serve_event_loops(&args, "polling", concurrence_polling::serve),
+        Backend::Uring => serve_event_loops(&args, "uring", concurrence_uring::serve),
         Backend::Smol => serve_smol_sessions(&args),
         Backend::Sim => simulate(&args),
         Backend::SmolHandler => serve_smol(&args),
@@ -76,12 +78,19 @@ fn server_config() -> ServerConfig {
         .with_idle_timeout(None)
 }
 
-fn serve_polling(args: &Args) -> Result<(), String> {
+/// A backend's `serve` (polling's and uring's have the same signature and handle).
+type Serve = fn(
+    &Address,
+    ServerConfig,
+    Box<dyn Fn(&Address) -> ChatMember + Send + Sync>,
+) -> Result<concurrence_os::ServerHandle, concurrence_socket::SocketError>;
+
+fn serve_event_loops(args: &Args, name: &str, serve: Serve) -> Result<(), String> {
     let address = listen_address(args)?;
     let room = ChatRoom::new();
-    let server = concurrence_polling::serve(&address, server_config(), move |_| room.member())
-        .map_err(|e| format!("cannot listen on {address}: {e}"))?;
-    tracing::info!(address = %server.local_address(), "chat (polling) listening; Ctrl-C or SIGTERM stops it");
+    let server = serve(&address, server_config(), Box::new(move |_| room.member()))
+        .map_err(|e| format!("cannot serve on {address}: {e}"))?;
+    tracing::info!(address = %server.local_address(), backend = name, "chat listening; Ctrl-C or SIGTERM stops it");
     let (stop, stopped) = mpsc::channel();
     ctrlc::set_handler(move || {
         let _ = stop.send(());

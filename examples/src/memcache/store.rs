@@ -7,6 +7,8 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use concurrence_core::Timestamp;
@@ -242,9 +244,11 @@ pub struct Store<H = RandomState> {
     oldest: u32,
     bytes: usize,
     next_cas: u64,
-    /// CAS values go up by this much: a sharded store gives each shard its own residue, so
-    /// uniques stay unique across shards.
-    cas_step: u64,
+    /// The counter CAS uniques come from when this store is one shard of several: one for all
+    /// the shards, so that uniques grow in store order as memcached's one counter does (a
+    /// residue class per shard made a fresh shard's first unique 1, which a client's guessed
+    /// `C1` matched).
+    shared_cas: Option<Arc<AtomicU64>>,
     /// Items stored at or before this time are invalid once it has passed.
     flushed_before: Option<Timestamp>,
     stats: StoreStats,
@@ -271,19 +275,18 @@ impl<H: BuildHasher> Store<H> {
             oldest: NIL,
             bytes: 0,
             next_cas: 1,
-            cas_step: 1,
+            shared_cas: None,
             flushed_before: None,
             stats: StoreStats::default(),
             slabs: SlabStats::default(),
         }
     }
 
-    /// Makes this store shard `index` of `count`: its CAS uniques are `index + 1` modulo
-    /// `count`, so no two shards issue the same one.
+    /// Makes this store one shard of several: its CAS uniques come from `counter`, which
+    /// every shard shares (the next unique is the counter's value, then it goes up by one).
     #[must_use]
-    pub fn as_shard(mut self, index: usize, count: usize) -> Self {
-        self.next_cas = index as u64 + 1;
-        self.cas_step = count.max(1) as u64;
+    pub fn sharing_cas(mut self, counter: Arc<AtomicU64>) -> Self {
+        self.shared_cas = Some(counter);
         self
     }
 
@@ -1010,9 +1013,14 @@ impl<H: BuildHasher> Store<H> {
     }
 
     fn new_cas(&mut self) -> u64 {
-        let cas = self.next_cas;
-        self.next_cas += self.cas_step;
-        cas
+        match &self.shared_cas {
+            Some(counter) => counter.fetch_add(1, Ordering::Relaxed),
+            None => {
+                let cas = self.next_cas;
+                self.next_cas += 1;
+                cas
+            }
+        }
     }
 
     fn node(&self, slot: u32) -> &Node {

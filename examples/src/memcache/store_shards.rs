@@ -3,10 +3,11 @@
 //!
 //! A key's shard is its hash modulo the shard count; each shard has an equal part of the memory
 //! limit and evicts by its own LRU (memcached's LRU is per slab class, not global, either).
-//! CAS uniques stay unique across shards (each shard counts in its own residue class).
+//! CAS uniques stay unique across shards and grow in store order (one counter for all shards).
 
 use std::hash::BuildHasher;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use concurrence_core::Timestamp;
 
@@ -43,9 +44,12 @@ impl<H: BuildHasher + Clone> ShardedStore<H> {
             memory_limit: config.memory_limit / count,
             ..config
         };
+        let cas = Arc::new(AtomicU64::new(1));
         let shards = (0..count)
-            .map(|index| {
-                Mutex::new(Store::with_hasher(shard_config, hasher.clone()).as_shard(index, count))
+            .map(|_| {
+                Mutex::new(
+                    Store::with_hasher(shard_config, hasher.clone()).sharing_cas(Arc::clone(&cas)),
+                )
             })
             .collect();
         ShardedStore {
