@@ -13,9 +13,9 @@ use concurrence_socket::SocketError;
 /// `"start io_uring"`.
 pub(crate) fn unavailable(cause: &io::Error) -> io::Error {
     let why = match cause.raw_os_error() {
-        Some(libc::ENOSYS) => "this kernel has no io_uring (Linux 6.1 or newer is needed)",
+        Some(libc::ENOSYS) => "this kernel has none (Linux 6.1 or newer is needed)",
         Some(libc::EPERM | libc::EACCES) => {
-            "io_uring is disabled here (see /proc/sys/kernel/io_uring_disabled) or refused by a seccomp filter (containers often block it)"
+            "it is disabled (see /proc/sys/kernel/io_uring_disabled) or refused by a seccomp filter (containers often block it)"
         }
         Some(libc::EINVAL) => {
             "this kernel lacks an io_uring feature this backend needs (provided buffer rings, SINGLE_ISSUER, DEFER_TASKRUN: Linux 6.1 or newer)"
@@ -27,7 +27,9 @@ pub(crate) fn unavailable(cause: &io::Error) -> io::Error {
     };
     io::Error::new(
         io::ErrorKind::Unsupported,
-        format!("io_uring is unavailable: {why} ({cause}); use another backend (polling, smol)"),
+        format!(
+            "io_uring is unavailable here: {why} ({cause}); use another backend (polling, smol)"
+        ),
     )
 }
 
@@ -49,7 +51,7 @@ mod tests {
             "{disabled}"
         );
         let old = unavailable(&io::Error::from_raw_os_error(libc::ENOSYS));
-        assert!(old.to_string().contains("no io_uring"), "{old}");
+        assert!(old.to_string().contains("this kernel has none"), "{old}");
         let error = unavailable_error(
             &"127.0.0.1:1".parse().expect("an address"),
             &io::Error::from_raw_os_error(libc::EINVAL),
