@@ -51,15 +51,15 @@ fn uring_passes_every_scenario_it_applies_to() {
         .map(ToString::to_string)
         .collect();
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
-    // Not applicable: the scenarios about the seed's socket API itself, the handler server
-    // and fd passing (uring serves sessions only); everything else runs and passes.
+    // Not applicable: only the seed's handler server (uring has none); everything else runs
+    // and passes.
     let not_applicable: Vec<&str> = outcomes
         .iter()
         .filter(|o| matches!(o.verdict, Verdict::NotApplicable(_)))
         .map(|o| o.scenario.as_str())
         .collect();
-    assert_eq!(not_applicable.len(), 10, "{not_applicable:?}");
-    assert_eq!(outcomes.len() - not_applicable.len(), 23);
+    assert_eq!(not_applicable, ["fairness (handler) (tcp)"]);
+    assert_eq!(outcomes.len() - not_applicable.len(), 32);
 }
 
 #[test]

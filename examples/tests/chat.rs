@@ -178,18 +178,22 @@ mod session_chat {
         a_in.read_to_end(&mut rest).expect("a is closed after quit");
     }
 
-    /// Serves the room with a backend's `serve` (polling's and uring's have one signature).
-    fn members_hear_each_other_on(
-        serve: fn(
-            &concurrence_core::Address,
-            ServerConfig,
-            Box<
-                dyn Fn(&concurrence_core::Address) -> concurrence_examples::chat_session::ChatMember
-                    + Send
-                    + Sync,
-            >,
-        ) -> Result<concurrence_os::ServerHandle, concurrence_socket::SocketError>,
-    ) {
+    /// Makes each connection's chat member.
+    type Members = Box<
+        dyn Fn(&concurrence_core::Address) -> concurrence_examples::chat_session::ChatMember
+            + Send
+            + Sync,
+    >;
+
+    /// A backend's `serve` (polling's and uring's have one signature).
+    type Serve = fn(
+        &concurrence_core::Address,
+        ServerConfig,
+        Members,
+    ) -> Result<concurrence_os::ServerHandle, concurrence_socket::SocketError>;
+
+    /// Serves the room with a backend's `serve`.
+    fn members_hear_each_other_on(serve: Serve) {
         let room = ChatRoom::new();
         let factory_room = room.clone();
         let server = serve(

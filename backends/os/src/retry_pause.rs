@@ -41,6 +41,14 @@ impl RetryPause {
         self.next
     }
 
+    /// The pause before the next attempt, for a caller that waits by itself (an async timer);
+    /// the one after it is twice as long.
+    pub fn next_pause(&mut self) -> Duration {
+        let pause = self.next;
+        self.next = (self.next * 2).min(RETRY_PAUSE_MAX);
+        pause
+    }
+
     /// Sleeps before the next attempt (up to the deadline) and doubles the next pause; false,
     /// without sleeping, once `deadline` has passed.
     pub fn pause(&mut self, deadline: Option<Timestamp>) -> bool {
@@ -63,8 +71,8 @@ mod tests {
         let mut pause = RetryPause::new();
         let mut seen = Vec::new();
         for _ in 0..9 {
-            seen.push(pause.next().as_millis());
-            pause.next = (pause.next * 2).min(RETRY_PAUSE_MAX);
+            assert_eq!(pause.next(), pause.clone().next_pause());
+            seen.push(pause.next_pause().as_millis());
         }
         assert_eq!(seen, [1, 2, 4, 8, 16, 32, 64, 64, 64]);
     }

@@ -88,6 +88,24 @@ pub fn listener(
     Ok((socket, address_of(&local, address)))
 }
 
+/// Binds `socket` (made for `address` by [`new_socket`]) as the seed's `bind` does:
+/// `SO_REUSEADDR`, a stale Unix socket file removed first. Returns the address bound (the port
+/// picked, for port 0).
+///
+/// # Errors
+/// The address is in use or not available.
+pub fn bind_to(socket: &socket2::Socket, address: &Address) -> io::Result<Address> {
+    socket.set_reuse_address(true)?;
+    if let Address::Unix(path) = address {
+        crate::unix_path::clear_stale_socket(path)?;
+    }
+    socket.bind(&sock_addr(address)?)?;
+    Ok(match socket.local_addr() {
+        Ok(local) => address_of(&local, address),
+        Err(_) => address.clone(),
+    })
+}
+
 /// A bound, non-blocking socket for `address` (see [`listener`]), not yet listening.
 ///
 /// # Errors

@@ -170,17 +170,7 @@ impl Transport for SmolTransport {
     }
 
     fn bind(socket: &mut SmolUnbound, address: &Address) -> io::Result<Address> {
-        socket.0.set_reuse_address(true)?;
-        if let Address::Unix(path) = address {
-            concurrence_os::unix_path::clear_stale_socket(path)?;
-        }
-        socket
-            .0
-            .bind(&concurrence_os::sockaddr::sock_addr(address)?)?;
-        Ok(match socket.0.local_addr() {
-            Ok(local) => concurrence_os::sockaddr::address_of(&local, address),
-            Err(_) => address.clone(),
-        })
+        concurrence_os::sockaddr::bind_to(&socket.0, address)
     }
 
     fn listen(socket: SmolUnbound, address: &Address, backlog: i32) -> io::Result<SmolListener> {

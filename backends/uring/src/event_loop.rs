@@ -105,12 +105,12 @@ impl LoopWake {
         let _ = rustix::io::write(&*self.0, &1u64.to_ne_bytes());
     }
 
-    fn drain(&self) {
+    pub(crate) fn drain(&self) {
         let mut count = [0u8; 8];
         let _ = rustix::io::read(&*self.0, &mut count);
     }
 
-    fn fd(&self) -> RawFd {
+    pub(crate) fn fd(&self) -> RawFd {
         self.0.as_raw_fd()
     }
 }

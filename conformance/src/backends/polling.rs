@@ -61,9 +61,8 @@ impl Backend for PollingBackend {
     }
 }
 
-/// The polling backend's network (the uring adapter lends its sockets as plain peers).
-pub(crate) struct PollingNet {
-    pub(crate) executor: Rc<LocalExecutor<'static>>,
+struct PollingNet {
+    executor: Rc<LocalExecutor<'static>>,
 }
 
 /// The socket of a stream or listener whose blocking call is still running on a pool thread

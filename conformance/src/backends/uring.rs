@@ -1,8 +1,7 @@
-//! The io_uring backend under the suite: its event-loop session servers and its client
-//! driver, on real loopback TCP and Unix sockets. The backend serves sessions only, so the
-//! scenarios' plain peers (`Net::socket`, `Net::connect`, the flood) are the polling
-//! backend's blocking sockets, lent through its adapter, and the scenarios about the seed's
-//! socket API itself are not applicable (`Capabilities::seed_socket`).
+//! The io_uring backend under the suite: its async seed `Socket` (on its io_uring reactor),
+//! its event-loop session servers and its client driver, on real loopback TCP and Unix
+//! sockets; scenario tasks on a local executor. It has no seed handler server
+//! (`SocketServer::serve(handler)`), so that scenario is not applicable.
 
 use std::rc::Rc;
 use std::time::Duration;
@@ -10,10 +9,12 @@ use std::time::Duration;
 use async_executor::LocalExecutor;
 use concurrence_core::{Address, ConnectionConfig, Ended, Timestamp};
 use concurrence_os::ServerHandle;
+use concurrence_socket::Transport;
 use concurrence_socket::{ServerConfig, SocketError};
+use concurrence_uring::{Socket, UringTransport};
 
-use super::bounded_run;
-use super::polling::PollingNet;
+use super::socket_adapter::{AsyncListener, AsyncStream};
+use super::{bounded_run, unix_socket_path};
 use crate::Transcript;
 use crate::backend::{
     AddressKind, Backend, BoxSession, Capabilities, Listener, LocalFuture, Net, ScenarioBody,
@@ -64,35 +65,35 @@ impl Backend for UringBackend {
         Capabilities {
             tcp: true,
             unix: true,
-            fd_passing: false,
+            fd_passing: true,
             handler_server: false,
-            seed_socket: false,
+            seed_socket: true,
         }
     }
 
     fn run(&mut self, scenario: ScenarioBody) -> Result<Transcript, String> {
         let executor = Rc::new(LocalExecutor::new());
         let net: Rc<dyn Net> = Rc::new(UringNet {
-            peers: PollingNet {
-                executor: Rc::clone(&executor),
-            },
+            executor: Rc::clone(&executor),
         });
         futures_lite::future::block_on(bounded_run(executor, scenario(net), self.run_limit))
     }
 }
 
 struct UringNet {
-    /// Plain peer sockets, the scenario's tasks and its clock.
-    peers: PollingNet,
+    executor: Rc<LocalExecutor<'static>>,
 }
 
 impl Net for UringNet {
     fn address(&self, kind: AddressKind) -> Address {
-        self.peers.address(kind)
+        match kind {
+            AddressKind::Tcp => Address::Tcp(([127, 0, 0, 1], 0).into()),
+            AddressKind::Unix => Address::Unix(unix_socket_path()),
+        }
     }
 
     fn socket(&self, address: &Address) -> Result<Box<dyn Listener>, SocketError> {
-        self.peers.socket(address)
+        Ok(Box::new(AsyncListener(Socket::from_address(address)?)))
     }
 
     fn connect(
@@ -100,19 +101,24 @@ impl Net for UringNet {
         address: &Address,
         timeout: Option<Duration>,
     ) -> LocalFuture<'static, Result<Box<dyn Stream>, SocketError>> {
-        self.peers.connect(address, timeout)
+        let address = address.clone();
+        Box::pin(async move {
+            let socket = Socket::connect(&address, timeout).await?;
+            Ok(Box::new(AsyncStream::new(socket)) as Box<dyn Stream>)
+        })
     }
 
     fn spawn(&self, task: LocalFuture<'static, ()>) {
-        self.peers.spawn(task);
+        self.executor.spawn(task).detach();
     }
 
     fn now(&self) -> Timestamp {
-        self.peers.now()
+        concurrence_os::clock::now()
     }
 
     fn sleep(&self, duration: Duration) -> LocalFuture<'static, ()> {
-        self.peers.sleep(duration)
+        // The backend's own timer, on its reactor.
+        Box::pin(<UringTransport as Transport>::timer(duration))
     }
 
     fn serve_session(
