@@ -1,6 +1,5 @@
-//! The suite on concurrence's backends: every scenario passes on polling and smol (real
-//! loopback TCP and Unix sockets) and on the simulator under four seeds with faults, and every
-//! scenario that applies to it on uring.
+//! The suite on concurrence's backends: every scenario passes on polling, smol and uring (real
+//! loopback TCP and Unix sockets) and on the simulator under four seeds with faults.
 
 use concurrence_conformance::{
     Backend, PollingBackend, SimBackend, SmolBackend, UringBackend, Verdict, run_suite, scenarios,
@@ -39,27 +38,13 @@ fn smol_conforms() {
 }
 
 #[test]
-fn uring_passes_every_scenario_it_applies_to() {
+fn uring_conforms() {
+    // Skipped, with the reason, only where the kernel refuses io_uring.
     if let Some(why) = UringBackend::unavailable() {
         eprintln!("skipping: {why}");
         return;
     }
-    let outcomes = run_suite(&mut UringBackend::default(), None);
-    let failures: Vec<String> = outcomes
-        .iter()
-        .filter(|o| matches!(o.verdict, Verdict::Fail(_)))
-        .map(ToString::to_string)
-        .collect();
-    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
-    // Not applicable: only the seed's handler server (uring has none); everything else runs
-    // and passes.
-    let not_applicable: Vec<&str> = outcomes
-        .iter()
-        .filter(|o| matches!(o.verdict, Verdict::NotApplicable(_)))
-        .map(|o| o.scenario.as_str())
-        .collect();
-    assert_eq!(not_applicable, ["fairness (handler) (tcp)"]);
-    assert_eq!(outcomes.len() - not_applicable.len(), 32);
+    assert_conforms(&mut UringBackend::default());
 }
 
 #[test]

@@ -92,6 +92,17 @@ impl<T: Transport> AsyncSocket<T> {
         }
     }
 
+    /// A listening socket around a listener the backend made itself (a server's, bound and
+    /// listening on `address`).
+    #[must_use]
+    pub fn from_listener(listener: T::Listener, address: Address) -> Self {
+        Self::with(
+            Endpoint::Listener(listener),
+            address,
+            SocketState::Listening,
+        )
+    }
+
     /// A connected socket around a stream the backend opened itself (its session client).
     #[must_use]
     pub fn from_stream(stream: T::Stream, peer: Address) -> Self {

@@ -23,6 +23,8 @@
 mod client;
 #[cfg(target_os = "linux")]
 mod event_loop;
+#[cfg(target_os = "linux")]
+mod handler_server;
 mod inbox;
 #[cfg(target_os = "linux")]
 mod reactor;

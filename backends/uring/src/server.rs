@@ -65,9 +65,9 @@ where
 }
 
 /// The seed's `SocketServer` on io_uring: an endpoint, then `bind`, `listen(backlog)` and
-/// [`serve_session`](Self::serve_session) (core `Session`s on the event loops);
-/// [`close`](Self::close) stops it. The seed's blocking handler API (`serve(handler)`) is on
-/// the polling and smol backends.
+/// either [`serve`](Self::serve) (an async handler per connection, on the server's own thread)
+/// or [`serve_session`](Self::serve_session) (core `Session`s on the event loops);
+/// [`close`](Self::close) stops it. Both serve calls return at once.
 #[derive(Debug)]
 pub struct SocketServer {
     listeners: LoopListeners,
@@ -113,6 +113,35 @@ impl SocketServer {
     #[must_use]
     pub fn local_address(&self) -> &Address {
         self.listeners.endpoint()
+    }
+
+    /// Listens if needed, then serves `handler(socket)` per connection: each an async task on
+    /// the server's own thread (a local executor, so handlers need not be `Send`), at most
+    /// `max_connections` at once (newcomers wait in the backlog). A handler that returns `Err`
+    /// or panics is logged and ends only its connection. Returns at once; the server runs
+    /// until [`close`](Self::close), which gives live handlers `shutdown_grace`.
+    ///
+    /// # Errors
+    /// As [`listen`](SocketServer::listen), io_uring is unavailable, or the thread could not
+    /// be started.
+    pub fn serve<H, Fut, E>(&mut self, handler: H) -> Result<(), SocketError>
+    where
+        H: Fn(crate::Socket) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = Result<(), E>> + 'static,
+        E: std::fmt::Display,
+    {
+        if self.handle.is_none() {
+            self.listen(self.config.backlog)?;
+            let address = self.local_address().clone();
+            let listener = self.listeners.take_one()?;
+            self.handle = Some(crate::handler_server::start(
+                listener,
+                address,
+                self.config,
+                handler,
+            )?);
+        }
+        Ok(())
     }
 
     /// Listens if needed, then serves one `Session` per connection (from `factory`, given the

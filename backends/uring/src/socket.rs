@@ -42,7 +42,7 @@ pub type UringStream = Watched;
 pub type UringListener = Watched;
 
 impl Watched {
-    fn new(socket: socket2::Socket, unix: bool) -> io::Result<Watched> {
+    pub(crate) fn new(socket: socket2::Socket, unix: bool) -> io::Result<Watched> {
         socket.set_nonblocking(true)?;
         Ok(Watched {
             socket: Some(socket),

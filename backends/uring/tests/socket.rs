@@ -99,3 +99,47 @@ fn a_listener_with_an_accept_pending_refuses_connections_once_close_returns() {
         "the listener is gone when close returns"
     );
 }
+
+#[test]
+fn a_failing_or_panicking_handler_ends_only_its_connection() {
+    use std::io::{Read, Write};
+    let mut server = concurrence_uring::SocketServer::new("127.0.0.1:0".parse().expect("address"));
+    server
+        .serve(|mut socket: Socket| async move {
+            let mut buffer = Buffer::new(16);
+            socket.read(&mut buffer, SOON).await?;
+            buffer.flip();
+            match buffer.read_remaining().first() {
+                Some(b'p') => panic!("asked to panic"),
+                Some(b'f') => Err(concurrence_socket::SocketError::io(
+                    "handle",
+                    "-",
+                    std::io::Error::other("asked to fail"),
+                )),
+                _ => {
+                    buffer.rewind();
+                    socket.write(&mut buffer, SOON).await?;
+                    Ok(())
+                }
+            }
+        })
+        .expect("serve");
+    let address = server.local_address().as_tcp().expect("tcp");
+    for ask in [&b"p"[..], b"f"] {
+        let mut client = std::net::TcpStream::connect(address).expect("connect");
+        client.set_read_timeout(SOON).expect("timeout");
+        client.write_all(ask).expect("write");
+        let mut rest = Vec::new();
+        let _ = client.read_to_end(&mut rest);
+        assert!(rest.is_empty(), "the connection just closes");
+    }
+    let mut client = std::net::TcpStream::connect(address).expect("connect");
+    client.set_read_timeout(SOON).expect("timeout");
+    client.write_all(b"echo").expect("write");
+    let mut reply = [0u8; 4];
+    client
+        .read_exact(&mut reply)
+        .expect("the server still serves");
+    assert_eq!(&reply, b"echo");
+    server.close().expect("close");
+}

@@ -1,7 +1,7 @@
 //! The io_uring backend under the suite: its async seed `Socket` (on its io_uring reactor),
 //! its event-loop session servers and its client driver, on real loopback TCP and Unix
-//! sockets; scenario tasks on a local executor. It has no seed handler server
-//! (`SocketServer::serve(handler)`), so that scenario is not applicable.
+//! sockets, and its seed handler server (`SocketServer::serve(handler)`, on the server's own
+//! thread); scenario tasks on a local executor.
 
 use std::rc::Rc;
 use std::time::Duration;
@@ -13,7 +13,7 @@ use concurrence_socket::Transport;
 use concurrence_socket::{ServerConfig, SocketError};
 use concurrence_uring::{Socket, UringTransport};
 
-use super::socket_adapter::{AsyncListener, AsyncStream};
+use super::socket_adapter::{AsyncListener, AsyncStream, echo_handler};
 use super::{bounded_run, unix_socket_path};
 use crate::Transcript;
 use crate::backend::{
@@ -66,7 +66,7 @@ impl Backend for UringBackend {
             tcp: true,
             unix: true,
             fd_passing: true,
-            handler_server: false,
+            handler_server: true,
             seed_socket: true,
         }
     }
@@ -131,6 +131,16 @@ impl Net for UringNet {
         Ok(Box::new(UringServer(handle)))
     }
 
+    fn serve_echo_handler(
+        &self,
+        address: &Address,
+        config: ServerConfig,
+    ) -> Result<Box<dyn SessionServer>, SocketError> {
+        let mut server = concurrence_uring::SocketServer::with_config(address.clone(), config);
+        server.serve(echo_handler)?;
+        Ok(Box::new(UringHandlerServer(server)))
+    }
+
     fn connect_session(
         &self,
         address: &Address,
@@ -157,5 +167,22 @@ impl SessionServer for UringServer {
 
     fn close(&mut self) {
         self.0.shutdown();
+    }
+}
+
+/// A running handler server (`SocketServer::serve`), as the suite's `SessionServer`.
+struct UringHandlerServer(concurrence_uring::SocketServer);
+
+impl SessionServer for UringHandlerServer {
+    fn local_address(&self) -> Address {
+        self.0.local_address().clone()
+    }
+
+    fn connections(&self) -> usize {
+        self.0.handle().map_or(0, ServerHandle::connections)
+    }
+
+    fn close(&mut self) {
+        let _ = self.0.close();
     }
 }
