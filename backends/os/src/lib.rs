@@ -11,8 +11,9 @@
 //! - [`limits`]: raising the descriptor limit.
 //! - [`RetryPause`]: backing off between retries no readiness event announces.
 //! - [`log_end`]: one log line per finished connection.
-//! - [`LoopShared`], [`ServerHandle`], [`LoopListeners`]: what an event-loop server's loops
-//!   share, the handle its user holds, and its listening sockets.
+//! - [`LoopShared`], [`ServerHandle`], [`LoopListeners`], [`LoopTimers`]: what an event-loop
+//!   server's loops share, the handle its user holds, its listening sockets, and a loop's
+//!   connection deadlines.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -24,6 +25,7 @@ pub mod fd_passing;
 pub mod limits;
 mod loop_listeners;
 mod loop_shared;
+mod loop_timers;
 mod retry_pause;
 mod send;
 mod server_handle;
@@ -34,6 +36,7 @@ pub use accept_policy::{AcceptFailure, accept_failure};
 pub use end_log::log_end;
 pub use loop_listeners::LoopListeners;
 pub use loop_shared::{IoCounts, LoopShared, LoopWaker};
+pub use loop_timers::LoopTimers;
 pub use retry_pause::{RETRY_PAUSE_FIRST, RETRY_PAUSE_MAX, RetryPause};
 pub use send::send;
 pub use server_handle::ServerHandle;

@@ -10,7 +10,6 @@
 //! ordered set keyed by deadline and are re-read after every turn. A session woken by the
 //! application (`Notify`) queues its slot and wakes the poller; the loop gives it a turn.
 
-use std::collections::BTreeSet;
 use std::io;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -20,7 +19,7 @@ use polling::{Event, Events, Poller};
 use slab::Slab;
 
 use concurrence_os::sockaddr::{address_of, set_nodelay};
-use concurrence_os::{IoCounts, LoopShared, accept_failure, clock, log_end};
+use concurrence_os::{IoCounts, LoopShared, LoopTimers, accept_failure, clock, log_end};
 use concurrence_socket::{AcceptGate, AcceptStep, ServerConfig, SocketError, panic_message};
 
 use crate::registration::Registered;
@@ -33,8 +32,6 @@ struct Slot<S> {
     socket: Registered<socket2::Socket>,
     peer: Address,
     conn: Connection<S>,
-    /// The deadline this slot has in `timers`, if any.
-    timer: Option<Timestamp>,
     /// What the poller watches for now: (readable, writable).
     armed: (bool, bool),
     /// Unique among this loop's connections (slots are reused): a late application wake-up
@@ -55,7 +52,7 @@ pub(crate) struct EventLoop<S, F> {
     /// The live connections by key (the poller key; a key is reused once its connection
     /// is gone, so application wake-ups carry the slot id too).
     slots: Slab<Slot<S>>,
-    timers: BTreeSet<(Timestamp, usize)>,
+    timers: LoopTimers,
     config: ServerConfig,
     shared: Arc<LoopShared>,
     factory: Arc<F>,
@@ -92,7 +89,7 @@ where
             unregistered: Some(listener),
             address,
             slots: Slab::new(),
-            timers: BTreeSet::new(),
+            timers: LoopTimers::new(),
             shared,
             factory,
             draining_until: None,
@@ -137,7 +134,6 @@ where
             let wake = self
                 .timers
                 .first()
-                .map(|(t, _)| *t)
                 .into_iter()
                 .chain(self.draining_until)
                 .chain(self.gate.resting(now))
@@ -325,7 +321,6 @@ where
             socket,
             peer,
             conn,
-            timer: None,
             armed: (false, false),
             id,
         };
@@ -369,42 +364,17 @@ where
         self.rearm_timer(key, until);
     }
 
-    /// Puts the connection's next deadline into `timers`.
+    /// Puts the connection's next deadline into `timers` (lazily: see `LoopTimers`).
     fn rearm_timer(&mut self, key: usize, until: Option<Timestamp>) {
-        let Some(slot) = self.slots.get_mut(key) else {
-            return;
-        };
-        // Lazily: a deadline that moved later (the idle deadline moves with every byte) keeps
-        // its earlier entry; that entry fires, the turn finds nothing due, and the real
-        // deadline is entered then. Only an earlier deadline moves the entry now.
-        match (until, slot.timer) {
-            (Some(wanted), Some(armed)) if wanted >= armed => {}
-            (Some(wanted), armed) => {
-                if let Some(old) = armed {
-                    self.timers.remove(&(old, key));
-                }
-                self.timers.insert((wanted, key));
-                slot.timer = Some(wanted);
-            }
-            (None, _) => {}
+        if self.slots.contains(key) {
+            self.timers.rearm(key, until);
         }
     }
 
     /// Fires every deadline due at `now`, each once: a session that sets its deadline in the
     /// past again is served on the next turn, after the other connections' events.
     fn fire_timers(&mut self, now: Timestamp) {
-        let due: Vec<(Timestamp, usize)> = self
-            .timers
-            .iter()
-            .take_while(|(deadline, _)| *deadline <= now)
-            .copied()
-            .collect();
-        for (deadline, key) in due {
-            self.timers.remove(&(deadline, key));
-            let Some(slot) = self.slots.get_mut(key) else {
-                continue;
-            };
-            slot.timer = None;
+        for key in self.timers.take_due(now) {
             // The turn runs what is due (`poll_output` handles deadlines itself).
             self.guarded(key, |this| this.drive(key, now));
         }
@@ -416,9 +386,7 @@ where
         let Some(slot) = self.slots.try_remove(key) else {
             return;
         };
-        if let Some(t) = slot.timer {
-            self.timers.remove(&(t, key));
-        }
+        self.timers.remove(key);
         let reset = closing.as_ref().is_some_and(|(reset, _)| *reset);
         log_end(&slot.peer, closing.as_ref().map(|(_, reason)| reason));
         // Deleted from the poller first, then closed.

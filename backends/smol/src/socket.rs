@@ -12,7 +12,9 @@ use std::time::Duration;
 use async_io::{Async, Timer};
 use concurrence_core::{Address, Timestamp};
 use concurrence_os::{clock, fd_passing};
-use concurrence_socket::{AcceptFailure, AsyncSocket, Endpoint, Transport, not_connected};
+use concurrence_socket::{
+    AcceptFailure, AsyncSocket, Endpoint, Transport, not_connected, poll_until_done,
+};
 
 /// A TCP or Unix socket with the seed's API as `async fn`s, usable under any executor
 /// (async-io runs its own reactor thread when no smol runtime drives it).
@@ -120,21 +122,6 @@ impl SmolStream {
         match self {
             SmolStream::Tcp(s) => s.poll_writable(cx),
             SmolStream::Unix(s) => s.poll_writable(cx),
-        }
-    }
-}
-
-/// Retries a non-blocking `attempt` until it does not would-block, waiting on `ready` between.
-fn poll_until_done<T>(
-    cx: &mut Context<'_>,
-    mut attempt: impl FnMut() -> io::Result<T>,
-    mut ready: impl FnMut(&mut Context<'_>) -> Poll<io::Result<()>>,
-) -> Poll<io::Result<T>> {
-    loop {
-        match attempt() {
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => ready!(ready(cx))?,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            done => return Poll::Ready(done),
         }
     }
 }

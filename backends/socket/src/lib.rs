@@ -30,4 +30,4 @@ pub use panic_message::panic_message;
 pub use server_config::{DEFAULT_BACKLOG, ServerConfig};
 pub use server_listener::ServerListener;
 pub use socket_error::SocketError;
-pub use transport::{Endpoint, Transport};
+pub use transport::{Endpoint, Transport, poll_until_done};

@@ -141,3 +141,26 @@ pub trait Transport: Sized + 'static {
         cx: &mut Context<'_>,
     ) -> Poll<io::Result<Option<(Endpoint<Self>, Address)>>>;
 }
+
+/// Retries a non-blocking `attempt` until it does not would-block (or is interrupted), waiting
+/// on `ready` between tries: how a readiness transport implements its `poll_*` functions.
+///
+/// # Errors
+/// The attempt's own error, or the wait's.
+pub fn poll_until_done<R>(
+    cx: &mut Context<'_>,
+    mut attempt: impl FnMut() -> io::Result<R>,
+    mut ready: impl FnMut(&mut Context<'_>) -> Poll<io::Result<()>>,
+) -> Poll<io::Result<R>> {
+    loop {
+        match attempt() {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => match ready(cx) {
+                Poll::Ready(Ok(())) => {}
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => return Poll::Pending,
+            },
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            done => return Poll::Ready(done),
+        }
+    }
+}

@@ -21,7 +21,6 @@
 //! earliest as its timeout. Application wake-ups (`Notify`) and shutdown arrive on an event
 //! fd watched by a multishot poll.
 
-use std::collections::BTreeSet;
 use std::io;
 use std::net::Shutdown;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
@@ -34,7 +33,7 @@ use concurrence_core::{
 use slab::Slab;
 
 use concurrence_os::sockaddr::{address_of, set_nodelay};
-use concurrence_os::{IoCounts, LoopShared, accept_failure, clock, log_end};
+use concurrence_os::{IoCounts, LoopShared, LoopTimers, accept_failure, clock, log_end};
 use concurrence_socket::{AcceptGate, AcceptStep, ServerConfig, SocketError, panic_message};
 
 use crate::inbox::Inbox;
@@ -53,8 +52,6 @@ struct Slot<S> {
     socket: socket2::Socket,
     peer: Address,
     conn: Connection<S>,
-    /// The deadline this slot has in `timers`, if any.
-    timer: Option<Timestamp>,
     /// Unique among this loop's connections: a late application wake-up for a finished
     /// connection must not reach the next one in its slot.
     id: u64,
@@ -128,7 +125,7 @@ pub(crate) struct EventLoop<S> {
     factory: Option<Factory<S>>,
     address: Address,
     slots: Slab<Slot<S>>,
-    timers: BTreeSet<(Timestamp, usize)>,
+    timers: LoopTimers,
     config: ServerConfig,
     shared: Arc<LoopShared>,
     draining_until: Option<Timestamp>,
@@ -162,7 +159,7 @@ impl<S: Session> EventLoop<S> {
             factory,
             address,
             slots: Slab::new(),
-            timers: BTreeSet::new(),
+            timers: LoopTimers::new(),
             gate: AcceptGate::new(&config),
             pool: BufferPool::new(config.pooled_buffers),
             config,
@@ -218,7 +215,6 @@ impl<S: Session> EventLoop<S> {
             let wake_at = self
                 .timers
                 .first()
-                .map(|(t, _)| *t)
                 .into_iter()
                 // Past it, the connections are closing: what is left to wait for is their
                 // cancelled operations' completions.
@@ -537,7 +533,6 @@ impl<S: Session> EventLoop<S> {
             socket,
             peer,
             conn,
-            timer: None,
             id,
             recv: None,
             recv_cancelling: false,
@@ -655,39 +650,17 @@ impl<S: Session> EventLoop<S> {
         }
     }
 
-    /// Puts the connection's next deadline into `timers` (lazily, as the polling loop: a
-    /// deadline that moved later keeps its earlier entry, which fires and re-enters it).
+    /// Puts the connection's next deadline into `timers` (lazily: see `LoopTimers`).
     fn rearm_timer(&mut self, key: usize, until: Option<Timestamp>) {
-        let Some(slot) = self.slots.get_mut(key) else {
-            return;
-        };
-        match (until, slot.timer) {
-            (Some(wanted), Some(armed)) if wanted >= armed => {}
-            (Some(wanted), armed) => {
-                if let Some(old) = armed {
-                    self.timers.remove(&(old, key));
-                }
-                self.timers.insert((wanted, key));
-                slot.timer = Some(wanted);
-            }
-            (None, _) => {}
+        if self.slots.contains(key) {
+            self.timers.rearm(key, until);
         }
     }
 
     /// Fires every deadline due at `now`, each once.
     fn fire_timers(&mut self, now: Timestamp) {
-        let due: Vec<(Timestamp, usize)> = self
-            .timers
-            .iter()
-            .take_while(|(deadline, _)| *deadline <= now)
-            .copied()
-            .collect();
-        for (deadline, key) in due {
-            self.timers.remove(&(deadline, key));
-            let Some(slot) = self.slots.get_mut(key) else {
-                continue;
-            };
-            slot.timer = None;
+        for key in self.timers.take_due(now) {
+            // The turn runs what is due (`poll_output` handles deadlines itself).
             self.guarded(key, |this| this.drive(key, now));
         }
     }
@@ -700,9 +673,7 @@ impl<S: Session> EventLoop<S> {
         if slot.closing.is_some() {
             return;
         }
-        if let Some(t) = slot.timer.take() {
-            self.timers.remove(&(t, key));
-        }
+        self.timers.remove(key);
         if reset {
             let _ = slot.socket.set_linger(Some(std::time::Duration::ZERO));
         }

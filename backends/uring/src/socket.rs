@@ -10,7 +10,9 @@ use std::time::Duration;
 use concurrence_core::{Address, Timestamp};
 use concurrence_os::sockaddr::{address_of, new_socket, sock_addr};
 use concurrence_os::{RetryPause, clock, fd_passing};
-use concurrence_socket::{AcceptFailure, AsyncSocket, Endpoint, Transport, not_connected};
+use concurrence_socket::{
+    AcceptFailure, AsyncSocket, Endpoint, Transport, not_connected, poll_until_done,
+};
 
 use crate::reactor::{Interest, UringTimer, reactor};
 
@@ -86,21 +88,6 @@ impl Drop for Watched {
             // Its polls hold the file open: the reactor cancels them, then closes it.
             Ok(reactor) => reactor.close(OwnedFd::from(socket)),
             Err(_) => drop(socket),
-        }
-    }
-}
-
-/// Retries a non-blocking `attempt` until it does not would-block, waiting on `ready` between.
-fn poll_until_done<T>(
-    cx: &mut Context<'_>,
-    mut attempt: impl FnMut() -> io::Result<T>,
-    mut ready: impl FnMut(&mut Context<'_>) -> Poll<io::Result<()>>,
-) -> Poll<io::Result<T>> {
-    loop {
-        match attempt() {
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => ready!(ready(cx))?,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            done => return Poll::Ready(done),
         }
     }
 }
