@@ -37,8 +37,9 @@ impl<S: AsFd> Registered<S> {
         // dropped. The socket moves into the returned `Registered`, which owns it from now on
         // and deletes it from this same poller in `Drop` and in `into_inner`, before the
         // socket can be dropped; nothing else can take the socket out. On error nothing was
-        // registered. Exercised by every polling server test (`tests/server.rs`: connections
-        // opened and closed by the thousand on one poller, `two_loops_serve_a_thousand_concurrent_clients`,
+        // registered. Exercised by every event-loop server check on polling
+        // (`conformance/tests/event_loop_servers.rs`: connections opened and closed by the
+        // thousand on one poller, `two_loops_serve_a_thousand_concurrent_clients`,
         // and `shutdown_lets_live_connections_finish_then_closes_them` for the listener).
         let added = unsafe { poller.add_with_mode(&socket.as_fd(), interest, PollMode::Level) };
         match added {

@@ -133,7 +133,8 @@ impl ProvidedBuffers {
         // `repr(transparent)` over the kernel's 16-byte `io_uring_buf`. The kernel only reads
         // entries between its head and our published tail, and this one is past the tail
         // until `publish`. Writing `addr`, `len` and `bid` leaves `resv` alone, which in entry
-        // 0 is the shared tail. Exercised by every test that receives (tests/server.rs).
+        // 0 is the shared tail. Exercised by every test that receives
+        // (`conformance/tests/event_loop_servers.rs` on uring, the conformance suite).
         let entry = unsafe { &mut *base.add(index) };
         entry.set_addr(addr);
         entry.set_len(len);
