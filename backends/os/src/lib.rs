@@ -13,7 +13,7 @@
 //! - [`log_end`]: one log line per finished connection.
 //! - [`LoopShared`], [`ServerHandle`], [`LoopListeners`], [`LoopTimers`]: what an event-loop
 //!   server's loops share, the handle its user holds, its listening sockets, and a loop's
-//!   connection deadlines.
+//!   connection deadlines; [`accept_ready`], what a loop does when its listener is ready.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -23,6 +23,7 @@ pub mod clock;
 mod end_log;
 pub mod fd_passing;
 pub mod limits;
+mod loop_accept;
 mod loop_listeners;
 mod loop_shared;
 mod loop_timers;
@@ -34,6 +35,7 @@ pub mod unix_path;
 
 pub use accept_policy::{AcceptFailure, accept_failure};
 pub use end_log::log_end;
+pub use loop_accept::accept_ready;
 pub use loop_listeners::LoopListeners;
 pub use loop_shared::{IoCounts, LoopShared, LoopWaker};
 pub use loop_timers::LoopTimers;

@@ -18,9 +18,9 @@ use concurrence_core::{Address, BufferPool, Connection, Session, Timestamp};
 use polling::{Event, Events, Poller};
 use slab::Slab;
 
-use concurrence_os::sockaddr::{address_of, set_nodelay};
-use concurrence_os::{IoCounts, LoopShared, LoopTimers, accept_failure, clock, log_end};
-use concurrence_socket::{AcceptGate, AcceptStep, ServerConfig, SocketError, panic_message};
+use concurrence_os::sockaddr::set_nodelay;
+use concurrence_os::{IoCounts, LoopShared, LoopTimers, accept_ready, clock, log_end};
+use concurrence_socket::{AcceptGate, ServerConfig, SocketError, panic_message};
 
 use crate::registration::Registered;
 use crate::transfer::{Turn, close, pump, shut};
@@ -239,35 +239,20 @@ where
     }
 
     fn accept(&mut self, now: Timestamp) {
-        for _ in 0..self.config.accept_budget.max(1) {
-            let Some(listener) = &self.listener else {
-                return;
-            };
-            let cap = self.config.max_connections;
-            if !self.shared.reserve(cap) {
-                break;
-            }
-            let (socket, peer) = match listener.accept() {
-                Ok(accepted) => accepted,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    self.shared.release(cap);
-                    break;
-                }
-                Err(e) => {
-                    self.shared.release(cap);
-                    match self.gate.failed(accept_failure(&e), &e, now) {
-                        // That one connection went away (or a signal came): accept the next.
-                        AcceptStep::Retry => continue,
-                        // EMFILE and friends: the listener rests (`update_listener` disarms
-                        // it) instead of spinning on the same failure.
-                        AcceptStep::Rest { .. } | AcceptStep::Stop => break,
-                    }
-                }
-            };
-            self.gate.accepted();
-            let peer = address_of(&peer, &self.address);
+        let Some(listener) = &self.listener else {
+            return;
+        };
+        let accepted = accept_ready(
+            listener,
+            &self.address,
+            &self.config,
+            &self.shared,
+            &mut self.gate,
+            now,
+        );
+        for (socket, peer) in accepted {
             if let Err(e) = self.admit(socket, peer, now) {
-                self.shared.release(cap);
+                self.shared.release(self.config.max_connections);
                 tracing::warn!(error = %e, "could not set up an accepted connection");
             }
         }
