@@ -84,6 +84,9 @@ impl Closed {
     }
 }
 
+/// Timers the reactor holds before it first drops those nobody awaits any more.
+const PRUNE_MIN: usize = 1024;
+
 /// How long a closing thread waits for the reactor before it gives up (and logs it): the
 /// reactor answers in microseconds unless it died.
 const CLOSE_WAIT: Duration = Duration::from_secs(5);
@@ -92,6 +95,8 @@ const CLOSE_WAIT: Duration = Duration::from_secs(5);
 pub(crate) struct Reactor {
     requests: Arc<Mutex<Requests>>,
     wake: LoopWake,
+    /// Timers the reactor holds, and timers it was ever given, as of its last turn.
+    timers_held: Arc<[std::sync::atomic::AtomicUsize; 2]>,
 }
 
 static REACTOR: OnceLock<Result<Reactor, String>> = OnceLock::new();
@@ -114,6 +119,11 @@ impl Reactor {
         let woken = wake.clone();
         let requests = Arc::new(Mutex::new(Requests::default()));
         let asked = Arc::clone(&requests);
+        let timers_held = Arc::new([
+            std::sync::atomic::AtomicUsize::new(0),
+            std::sync::atomic::AtomicUsize::new(0),
+        ]);
+        let held = Arc::clone(&timers_held);
         std::thread::Builder::new()
             .name("concurrence-uring-reactor".into())
             .spawn(move || {
@@ -125,7 +135,7 @@ impl Reactor {
                 match ring {
                     Ok(ring) => {
                         let _ = ready.send(Ok(()));
-                        run(ring, &woken, &asked);
+                        run(ring, &woken, &asked, &held);
                     }
                     Err(e) => {
                         let _ = ready.send(Err(unavailable(&e).to_string()));
@@ -136,7 +146,11 @@ impl Reactor {
         started
             .recv()
             .map_err(|_| "the io_uring reactor thread ended at once".to_owned())??;
-        Ok(Reactor { requests, wake })
+        Ok(Reactor {
+            requests,
+            wake,
+            timers_held,
+        })
     }
 
     fn ask(&self, add: impl FnOnce(&mut Requests)) {
@@ -236,13 +250,19 @@ impl std::future::Future for UringTimer {
 }
 
 /// The reactor's thread: submit what was asked, wait, wake who is ready.
-fn run(mut ring: Ring, wake: &LoopWake, requests: &Mutex<Requests>) {
+fn run(
+    mut ring: Ring,
+    wake: &LoopWake,
+    requests: &Mutex<Requests>,
+    held: &[std::sync::atomic::AtomicUsize; 2],
+) {
     let mut waiters: Slab<(RawFd, Arc<Waiter>)> = Slab::new();
     // Polls in flight per descriptor, and the descriptors waiting for theirs to end.
     let mut polls_on: HashMap<RawFd, usize> = HashMap::new();
     let mut closing: HashMap<RawFd, (OwnedFd, Arc<Closed>)> = HashMap::new();
     let mut timers: BTreeMap<(Timestamp, u64), Arc<Waiter>> = BTreeMap::new();
     let mut next_timer = 0u64;
+    let mut prune_at = PRUNE_MIN;
     let mut wake_armed = false;
     loop {
         if !wake_armed {
@@ -271,6 +291,18 @@ fn run(mut ring: Ring, wake: &LoopWake, requests: &Mutex<Requests>) {
             timers.insert((deadline, next_timer), waiter);
             next_timer += 1;
         }
+        // A timer whose future was dropped (a read that finished before its timeout) is held
+        // only here: drop those whenever the set has doubled, so it stays within twice the
+        // timers still awaited instead of growing with every timed operation.
+        if timers.len() > prune_at {
+            timers.retain(|_, waiter| Arc::strong_count(waiter) > 1);
+            prune_at = (timers.len() * 2).max(PRUNE_MIN);
+        }
+        held[0].store(timers.len(), std::sync::atomic::Ordering::Relaxed);
+        held[1].store(
+            usize::try_from(next_timer).unwrap_or(usize::MAX),
+            std::sync::atomic::Ordering::Relaxed,
+        );
         for (fd, closed) in asked.closes {
             let raw = fd.as_raw_fd();
             if polls_on.get(&raw).copied().unwrap_or(0) == 0 {
@@ -325,5 +357,46 @@ fn run(mut ring: Ring, wake: &LoopWake, requests: &Mutex<Requests>) {
             }
             entry.remove().fire();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::future::Future;
+    use std::sync::atomic::Ordering;
+
+    #[test]
+    fn timers_nobody_awaits_any_more_do_not_pile_up() {
+        // 20,000 operations with a minute's timeout that finished at once: each registered a
+        // timer and dropped it. The reactor must not hold them all for the minute.
+        let reactor = reactor().expect("io_uring here");
+        let waker = Waker::noop();
+        let mut cx = Context::from_waker(waker);
+        let given = reactor.timers_held[1].load(Ordering::Relaxed);
+        for _ in 0..20_000 {
+            let mut timer = UringTimer::at(clock::now() + Duration::from_secs(60));
+            assert!(std::pin::Pin::new(&mut timer).poll(&mut cx).is_pending());
+        }
+        // One more kept alive, then a wake-up so that the reactor takes a turn after all.
+        let mut kept = UringTimer::at(clock::now() + Duration::from_secs(60));
+        let _ = std::pin::Pin::new(&mut kept).poll(&mut cx);
+        let until = std::time::Instant::now() + Duration::from_secs(10);
+        // Once the reactor took all of them (and any other test's), it holds at most the
+        // prune threshold, not 20,000.
+        while reactor.timers_held[1].load(Ordering::Relaxed) < given + 20_001 {
+            reactor.wake.wake();
+            assert!(
+                std::time::Instant::now() < until,
+                "the reactor did not take the timers"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let held = reactor.timers_held[0].load(Ordering::Relaxed);
+        assert!(
+            (1..=PRUNE_MIN).contains(&held),
+            "the reactor holds {held} timers"
+        );
+        drop(kept);
     }
 }
