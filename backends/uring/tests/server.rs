@@ -8,6 +8,8 @@
 
 use std::io::Read;
 use std::net::TcpStream;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use concurrence_core::{Address, ConnectionConfig, EndKind};
@@ -41,26 +43,31 @@ fn eventually(what: &str, mut check: impl FnMut() -> bool) {
 
 #[test]
 fn a_loop_dropped_with_operations_in_flight_cancels_and_reaps_them() {
-    // A producer whose peer never reads: its send stays in the kernel (the socket buffers
-    // are full); 50 idle connections each hold an armed multishot receive. Shutting down with
-    // a short grace must close them all and return: the ring cancels every operation and
-    // reaps its completion before the send bytes and receive buffers are freed.
+    // 51 producers whose peers never read: once the socket buffers are full, each has a send
+    // waiting in the kernel, and a multishot receive armed. Shutting down with a short grace
+    // must close them all and return: the ring cancels every operation and reaps its
+    // completion before the send bytes and receive buffers are freed.
     let config = ServerConfig::default().with_shutdown_grace(Duration::from_millis(100));
+    let backed_up = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::clone(&backed_up);
     let server = serve_tcp(
         config,
-        |peer: &Address| -> Box<dyn concurrence_core::Session + Send> {
+        move |peer: &Address| -> Box<dyn concurrence_core::Session + Send> {
             let _ = peer;
             Box::new(Producer {
                 total: 1 << 30,
-                ..Producer::default()
+                sent: 0,
+                max_pending: Arc::clone(&seen),
             })
         },
     );
     let silent = tcp_client(&server);
     let idle: Vec<TcpStream> = (0..50).map(|_| tcp_client(&server)).collect();
     eventually("all connected", || server.connections() == 51);
-    // Let the producer fill the socket buffers so that its send waits in the kernel.
-    std::thread::sleep(Duration::from_millis(200));
+    // A writer holding output means the kernel took no more: sends wait in it.
+    eventually("a producer's send waits in the kernel", || {
+        backed_up.load(Ordering::SeqCst) >= 16 * 1024
+    });
     let started = Instant::now();
     server.shutdown();
     server.join().expect("the loops end cleanly");
