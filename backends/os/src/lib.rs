@@ -13,7 +13,8 @@
 //! - [`log_end`]: one log line per finished connection.
 //! - [`LoopShared`], [`ServerHandle`], [`LoopListeners`], [`LoopTimers`]: what an event-loop
 //!   server's loops share, the handle its user holds, its listening sockets, and a loop's
-//!   connection deadlines; [`accept_ready`], what a loop does when its listener is ready.
+//!   connection deadlines; [`accept_ready`], what a loop does when its listener is ready;
+//!   [`start_session`] and [`LoopWakes`], a loop's sessions started and woken.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -25,6 +26,7 @@ pub mod fd_passing;
 pub mod limits;
 mod loop_accept;
 mod loop_listeners;
+mod loop_sessions;
 mod loop_shared;
 mod loop_timers;
 mod retry_pause;
@@ -37,6 +39,7 @@ pub use accept_policy::{AcceptFailure, accept_failure};
 pub use end_log::log_end;
 pub use loop_accept::accept_ready;
 pub use loop_listeners::LoopListeners;
+pub use loop_sessions::{LoopWakes, start_session};
 pub use loop_shared::{IoCounts, LoopShared, LoopWaker};
 pub use loop_timers::LoopTimers;
 pub use retry_pause::{RETRY_PAUSE_FIRST, RETRY_PAUSE_MAX, RetryPause};

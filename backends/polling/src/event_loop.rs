@@ -11,15 +11,17 @@
 //! application (`Notify`) queues its slot and wakes the poller; the loop gives it a turn.
 
 use std::io;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex, PoisonError};
 
 use concurrence_core::{Address, BufferPool, Connection, Session, Timestamp};
 use polling::{Event, Events, Poller};
 use slab::Slab;
 
 use concurrence_os::sockaddr::set_nodelay;
-use concurrence_os::{IoCounts, LoopShared, LoopTimers, accept_ready, clock, log_end};
+use concurrence_os::{
+    IoCounts, LoopShared, LoopTimers, LoopWakes, accept_ready, clock, log_end, start_session,
+};
 use concurrence_socket::{AcceptGate, ServerConfig, SocketError, panic_message};
 
 use crate::registration::Registered;
@@ -38,9 +40,6 @@ struct Slot<S> {
     /// for a finished connection must not reach the next one in its slot.
     id: u64,
 }
-
-/// Connections the application woke (`Notify`), by slot and id.
-type Wakes = Arc<Mutex<Vec<(usize, u64)>>>;
 
 pub(crate) struct EventLoop<S, F> {
     poller: Arc<Poller>,
@@ -66,7 +65,7 @@ pub(crate) struct EventLoop<S, F> {
     /// Idle connections' buffers, for the next request (`ServerConfig::pooled_buffers`).
     pool: BufferPool,
     /// Woken by the application since the last turn.
-    wakes: Wakes,
+    wakes: LoopWakes,
     next_id: u64,
 }
 
@@ -98,7 +97,7 @@ where
             calls: IoCounts::default(),
             pool: BufferPool::new(config.pooled_buffers),
             config,
-            wakes: Arc::default(),
+            wakes: LoopWakes::default(),
             next_id: 0,
         }
     }
@@ -161,8 +160,7 @@ where
 
     /// Gives a turn to every connection the application woke since the last one.
     fn serve_wakes(&mut self, now: Timestamp) {
-        let woken = std::mem::take(&mut *self.wakes.lock().unwrap_or_else(PoisonError::into_inner));
-        for (key, id) in woken {
+        for (key, id) in self.wakes.take() {
             if self.slots.get(key).is_some_and(|s| s.id == id) {
                 self.guarded(key, |this| this.drive(key, now));
             }
@@ -272,32 +270,17 @@ where
         if let Err(e) = set_nodelay(&socket, &peer) {
             tracing::debug!(error = %e, "TCP_NODELAY not set on an accepted connection");
         }
-        // User code (the factory, `handle_start`) may panic: contain it to this connection.
+        // User code (the factory, `handle_start`) may panic: contained to this connection.
         let config = self.config.connection_config();
-        let started = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            let mut conn = Connection::with_config((self.factory)(&peer), config);
-            conn.handle_start(now);
-            conn
-        }));
-        let conn = started.map_err(|panic| {
-            let message = format!("the session panicked: {}", panic_message(&*panic));
-            SocketError::io("start session", &peer, io::Error::other(message))
-        })?;
+        let mut conn = start_session(&*self.factory, &peer, config, now)?;
         // The key the slot will have (nothing is inserted before it is).
         let key = self.slots.vacant_key();
         let id = self.next_id;
         self.next_id += 1;
-        let mut conn = conn;
-        if conn.takes_events() {
-            let (wakes, poller) = (Arc::clone(&self.wakes), Arc::clone(&self.poller));
-            conn.set_waker(move || {
-                wakes
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .push((key, id));
-                let _ = poller.notify();
-            });
-        }
+        let poller = Arc::clone(&self.poller);
+        self.wakes.wire(&mut conn, key, id, move || {
+            let _ = poller.notify();
+        });
         let socket = match Registered::new(&self.poller, socket, Event::none(key)) {
             Ok(socket) => socket,
             Err((_, e)) => return Err(SocketError::io("register connection", &peer, e)),

@@ -24,8 +24,8 @@
 use std::io;
 use std::net::Shutdown;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex, PoisonError};
 
 use concurrence_core::{
     Address, BufferPool, Connection, Direction, EndReason, Output, Session, Timestamp,
@@ -33,7 +33,9 @@ use concurrence_core::{
 use slab::Slab;
 
 use concurrence_os::sockaddr::set_nodelay;
-use concurrence_os::{IoCounts, LoopShared, LoopTimers, accept_ready, clock, log_end};
+use concurrence_os::{
+    IoCounts, LoopShared, LoopTimers, LoopWakes, accept_ready, clock, log_end, start_session,
+};
 use concurrence_socket::{AcceptGate, ServerConfig, SocketError, panic_message};
 
 use crate::inbox::Inbox;
@@ -81,9 +83,6 @@ impl<S> Slot<S> {
         self.recv.is_some() || self.send || self.connecting
     }
 }
-
-/// Connections the application woke (`Notify`), by slot and id.
-type Wakes = Arc<Mutex<Vec<(usize, u64)>>>;
 
 /// Wakes a loop from another thread: its event fd, which a multishot poll watches.
 #[derive(Clone)]
@@ -135,7 +134,7 @@ pub(crate) struct EventLoop<S> {
     spare_sends: Vec<Vec<u8>>,
     wake: LoopWake,
     wake_armed: bool,
-    wakes: Wakes,
+    wakes: LoopWakes,
     next_id: u64,
     /// Connections that finished (kept only by the client driver, to return the session).
     finished: Option<Vec<(Connection<S>, EndReason)>>,
@@ -169,7 +168,7 @@ impl<S: Session> EventLoop<S> {
             spare_sends: Vec::new(),
             wake,
             wake_armed: false,
-            wakes: Arc::default(),
+            wakes: LoopWakes::default(),
             next_id: 0,
             finished: None,
         }
@@ -374,8 +373,7 @@ impl<S: Session> EventLoop<S> {
 
     /// Gives a turn to every connection the application woke since the last one.
     fn serve_wakes(&mut self, now: Timestamp) {
-        let woken = std::mem::take(&mut *self.wakes.lock().unwrap_or_else(PoisonError::into_inner));
-        for (key, id) in woken {
+        for (key, id) in self.wakes.take() {
             if self.slots.get(key).is_some_and(|s| s.id == id) {
                 self.guarded(key, |this| this.drive(key, now));
             }
@@ -482,16 +480,8 @@ impl<S: Session> EventLoop<S> {
         let Some(factory) = self.factory.clone() else {
             return Ok(());
         };
-        let config = self.config.connection_config();
-        let started = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            let mut conn = Connection::with_config(factory(&peer), config);
-            conn.handle_start(now);
-            conn
-        }));
-        let conn = started.map_err(|panic| {
-            let message = format!("the session panicked: {}", panic_message(&*panic));
-            SocketError::io("start session", &peer, io::Error::other(message))
-        })?;
+        // User code (the factory, `handle_start`) may panic: contained to this connection.
+        let conn = start_session(&*factory, &peer, self.config.connection_config(), now)?;
         let key = self.insert(socket, peer, conn);
         self.guarded(key, |this| this.drive(key, now));
         Ok(())
@@ -507,16 +497,8 @@ impl<S: Session> EventLoop<S> {
         let key = self.slots.vacant_key();
         let id = self.next_id;
         self.next_id += 1;
-        if conn.takes_events() {
-            let (wakes, wake) = (Arc::clone(&self.wakes), self.wake.clone());
-            conn.set_waker(move || {
-                wakes
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .push((key, id));
-                wake.wake();
-            });
-        }
+        let wake = self.wake.clone();
+        self.wakes.wire(&mut conn, key, id, move || wake.wake());
         let inserted = self.slots.insert(Slot {
             socket,
             peer,
